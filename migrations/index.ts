@@ -1,0 +1,19 @@
+// Knex migration source: the list of migrations, in order, forward only.
+// Imported explicitly (not discovered on disk) so the same list runs from source, tests and the Docker image.
+import type { Knex } from 'knex';
+import * as m001 from './001-directory.ts';
+
+type Migration = { up: (knex: Knex) => Promise<void>; down?: (knex: Knex) => Promise<void> };
+
+const migrations: Record<string, Migration> = {
+  '001-directory': m001,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => {
+    const m = migrations[name];
+    return { up: m.up, down: m.down ?? (async () => { throw new Error(`migration ${name} is forward only`); }) };
+  },
+};

@@ -1,0 +1,29 @@
+// Machine credentials of an organisation: SCIM bearer tokens and admin API keys. Stored as hashes, shown once.
+import type { Knex } from 'knex';
+import { hashSecret, issueSecret } from './tokens.ts';
+
+export type IssuedCredential = { id: string; secret: string };
+
+export async function issueScimToken(trx: Knex, orgId: string, name: string): Promise<IssuedCredential> {
+  const { secret, hash } = issueSecret('rst_scim');
+  const [row] = await trx('scim_tokens').insert({ org_id: orgId, name, token_hash: hash }).returning('id');
+  return { id: row.id, secret };
+}
+
+export async function issueApiKey(trx: Knex, orgId: string, name: string): Promise<IssuedCredential> {
+  const { secret, hash } = issueSecret('rst_key');
+  const [row] = await trx('api_keys').insert({ org_id: orgId, name, key_hash: hash }).returning('id');
+  return { id: row.id, secret };
+}
+
+/** The organisation a SCIM bearer token belongs to, or null for an unknown or revoked token. One indexed lookup. */
+export async function authenticateScimToken(db: Knex, token: string): Promise<{ orgId: string; tokenId: string } | null> {
+  if (!token.startsWith('rst_scim_') || token.length > 200) return null;
+  const row = await db('scim_tokens').where({ token_hash: hashSecret(token) }).whereNull('revoked_at').first('id', 'org_id');
+  return row ? { orgId: row.org_id, tokenId: row.id } : null;
+}
+
+export async function revokeScimToken(db: Knex, orgId: string, tokenId: string): Promise<boolean> {
+  const n = await db('scim_tokens').where({ org_id: orgId, id: tokenId }).whereNull('revoked_at').update({ revoked_at: db.fn.now() });
+  return n > 0;
+}

@@ -1,0 +1,180 @@
+// Groups and their members. Membership changes touch only the rows named: their cost does not grow
+// with the size of the group, and concurrent changes to one group all take effect.
+import { isDeepStrictEqual } from 'node:util';
+import type { Knex } from 'knex';
+import { type Actor, recordAudit } from './audit.ts';
+import { Conflict, Invalid, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
+import type { Precondition } from './members.ts';
+import { compilePredicate, compileSort, isUuid, type Predicate, type Sort, type TableMap } from './predicate.ts';
+
+export type GroupInput = { displayName: string; externalId: string | null };
+export type GroupMember = { id: string; userName: string; displayName: string | null };
+export type Group = GroupInput & {
+  id: string; orgId: string; version: number; createdAt: Date; updatedAt: Date;
+  members?: GroupMember[];
+};
+
+/** A change to a group: new attributes and/or member ids to add, remove, or replace the whole list with. */
+export type GroupChange = {
+  attributes?: GroupInput;
+  add?: string[];
+  remove?: string[];
+  removeAll?: boolean;
+};
+
+export const groupTable = (knex: Knex): TableMap => ({
+  alias: 'g',
+  columns: { id: 'id', displayName: 'display_name', externalId: 'external_id', created: 'created_at', lastModified: 'updated_at' },
+  relations: {
+    member: (id) => knex.raw('exists (select 1 from group_members gm where gm.org_id = g.org_id and gm.group_id = g.id and gm.membership_id = ?)', [id]),
+  },
+  relationPresent: {
+    member: () => knex.raw('exists (select 1 from group_members gm where gm.org_id = g.org_id and gm.group_id = g.id)'),
+  },
+});
+
+type Row = { id: string; org_id: string; display_name: string; external_id: string | null; version: number; created_at: Date; updated_at: Date };
+
+function toGroup(r: Row): Group {
+  return {
+    id: r.id, orgId: r.org_id, displayName: r.display_name, externalId: r.external_id, version: r.version,
+    createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at),
+  };
+}
+
+const groupColumns = ['g.id', 'g.org_id', 'g.display_name', 'g.external_id', 'g.version', 'g.created_at', 'g.updated_at'];
+
+async function loadMembers(db: Knex, orgId: string, groupIds: string[]): Promise<Map<string, GroupMember[]>> {
+  const byGroup = new Map<string, GroupMember[]>(groupIds.map((id) => [id, []]));
+  if (groupIds.length === 0) return byGroup;
+  const rows = await db('group_members as gm')
+    .join('memberships as m', function () { this.on('m.org_id', 'gm.org_id').andOn('m.id', 'gm.membership_id'); })
+    .where('gm.org_id', orgId).whereIn('gm.group_id', groupIds)
+    .orderBy(['gm.group_id', 'gm.created_at', 'gm.membership_id'])
+    .select('gm.group_id', 'm.id', 'm.user_name', 'm.display_name');
+  for (const r of rows) byGroup.get(r.group_id)!.push({ id: r.id, userName: r.user_name, displayName: r.display_name });
+  return byGroup;
+}
+
+export async function getGroup(db: Knex, orgId: string, id: string, opts: { withMembers?: boolean } = {}): Promise<Group> {
+  if (!isUuid(id)) throw new NotFound(`group ${id} not found`);
+  const row = await db('groups as g').where({ 'g.org_id': orgId, 'g.id': id }).first(groupColumns);
+  if (!row) throw new NotFound(`group ${id} not found`);
+  const group = toGroup(row);
+  if (opts.withMembers) group.members = (await loadMembers(db, orgId, [id])).get(id);
+  return group;
+}
+
+export async function listGroups(
+  db: Knex, orgId: string,
+  query: { where?: Predicate; sort?: Sort; offset: number; limit: number; withMembers?: boolean },
+): Promise<{ total: number; groups: Group[] }> {
+  const map = groupTable(db);
+  const where = query.where ? compilePredicate(map, query.where, db) : null;
+  const countQ = db('groups as g').where('g.org_id', orgId).count({ n: '*' });
+  if (where) countQ.whereRaw(where);
+  const [{ n }] = (await countQ) as { n: number }[];
+  if (query.limit === 0 || Number(n) <= query.offset) return { total: Number(n), groups: [] };
+  const q = db('groups as g').where('g.org_id', orgId).select(groupColumns);
+  if (where) q.whereRaw(where);
+  if (query.sort) q.orderByRaw(compileSort(map, query.sort, db));
+  q.orderBy([{ column: 'g.created_at' }, { column: 'g.id' }]).offset(query.offset).limit(query.limit);
+  const groups = ((await q) as Row[]).map(toGroup);
+  if (query.withMembers) {
+    const members = await loadMembers(db, orgId, groups.map((g) => g.id));
+    for (const g of groups) g.members = members.get(g.id);
+  }
+  return { total: Number(n), groups };
+}
+
+function mapUnique(err: unknown): never {
+  if (uniqueViolation(err) === 'groups_display_name_key') throw new Conflict('displayName', 'a group with this displayName already exists');
+  throw err;
+}
+
+/** Every id must be a member of this organisation; one query for the whole list. */
+async function assertMembersExist(trx: Knex, orgId: string, ids: string[]): Promise<void> {
+  const unique = [...new Set(ids)];
+  const bad = unique.filter((id) => !isUuid(id));
+  const found = new Set<string>();
+  const valid = unique.filter(isUuid);
+  for (let i = 0; i < valid.length; i += 1000) {
+    const rows = await trx('memberships').where('org_id', orgId).whereIn('id', valid.slice(i, i + 1000)).select('id');
+    for (const r of rows) found.add(r.id);
+  }
+  const missing = [...bad, ...valid.filter((id) => !found.has(id))];
+  if (missing.length > 0) throw new Invalid(`no such user in this organisation: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
+}
+
+async function addMembers(trx: Knex, orgId: string, groupId: string, ids: string[]): Promise<void> {
+  const unique = [...new Set(ids.map((id) => id.toLowerCase()))];
+  for (let i = 0; i < unique.length; i += 1000) {
+    const rows = unique.slice(i, i + 1000).map((membership_id) => ({ org_id: orgId, group_id: groupId, membership_id }));
+    await trx('group_members').insert(rows).onConflict(['org_id', 'group_id', 'membership_id']).ignore();
+  }
+}
+
+export async function createGroup(db: Knex, orgId: string, actor: Actor, input: GroupInput, memberIds: string[] = []): Promise<Group> {
+  const id = await db.transaction(async (trx) => {
+    await assertMembersExist(trx, orgId, memberIds);
+    let row: { id: string };
+    try {
+      [row] = await trx('groups').insert({ org_id: orgId, display_name: input.displayName, external_id: input.externalId }).returning('id');
+    } catch (err) {
+      return mapUnique(err);
+    }
+    await addMembers(trx, orgId, row.id, memberIds);
+    await recordAudit(trx, orgId, actor, { action: 'group.created', targetType: 'group', targetId: row.id, details: { displayName: input.displayName, members: memberIds.length } });
+    return row.id;
+  });
+  return getGroup(db, orgId, id, { withMembers: true });
+}
+
+/**
+ * Applies one change as a whole. The group row is locked (so concurrent changes queue rather than fail),
+ * and members are added or removed by id: no read of the existing member list.
+ */
+export async function changeGroup(db: Knex, orgId: string, actor: Actor, id: string, change: GroupChange, pre: Precondition = {}): Promise<Group> {
+  if (!isUuid(id)) throw new NotFound(`group ${id} not found`);
+  await db.transaction(async (trx) => {
+    const row = await trx('groups as g').where({ 'g.org_id': orgId, 'g.id': id }).forUpdate().first(groupColumns);
+    if (!row) throw new NotFound(`group ${id} not found`);
+    const current = toGroup(row);
+    if (pre.ifMatch !== undefined && pre.ifMatch !== current.version) throw new PreconditionFailed('the group has changed since the version given in If-Match');
+    const add = change.add ?? [];
+    const remove = (change.remove ?? []).filter(isUuid).map((x) => x.toLowerCase());
+    await assertMembersExist(trx, orgId, add);
+    const attrsChanged = change.attributes !== undefined &&
+      !isDeepStrictEqual(change.attributes, { displayName: current.displayName, externalId: current.externalId });
+    if (change.removeAll) await trx('group_members').where({ org_id: orgId, group_id: id }).delete();
+    for (let i = 0; i < remove.length; i += 1000) {
+      await trx('group_members').where({ org_id: orgId, group_id: id }).whereIn('membership_id', remove.slice(i, i + 1000)).delete();
+    }
+    await addMembers(trx, orgId, id, add);
+    if (!attrsChanged && !change.removeAll && add.length === 0 && remove.length === 0) return;
+    try {
+      await trx('groups').where({ org_id: orgId, id }).update({
+        ...(change.attributes ? { display_name: change.attributes.displayName, external_id: change.attributes.externalId } : {}),
+        version: trx.raw('version + 1'), updated_at: trx.fn.now(),
+      });
+    } catch (err) {
+      mapUnique(err);
+    }
+    await recordAudit(trx, orgId, actor, {
+      action: 'group.updated', targetType: 'group', targetId: id,
+      details: { added: add.length, removed: remove.length, replacedMembers: Boolean(change.removeAll), renamed: attrsChanged },
+    });
+  });
+  return getGroup(db, orgId, id, { withMembers: false });
+}
+
+export async function deleteGroup(db: Knex, orgId: string, actor: Actor, id: string, pre: Precondition = {}): Promise<void> {
+  if (!isUuid(id)) throw new NotFound(`group ${id} not found`);
+  await db.transaction(async (trx) => {
+    const row = await trx('groups').where({ org_id: orgId, id }).forUpdate().first('version', 'display_name');
+    if (!row) throw new NotFound(`group ${id} not found`);
+    if (pre.ifMatch !== undefined && pre.ifMatch !== row.version) throw new PreconditionFailed('the group has changed since the version given in If-Match');
+    await trx('groups').where({ org_id: orgId, id }).delete();
+    await recordAudit(trx, orgId, actor, { action: 'group.deleted', targetType: 'group', targetId: id, details: { displayName: row.display_name } });
+  });
+}

@@ -1,0 +1,206 @@
+// Members: an organisation's view of a person (the SCIM User). Every query is scoped by org_id.
+import { isDeepStrictEqual } from 'node:util';
+import type { Knex } from 'knex';
+import {
+  type AccountProfile,
+  findAccountByEmail,
+  getAccountForUpdate,
+  insertAccount,
+  refreshAccountStatus,
+  releaseAccount,
+  updateManagedAccount,
+} from './accounts.ts';
+import { type Actor, recordAudit } from './audit.ts';
+import { Conflict, Forbidden, LimitReached, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
+import { compilePredicate, compileSort, isUuid, type Predicate, type Sort, type TableMap } from './predicate.ts';
+import { revokeSessions } from './sessions.ts';
+
+export type MemberInput = {
+  userName: string;
+  externalId: string | null;
+  displayName: string | null;
+  active: boolean;
+  /** Everything else the organisation keeps about the person (names, e-mails, extension attributes...). */
+  profile: Record<string, unknown>;
+  /** The sign-in view derived from the profile; it reaches the account only from its managing organisation. */
+  account: AccountProfile;
+  /** Write-only; applied only to accounts this organisation manages. */
+  password?: string;
+};
+
+export type Member = Omit<MemberInput, 'password' | 'account'> & {
+  id: string;
+  orgId: string;
+  accountId: string;
+  role: string;
+  managed: boolean;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+  groups?: { id: string; displayName: string }[];
+};
+
+export type ListQuery = { where?: Predicate; sort?: Sort; offset: number; limit: number; withGroups?: boolean };
+export type Precondition = { ifMatch?: number };
+
+export const memberTable = (knex: Knex): TableMap => ({
+  alias: 'm',
+  columns: { id: 'id', userName: 'user_name', externalId: 'external_id', displayName: 'display_name', created: 'created_at', lastModified: 'updated_at' },
+  statusBoolean: { active: 'status' },
+  profile: 'profile',
+  relations: {
+    group: (id) => knex.raw('exists (select 1 from group_members gm where gm.org_id = m.org_id and gm.membership_id = m.id and gm.group_id = ?)', [id]),
+  },
+  relationPresent: {
+    group: () => knex.raw('exists (select 1 from group_members gm where gm.org_id = m.org_id and gm.membership_id = m.id)'),
+  },
+});
+
+type Row = {
+  id: string; org_id: string; account_id: string; role: string; status: string; user_name: string;
+  external_id: string | null; display_name: string | null; profile: Record<string, unknown>; version: number;
+  created_at: Date; updated_at: Date; managed_by_org_id: string | null; groups?: { id: string; displayName: string }[] | null;
+};
+
+function selectMembers(db: Knex, orgId: string, withGroups: boolean) {
+  const q = db('memberships as m')
+    .join('accounts as a', 'a.id', 'm.account_id')
+    .where('m.org_id', orgId)
+    .select('m.id', 'm.org_id', 'm.account_id', 'm.role', 'm.status', 'm.user_name', 'm.external_id', 'm.display_name',
+      'm.profile', 'm.version', 'm.created_at', 'm.updated_at', 'a.managed_by_org_id');
+  if (withGroups) {
+    q.select(db.raw(`(select coalesce(json_agg(json_build_object('id', g.id, 'displayName', g.display_name) order by g.display_name), '[]'::json)
+      from group_members gm join groups g on g.org_id = gm.org_id and g.id = gm.group_id
+      where gm.org_id = m.org_id and gm.membership_id = m.id) as groups`));
+  }
+  return q;
+}
+
+function toMember(r: Row): Member {
+  return {
+    id: r.id, orgId: r.org_id, accountId: r.account_id, role: r.role, active: r.status === 'active',
+    userName: r.user_name, externalId: r.external_id, displayName: r.display_name, profile: r.profile ?? {},
+    managed: r.managed_by_org_id === r.org_id, version: r.version,
+    createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at),
+    ...(r.groups !== undefined ? { groups: r.groups ?? [] } : {}),
+  };
+}
+
+export async function getMember(db: Knex, orgId: string, id: string, opts: { withGroups?: boolean } = {}): Promise<Member> {
+  if (!isUuid(id)) throw new NotFound(`user ${id} not found`);
+  const row = await selectMembers(db, orgId, opts.withGroups ?? false).where('m.id', id).first();
+  if (!row) throw new NotFound(`user ${id} not found`);
+  return toMember(row);
+}
+
+/** One filtered, sorted page plus the exact total: two indexed queries, whatever the filter. */
+export async function listMembers(db: Knex, orgId: string, query: ListQuery): Promise<{ total: number; members: Member[] }> {
+  const map = memberTable(db);
+  const where = query.where ? compilePredicate(map, query.where, db) : null;
+  const countQ = db('memberships as m').where('m.org_id', orgId).count({ n: '*' });
+  if (where) countQ.whereRaw(where);
+  const [{ n }] = (await countQ) as { n: number }[];
+  if (query.limit === 0 || Number(n) <= query.offset) return { total: Number(n), members: [] };
+  const q = selectMembers(db, orgId, query.withGroups ?? false);
+  if (where) q.whereRaw(where);
+  if (query.sort) q.orderByRaw(compileSort(map, query.sort, db));
+  q.orderBy([{ column: 'm.created_at' }, { column: 'm.id' }]).offset(query.offset).limit(query.limit);
+  const rows = (await q) as Row[];
+  return { total: Number(n), members: rows.map(toMember) };
+}
+
+async function assertSeatAvailable(trx: Knex, orgId: string, role: string): Promise<void> {
+  if (role === 'billing') return;
+  const org = await trx('organizations').where({ id: orgId }).first('license_limit');
+  if (org?.license_limit === null || org?.license_limit === undefined) return;
+  const [{ n }] = await trx('memberships').where({ org_id: orgId, status: 'active' }).whereNot({ role: 'billing' }).count({ n: '*' });
+  if (Number(n) >= org.license_limit) throw new LimitReached(`the organisation's licence limit of ${org.license_limit} active members is reached`);
+}
+
+function mapUnique(err: unknown): never {
+  const constraint = uniqueViolation(err);
+  if (constraint === 'memberships_user_name_key') throw new Conflict('userName', 'userName is already taken in this organisation');
+  if (constraint === 'memberships_account_key') throw new Conflict('userName', 'this person is already a member of the organisation');
+  throw err;
+}
+
+/**
+ * Adds a person to the organisation. When the e-mail already has an account, the membership links to it and
+ * changes nothing of it; otherwise the account is created and managed by this organisation.
+ */
+export async function createMember(db: Knex, orgId: string, actor: Actor, input: MemberInput): Promise<Member> {
+  const id = await db.transaction(async (trx) => {
+    if (input.active) await assertSeatAvailable(trx, orgId, 'member');
+    const existing = await findAccountByEmail(trx, input.account.email);
+    const account = existing ?? (await insertAccount(trx, orgId, input.account, { password: input.password }));
+    try {
+      const [row] = await trx('memberships')
+        .insert({
+          org_id: orgId, account_id: account.id, status: input.active ? 'active' : 'deactivated',
+          user_name: input.userName, external_id: input.externalId, display_name: input.displayName,
+          profile: JSON.stringify(input.profile),
+        })
+        .returning('id');
+      if (existing) await refreshAccountStatus(trx, account.id);
+      await recordAudit(trx, orgId, actor, { action: 'member.created', targetType: 'member', targetId: row.id, details: { userName: input.userName, linkedExistingAccount: Boolean(existing) } });
+      return row.id as string;
+    } catch (err) {
+      return mapUnique(err);
+    }
+  });
+  return getMember(db, orgId, id, { withGroups: true });
+}
+
+/** Loads the member under a row lock, lets `change` compute the whole new state, persists it once. */
+export async function updateMember(
+  db: Knex, orgId: string, actor: Actor, id: string,
+  change: (current: Member) => MemberInput, pre: Precondition = {},
+): Promise<Member> {
+  if (!isUuid(id)) throw new NotFound(`user ${id} not found`);
+  await db.transaction(async (trx) => {
+    const row = await selectMembers(trx, orgId, true).where('m.id', id).forUpdate('m').first();
+    if (!row) throw new NotFound(`user ${id} not found`);
+    const current = toMember(row);
+    if (pre.ifMatch !== undefined && pre.ifMatch !== current.version) throw new PreconditionFailed('the user has changed since the version given in If-Match');
+    const next = change(current);
+    const { password, account: accountProfile, ...rest } = next;
+    const same = isDeepStrictEqual(rest, { userName: current.userName, externalId: current.externalId, displayName: current.displayName, active: current.active, profile: current.profile });
+    if (same && password === undefined) return;
+    if (current.role === 'owner' && !next.active) throw new Forbidden('the owner of the organisation cannot be deactivated');
+    if (!current.active && next.active) await assertSeatAvailable(trx, orgId, current.role);
+    try {
+      await trx('memberships').where({ org_id: orgId, id }).update({
+        user_name: next.userName, external_id: next.externalId, display_name: next.displayName,
+        status: next.active ? 'active' : 'deactivated', profile: JSON.stringify(next.profile),
+        version: trx.raw('version + 1'), updated_at: trx.fn.now(),
+      });
+    } catch (err) {
+      mapUnique(err);
+    }
+    const account = await getAccountForUpdate(trx, current.accountId);
+    await updateManagedAccount(trx, orgId, account, accountProfile, password);
+    if (current.active !== next.active) {
+      if (!next.active) await revokeSessions(trx, orgId, current.accountId);
+      await refreshAccountStatus(trx, current.accountId);
+    }
+    const action = current.active === next.active ? 'member.updated' : next.active ? 'member.reactivated' : 'member.deactivated';
+    await recordAudit(trx, orgId, actor, { action, targetType: 'member', targetId: id, details: { passwordChanged: password !== undefined } });
+  });
+  return getMember(db, orgId, id, { withGroups: true });
+}
+
+/** Removes the membership (and its group memberships); the last membership of a managed account deletes the account. */
+export async function deleteMember(db: Knex, orgId: string, actor: Actor, id: string, pre: Precondition = {}): Promise<void> {
+  if (!isUuid(id)) throw new NotFound(`user ${id} not found`);
+  await db.transaction(async (trx) => {
+    const row = await trx('memberships').where({ org_id: orgId, id }).forUpdate().first('account_id', 'role', 'version', 'user_name');
+    if (!row) throw new NotFound(`user ${id} not found`);
+    if (pre.ifMatch !== undefined && pre.ifMatch !== row.version) throw new PreconditionFailed('the user has changed since the version given in If-Match');
+    if (row.role === 'owner') throw new Forbidden('the owner of the organisation cannot be removed');
+    const account = await getAccountForUpdate(trx, row.account_id);
+    await revokeSessions(trx, orgId, row.account_id);
+    await trx('memberships').where({ org_id: orgId, id }).delete();
+    const fate = await releaseAccount(trx, orgId, account);
+    await recordAudit(trx, orgId, actor, { action: 'member.removed', targetType: 'member', targetId: id, details: { userName: row.user_name, account: fate } });
+  });
+}
