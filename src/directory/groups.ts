@@ -16,7 +16,8 @@ export type Group = GroupInput & {
 
 /** A change to a group: new attributes and/or member ids to add, remove, or replace the whole list with. */
 export type GroupChange = {
-  attributes?: GroupInput;
+  /** The new attributes, or how to compute them from the current ones (under the row lock). */
+  attributes?: GroupInput | ((current: GroupInput) => GroupInput);
   add?: string[];
   remove?: string[];
   removeAll?: boolean;
@@ -144,8 +145,9 @@ export async function changeGroup(db: Knex, orgId: string, actor: Actor, id: str
     const add = change.add ?? [];
     const remove = (change.remove ?? []).filter(isUuid).map((x) => x.toLowerCase());
     await assertMembersExist(trx, orgId, add);
-    const attrsChanged = change.attributes !== undefined &&
-      !isDeepStrictEqual(change.attributes, { displayName: current.displayName, externalId: current.externalId });
+    const before: GroupInput = { displayName: current.displayName, externalId: current.externalId };
+    const attributes = typeof change.attributes === 'function' ? change.attributes(before) : change.attributes;
+    const attrsChanged = attributes !== undefined && !isDeepStrictEqual(attributes, before);
     if (change.removeAll) await trx('group_members').where({ org_id: orgId, group_id: id }).delete();
     for (let i = 0; i < remove.length; i += 1000) {
       await trx('group_members').where({ org_id: orgId, group_id: id }).whereIn('membership_id', remove.slice(i, i + 1000)).delete();
@@ -154,7 +156,7 @@ export async function changeGroup(db: Knex, orgId: string, actor: Actor, id: str
     if (!attrsChanged && !change.removeAll && add.length === 0 && remove.length === 0) return;
     try {
       await trx('groups').where({ org_id: orgId, id }).update({
-        ...(change.attributes ? { display_name: change.attributes.displayName, external_id: change.attributes.externalId } : {}),
+        ...(attributes ? { display_name: attributes.displayName, external_id: attributes.externalId } : {}),
         version: trx.raw('version + 1'), updated_at: trx.fn.now(),
       });
     } catch (err) {

@@ -180,7 +180,7 @@ function compare(map: TableMap, op: CompareOp, field: Field, value: Scalar, elem
     return finish(op, { sql: `(${e.sql} = ?::uuid)`, bindings: [...e.bindings, value.toLowerCase()] });
   }
   const text = type === 'uuid' || type === 'datetime' ? `${e.sql}::text` : e.sql;
-  const ci = !field.caseExact || type === 'uuid';
+  const ci = field.kind === 'relation' || !field.caseExact || type === 'uuid';
   const lhs = ci ? `lower(${text})` : text;
   let rhs = value;
   if (op === 'co') rhs = `%${escapeLike(value)}%`;

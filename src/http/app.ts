@@ -1,0 +1,70 @@
+// Express assembly: request id, JSON logs, security headers, metrics, health, and the protocol routers.
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import { ping } from '../db.ts';
+import { scimRouter } from '../scim/router.ts';
+import { createMetrics } from './metrics.ts';
+
+export type AppDeps = { db: Knex; logger: Logger; issuer: string };
+
+const requestIdPattern = /^[\w.:-]{1,128}$/;
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false); // ETags are the resources' versions, set by the protocols; never a hash of the body
+  app.set('trust proxy', 'loopback');
+  const metrics = createMetrics();
+
+  app.use(pinoHttp({
+    logger: deps.logger,
+    // A caller's X-Request-Id is kept when it is sane, so one id follows a request across systems.
+    genReqId: (req, res) => {
+      const given = req.headers['x-request-id'];
+      const id = typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
+      res.setHeader('X-Request-Id', id);
+      return id;
+    },
+    serializers: {
+      req: (req) => ({ id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress, userAgent: req.headers?.['user-agent'] }),
+      res: (res) => ({ statusCode: res.statusCode }),
+    },
+    autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
+  }));
+  app.use(helmet());
+  app.use(metrics.middleware);
+
+  app.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
+  app.get('/readyz', async (req, res) => {
+    try {
+      await ping(deps.db);
+      res.json({ status: 'ok', database: 'reachable' });
+    } catch (err) {
+      req.log.warn({ err }, 'readiness check failed');
+      res.status(503).json({ status: 'unavailable', database: 'unreachable' });
+    }
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.use('/scim/v2', scimRouter({ db: deps.db, baseUrl: `${deps.issuer}/scim/v2`, logger: deps.logger }));
+
+  app.use((req: Request, res: Response) => {
+    res.status(404).type('application/problem+json').json({ type: 'about:blank', title: 'Not Found', status: 404, detail: `no route ${req.method} ${req.path}` });
+  });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = (err as { status?: number }).status;
+    if (status && status >= 400 && status < 500) {
+      res.status(status).type('application/problem+json').json({ type: 'about:blank', title: 'Bad Request', status, detail: 'the request could not be read' });
+      return;
+    }
+    req.log.error({ err }, 'unexpected error');
+    res.status(500).type('application/problem+json').json({ type: 'about:blank', title: 'Internal Server Error', status: 500 });
+  });
+  return app;
+}

@@ -1,0 +1,47 @@
+// Entry: config -> db -> migrate -> app -> listen; graceful shutdown on SIGTERM and SIGINT.
+import type { Server } from 'node:http';
+import { ConfigError, loadConfig } from './config.ts';
+import { migrate, openDb } from './db.ts';
+import { createApp } from './http/app.ts';
+import { createLogger } from './logger.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) { console.error(err.message); process.exit(2); }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  const db = openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const applied = await migrate(db);
+  if (applied.length) logger.info({ applied }, 'database migrated');
+  const app = createApp({ db, logger, issuer: config.issuer });
+  const server: Server = app.listen(config.port, () => {
+    logger.info({ port: config.port, issuer: config.issuer, database: config.databaseUrl ? 'postgresql' : `embedded (${config.dataDir})` }, 'roster listening');
+  });
+  server.keepAliveTimeout = 65_000;
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
+    const force = setTimeout(() => { logger.error('shutdown took longer than 10 s; exiting'); process.exit(1); }, 10_000);
+    force.unref();
+    server.close(async () => {
+      await db.destroy();
+      logger.info('stopped');
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

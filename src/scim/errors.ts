@@ -1,0 +1,62 @@
+// The one SCIM error type and the one place it becomes wire JSON (RFC 7644 section 3.12).
+import { DirectoryError } from '../directory/errors.ts';
+
+export const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
+
+export type ScimType =
+  | 'invalidFilter' | 'tooMany' | 'uniqueness' | 'mutability' | 'invalidSyntax'
+  | 'invalidPath' | 'noTarget' | 'invalidValue' | 'invalidVers' | 'sensitive';
+
+// RFC 7644 table 9: the status each scimType belongs to.
+const statusOf: Record<ScimType, number> = {
+  invalidFilter: 400, tooMany: 400, uniqueness: 409, mutability: 400, invalidSyntax: 400,
+  invalidPath: 400, noTarget: 400, invalidValue: 400, invalidVers: 400, sensitive: 403,
+};
+
+export class ScimError extends Error {
+  readonly status: number;
+  readonly scimType: ScimType | undefined;
+  constructor(status: number, scimType: ScimType | undefined, detail: string) {
+    super(detail);
+    if (scimType && statusOf[scimType] !== status) throw new Error(`scimType ${scimType} does not go with status ${status}`);
+    this.status = status;
+    this.scimType = scimType;
+  }
+}
+
+export const invalidValue = (detail: string) => new ScimError(400, 'invalidValue', detail);
+export const invalidSyntax = (detail: string) => new ScimError(400, 'invalidSyntax', detail);
+export const invalidFilter = (detail: string) => new ScimError(400, 'invalidFilter', detail);
+export const invalidPath = (detail: string) => new ScimError(400, 'invalidPath', detail);
+export const mutability = (detail: string) => new ScimError(400, 'mutability', detail);
+export const notFound = (detail: string) => new ScimError(404, undefined, detail);
+
+export type ErrorBody = { schemas: string[]; status: string; scimType?: ScimType; detail: string };
+
+export function errorBody(e: ScimError): ErrorBody {
+  return { schemas: [ERROR_SCHEMA], status: String(e.status), ...(e.scimType ? { scimType: e.scimType } : {}), detail: e.message };
+}
+
+/**
+ * Maps anything thrown while serving SCIM to a ScimError. `unexpected` is true for errors that are bugs or
+ * outages: the caller logs them and answers 500 with a generic detail.
+ */
+export function toScimError(err: unknown): { error: ScimError; unexpected: boolean } {
+  if (err instanceof ScimError) return { error: err, unexpected: false };
+  if (err instanceof DirectoryError) {
+    switch (err.code) {
+      case 'not_found': return { error: new ScimError(404, undefined, err.message), unexpected: false };
+      case 'conflict': return { error: new ScimError(409, 'uniqueness', err.message), unexpected: false };
+      case 'forbidden': return { error: new ScimError(403, undefined, err.message), unexpected: false };
+      case 'invalid': return { error: new ScimError(400, 'invalidValue', err.message), unexpected: false };
+      case 'limit_reached': return { error: new ScimError(403, undefined, err.message), unexpected: false };
+      case 'precondition_failed': return { error: new ScimError(412, undefined, err.message), unexpected: false };
+    }
+  }
+  const e = err as { type?: string; status?: number } | null;
+  if (e?.type === 'entity.parse.failed') return { error: invalidSyntax('the request body is not valid JSON'), unexpected: false };
+  if (e?.type === 'entity.too.large') return { error: new ScimError(413, undefined, 'the request body is larger than the server accepts'), unexpected: false };
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return { error: invalidSyntax('unsupported body encoding or charset'), unexpected: false };
+  if (e?.status === 400 && e.type) return { error: invalidSyntax('the request body could not be read'), unexpected: false };
+  return { error: new ScimError(500, undefined, 'internal server error'), unexpected: true };
+}

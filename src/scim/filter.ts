@@ -1,0 +1,171 @@
+// SCIM filter text -> syntax tree (scim2-parse-filter) -> the directory's Predicate, checked against the schema.
+// An unknown attribute, a malformed filter or a comparison the attribute's type cannot make is 400 invalidFilter.
+import { type Filter, parse } from 'scim2-parse-filter';
+import type { CompareOp, Field, Predicate, Scalar, Sort, ValueType } from '../directory/predicate.ts';
+import { resolvePath, type ResolvedPath } from './attribute-path.ts';
+import { invalidFilter, ScimError } from './errors.ts';
+import type { Attribute } from './schemas/model.ts';
+import type { ResourceType } from './schemas/resource-types.ts';
+
+/** How a resource type stores its attributes: promoted columns, a relation, or (by default) the profile document. */
+export type StorageMap = {
+  columns: Record<string, { name: string; type: ValueType }>;
+  relation?: { attribute: string; name: string };
+  profile: boolean;
+};
+
+const compareOps = new Set(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le']);
+
+export function valueType(a: Attribute): ValueType {
+  if (a.type === 'boolean') return 'boolean';
+  if (a.type === 'dateTime') return 'datetime';
+  if (a.type === 'integer' || a.type === 'decimal') return 'number';
+  return 'string';
+}
+
+function describe(path: string): string {
+  return JSON.stringify(path);
+}
+
+/** Parses filter text into a Predicate; any failure is invalidFilter. */
+export function compileFilter(type: ResourceType, storage: StorageMap, text: string): Predicate {
+  if (text.length > 10_000) throw invalidFilter('the filter is too long');
+  let ast: Filter;
+  try {
+    ast = parse(text);
+  } catch (err) {
+    throw invalidFilter(`the filter could not be parsed: ${(err as Error).message}`);
+  }
+  return toPredicate(type, storage, ast);
+}
+
+function toPredicate(type: ResourceType, storage: StorageMap, f: Filter): Predicate {
+  switch (f.op) {
+    case 'and':
+    case 'or':
+      return { op: f.op, items: f.filters.map((x) => toPredicate(type, storage, x)) };
+    case 'not':
+      return { op: 'not', item: toPredicate(type, storage, f.filter) };
+    case '[]':
+      return valuePath(type, storage, f.attrPath, f.valFilter);
+    default: {
+      const op = String(f.op).toLowerCase();
+      if (op !== 'pr' && !compareOps.has(op)) throw invalidFilter(`unknown operator ${f.op}`);
+      const resolved = resolvePath(type, f.attrPath);
+      if (!resolved) throw invalidFilter(`unknown attribute ${describe(f.attrPath)}`);
+      const value = op === 'pr' ? null : ((f as { compValue: Scalar }).compValue ?? null);
+      return comparison(storage, resolved, op as CompareOp | 'pr', value, f.attrPath);
+    }
+  }
+}
+
+function comparison(storage: StorageMap, r: ResolvedPath, op: CompareOp | 'pr', value: Scalar, path: string): Predicate {
+  const { attribute, sub } = r;
+  if (attribute.returned === 'never') throw invalidFilter(`${describe(path)} cannot be filtered on`);
+  if (storage.relation && attribute.name === storage.relation.attribute) {
+    if (sub && sub.name !== 'value') throw invalidFilter(`only ${attribute.name}.value can be filtered on`);
+    if (op === 'pr') return { op: 'pr', field: { kind: 'relation', name: storage.relation.name } };
+    if (op !== 'eq') throw invalidFilter(`${attribute.name}.value supports only eq and pr`);
+    return { op: 'related', relation: storage.relation.name, id: typeof value === 'string' ? value : null };
+  }
+  const columnKey = sub ? `${attribute.name}.${sub.name}` : attribute.name;
+  const column = r.extension ? undefined : storage.columns[columnKey];
+  if (column) {
+    const field: Field = { kind: 'column', name: column.name, type: column.type, caseExact: (sub ?? attribute).caseExact };
+    return op === 'pr' ? { op: 'pr', field } : checked({ op, field, value }, path);
+  }
+  if (!storage.profile || attribute.name === 'meta') throw invalidFilter(`${describe(path)} cannot be filtered on`);
+  if (attribute.multiValued) {
+    if (op === 'pr' && !sub) return { op: 'pr', field: { kind: 'profile', path: r.key, type: 'string', caseExact: false } };
+    const target = sub ?? attribute.subAttributes?.find((s) => s.name === 'value') ?? (attribute.type === 'complex' ? null : attribute);
+    if (!target) throw invalidFilter(`${describe(path)} needs a sub-attribute`);
+    const field: Field = { kind: 'element', sub: attribute.type === 'complex' ? target.name : null, type: valueType(target), caseExact: target.caseExact };
+    return { op: 'any', path: r.key, where: op === 'pr' ? { op: 'pr', field } : checked({ op, field, value }, path) };
+  }
+  if (attribute.type === 'complex' && !sub) {
+    if (op === 'pr') return { op: 'pr', field: { kind: 'profile', path: r.key, type: 'string', caseExact: false } };
+    throw invalidFilter(`${describe(path)} is complex: filter on one of its sub-attributes`);
+  }
+  const target = sub ?? attribute;
+  const field: Field = { kind: 'profile', path: sub ? [...r.key, sub.name] : r.key, type: valueType(target), caseExact: target.caseExact };
+  return op === 'pr' ? { op: 'pr', field } : checked({ op, field, value }, path);
+}
+
+/** Type checks that the database would otherwise make late (or not at all). */
+function checked(p: { op: CompareOp; field: Field; value: Scalar }, path: string): Predicate {
+  if (p.field.kind === 'relation') return p;
+  const t = p.field.type;
+  const v = p.value;
+  const fail = (why: string): never => { throw invalidFilter(`${describe(path)} ${why}`); };
+  if (v === null && p.op !== 'eq' && p.op !== 'ne') fail(`cannot be compared with null by ${p.op}`);
+  if (t === 'boolean' && v !== null) {
+    if (p.op !== 'eq' && p.op !== 'ne') fail('is a boolean: only eq, ne and pr apply');
+    if (typeof v === 'string' && /^(true|false)$/i.test(v)) return { ...p, value: v.toLowerCase() === 'true' };
+    if (typeof v !== 'boolean') fail('is a boolean: compare with true or false');
+  }
+  if (t === 'datetime' && v !== null && (typeof v !== 'string' || Number.isNaN(Date.parse(v)))) fail('is a dateTime: compare with an ISO 8601 string');
+  if (t === 'number' && v !== null && typeof v !== 'number') fail('is a number: compare with a number');
+  if ((t === 'string' || t === 'uuid') && v !== null && typeof v !== 'string') {
+    if (typeof v === 'number') return { ...p, value: String(v) };
+    fail('is a string: compare with a string');
+  }
+  return p;
+}
+
+function valuePath(type: ResourceType, storage: StorageMap, attrPath: string, inner: Filter): Predicate {
+  const r = resolvePath(type, attrPath);
+  if (!r || r.sub) throw invalidFilter(`unknown multi-valued attribute ${describe(attrPath)}`);
+  if (storage.relation && r.attribute.name === storage.relation.attribute) {
+    return relationFilter(storage.relation.name, inner);
+  }
+  if (!r.attribute.multiValued || r.attribute.type !== 'complex' || !storage.profile) {
+    throw invalidFilter(`${describe(attrPath)} is not a multi-valued complex attribute`);
+  }
+  return { op: 'any', path: r.key, where: elementPredicate(r.attribute, inner) };
+}
+
+function elementPredicate(attribute: Attribute, f: Filter): Predicate {
+  switch (f.op) {
+    case 'and':
+    case 'or':
+      return { op: f.op, items: f.filters.map((x) => elementPredicate(attribute, x)) };
+    case 'not':
+      return { op: 'not', item: elementPredicate(attribute, f.filter) };
+    case '[]':
+      throw invalidFilter('value filters cannot be nested');
+    default: {
+      const sub = attribute.subAttributes?.find((s) => s.name.toLowerCase() === f.attrPath.toLowerCase());
+      if (!sub) throw invalidFilter(`unknown sub-attribute ${describe(f.attrPath)} of ${attribute.name}`);
+      const field: Field = { kind: 'element', sub: sub.name, type: valueType(sub), caseExact: sub.caseExact };
+      const op = String(f.op).toLowerCase();
+      if (op === 'pr') return { op: 'pr', field };
+      if (!compareOps.has(op)) throw invalidFilter(`unknown operator ${f.op}`);
+      return checked({ op: op as CompareOp, field, value: (f as { compValue: Scalar }).compValue ?? null }, `${attribute.name}.${sub.name}`);
+    }
+  }
+}
+
+/** members[value eq "id" or value eq "id2"] and the like. */
+function relationFilter(relation: string, f: Filter): Predicate {
+  if (f.op === 'and' || f.op === 'or') return { op: f.op, items: f.filters.map((x) => relationFilter(relation, x)) };
+  if (f.op === 'not') return { op: 'not', item: relationFilter(relation, f.filter) };
+  if (f.op === 'eq' && f.attrPath.toLowerCase() === 'value') {
+    return { op: 'related', relation, id: typeof f.compValue === 'string' ? f.compValue : null };
+  }
+  throw invalidFilter('members can be filtered only by value eq "<id>"');
+}
+
+/** sortBy -> Sort. Multi-valued attributes sort by their primary value (RFC 7644 section 3.4.2.3). */
+export function compileSort(type: ResourceType, storage: StorageMap, sortBy: string, descending: boolean): Sort {
+  const r = resolvePath(type, sortBy);
+  if (!r) throw new ScimError(400, 'invalidValue', `unknown sortBy attribute ${describe(sortBy)}`);
+  const cannot = () => new ScimError(400, 'invalidValue', `cannot sort by ${describe(sortBy)}`);
+  if (r.attribute.multiValued) {
+    if (!storage.profile || r.attribute.type !== 'complex' || (storage.relation && r.attribute.name === storage.relation.attribute)) throw cannot();
+    return { primaryOf: r.key, sub: r.sub?.name ?? 'value', descending };
+  }
+  if (r.attribute.type === 'complex' && !r.sub) throw cannot();
+  const p = comparison(storage, r, 'pr', null, sortBy);
+  if (p.op !== 'pr' || p.field.kind === 'relation') throw cannot();
+  return { field: p.field, descending };
+}
