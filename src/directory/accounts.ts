@@ -101,9 +101,8 @@ export async function updateManagedAccount(
 /** An account is active while it has an active membership somewhere; otherwise nobody can sign in with it. */
 export async function refreshAccountStatus(trx: Knex, accountId: string): Promise<void> {
   const active = await trx('memberships').where({ account_id: accountId, status: 'active' }).first('id');
-  await trx('accounts')
-    .where({ id: accountId })
-    .update({ status: active ? 'active' : 'deactivated', updated_at: trx.fn.now() });
+  const status = active ? 'active' : 'deactivated';
+  await trx('accounts').where({ id: accountId }).whereNot({ status }).update({ status, updated_at: trx.fn.now() });
 }
 
 /** Called after a membership is deleted: the last membership of a managed account takes the account with it. */

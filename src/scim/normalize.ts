@@ -111,6 +111,7 @@ export function checkSchemas(type: ResourceType, body: Doc): void {
  */
 export function normalizeResource(type: ResourceType, body: unknown): Doc {
   if (!isPlainObject(body)) throw invalidValue('the request body must be a JSON object');
+  checkSchemas(type, body);
   const out: Doc = {};
   const coreAttrs = [...type.schema.attributes, ...commonAttributes.filter((a) => a.name === 'externalId')];
   const core: Doc = {};
