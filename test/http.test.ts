@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import supertest from 'supertest';
+import { pino } from 'pino';
+import { createApp } from '../src/http/app.ts';
+import { openDb } from '../src/db.ts';
+import { testApp } from './helpers.ts';
+
+describe('HTTP service endpoints', () => {
+  it('answers /healthz and /readyz while the database is reachable', async () => {
+    const app = supertest(testApp());
+    assert.deepEqual((await app.get('/healthz').expect(200)).body, { status: 'ok' });
+    assert.equal((await app.get('/readyz').expect(200)).body.database, 'reachable');
+  });
+
+  it('answers /readyz with 503 when the database is not reachable', async () => {
+    const broken = openDb({ databaseUrl: 'postgres://nobody@127.0.0.1:1/none' });
+    const app = supertest(createApp({ db: broken, logger: pino({ level: 'silent' }), issuer: 'http://x.test' }));
+    const res = await app.get('/readyz');
+    assert.equal(res.status, 503);
+    assert.equal(res.body.database, 'unreachable');
+    await broken.destroy();
+  });
+
+  it('exposes Prometheus metrics, labelled by route pattern rather than by id', async () => {
+    const app = supertest(testApp());
+    await app.get('/scim/v2/ServiceProviderConfig').expect(200);
+    const res = await app.get('/metrics').expect(200);
+    assert.match(res.text, /http_requests_total\{method="GET",route="\/scim\/v2\/ServiceProviderConfig",status="200"\} \d+/);
+    assert.match(res.text, /process_resident_memory_bytes/);
+  });
+
+  it('gives every response a request id, keeping a sane one from the caller', async () => {
+    const app = supertest(testApp());
+    const mine = await app.get('/healthz').set('X-Request-Id', 'abc-123');
+    assert.equal(mine.headers['x-request-id'], 'abc-123');
+    const generated = await app.get('/healthz').set('X-Request-Id', 'bad id with spaces <script>');
+    assert.match(generated.headers['x-request-id'], /^[0-9a-f-]{36}$/);
+  });
+
+  it('answers unknown routes with problem+json 404', async () => {
+    const res = await supertest(testApp()).get('/nope');
+    assert.equal(res.status, 404);
+    assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+  });
+});
