@@ -7,6 +7,10 @@ import { migrate, openDb, type Db } from '../src/db.ts';
 
 let db: Db | undefined;
 let dropDatabase: (() => Promise<void>) | undefined;
+let databaseUrl: string | undefined;
+
+/** The URL of this run's PostgreSQL database, or undefined on the embedded database. */
+export const testDatabaseUrl = () => databaseUrl;
 
 export function testDb(): Db {
   if (!db) throw new Error('the test database is not open (test/setup.ts root hook did not run)');
@@ -27,7 +31,8 @@ async function openFreshDatabase(): Promise<Db> {
     await admin.raw(`drop database if exists ${name} with (force)`);
     await admin.destroy();
   };
-  return openDb({ databaseUrl: u.toString(), poolMax: 20 });
+  databaseUrl = u.toString();
+  return openDb({ databaseUrl, poolMax: 20 });
 }
 
 export const mochaHooks = {

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { pino } from 'pino';
+import supertest from 'supertest';
+import { type Db, openDb } from '../src/db.ts';
+import { hashSecret } from '../src/directory/tokens.ts';
+import { createApp } from '../src/http/app.ts';
+import { unique } from './helpers.ts';
+import { testDatabaseUrl, testDb } from './setup.ts';
+
+const run = promisify(execFile);
+
+/**
+ * Where the CLI writes: the test PostgreSQL database when DATABASE_URL is set, else a throw-away embedded
+ * database in its own DATA_DIR (the in-memory test database is invisible to another process).
+ */
+function cliTarget() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'roster-cli-'));
+  const databaseUrl = testDatabaseUrl() ?? '';
+  let db: Db | undefined;
+  return {
+    env: { DATA_DIR: dataDir, DATABASE_URL: databaseUrl },
+    /** The database the CLI wrote to, opened after the CLI process has exited. */
+    db: () => (databaseUrl ? testDb() : (db ??= openDb({ dataDir }))),
+    async close() {
+      if (db) await db.destroy();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function cli(args: string[], env: Record<string, string>) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['src/cli.ts', ...args], { env: { ...process.env, ...env } });
+    return { stdout, stderr, code: 0 };
+  } catch (err) {
+    const e = err as { stdout: string; stderr: string; code: number };
+    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
+  }
+}
+
+describe('CLI', function () {
+  this.timeout(60_000);
+
+  it('org create --json prints the organisation, owner, SCIM token and API key; secrets are stored only as hashes', async () => {
+    const target = cliTarget();
+    try {
+      const email = `${unique('owner')}@example.test`;
+      const r = await cli(['org', 'create', '--name', unique('Cli Org '), '--owner-email', email, '--json'], target.env);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assert.deepEqual(Object.keys(out).sort(), ['apiKey', 'orgId', 'owner', 'scimToken']);
+      assert.equal(out.owner.email, email);
+      assert.match(out.owner.temporaryPassword, /^[A-Za-z0-9]{20}$/);
+      assert.match(out.scimToken, /^rst_scim_[A-Za-z0-9_-]{43}$/); // 32 random bytes
+      assert.match(out.apiKey, /^rst_key_[A-Za-z0-9_-]{43}$/);
+      const db = target.db();
+      const token = await db('scim_tokens').where({ org_id: out.orgId }).first();
+      assert.equal(token.token_hash, hashSecret(out.scimToken));
+      const key = await db('api_keys').where({ org_id: out.orgId }).first();
+      assert.equal(key.key_hash, hashSecret(out.apiKey));
+      const account = await db('accounts').where({ email }).first();
+      assert.equal(account.must_change_password, true);
+      assert.match(account.password_hash, /^\$argon2id\$/);
+      // The printed token works, and the owner is the SCIM user with the printed id; the API key is no SCIM token.
+      const app = supertest(createApp({ db, logger: pino({ level: 'silent' }), issuer: 'http://cli.test' }));
+      const me = await app.get(`/scim/v2/Users/${out.owner.id}`).set('Authorization', `Bearer ${out.scimToken}`);
+      assert.equal(me.status, 200);
+      assert.equal(me.body.userName, email);
+      await app.get('/scim/v2/Users').set('Authorization', `Bearer ${out.apiKey}`).expect(401);
+    } finally {
+      await target.close();
+    }
+  });
+
+  it('says what is wrong with bad arguments, with exit code 2', async () => {
+    const target = cliTarget();
+    try {
+      const missing = await cli(['org', 'create', '--name', 'X'], target.env);
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /--owner-email is required/);
+      const badEmail = await cli(['org', 'create', '--name', 'X', '--owner-email', 'not-an-email'], target.env);
+      assert.equal(badEmail.code, 2);
+      assert.match(badEmail.stderr, /not an e-mail address/);
+      const unknown = await cli(['frobnicate'], target.env);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /unknown command/);
+      const badOrg = await cli(['scim-token', 'create', '--org', 'nope'], target.env);
+      assert.equal(badOrg.code, 2);
+    } finally {
+      await target.close();
+    }
+  });
+});
