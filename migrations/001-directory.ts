@@ -1,5 +1,7 @@
 // The directory: organisations, global accounts, per-org memberships (the SCIM User), groups, credentials.
 // Every organisation-scoped table carries org_id and leads its keys and indexes with it (sharding by org).
+// SCIM resources show created/lastModified in milliseconds, so memberships and groups store them at that
+// precision: a filter on a value the server returned compares equal to what is stored.
 import type { Knex } from 'knex';
 
 // PGlite prepares each statement, so the script runs statement by statement.
@@ -55,8 +57,8 @@ const schema = `
       display_name text,
       profile jsonb not null default '{}'::jsonb,
       version integer not null default 1,
-      created_at timestamptz not null default now(),
-      updated_at timestamptz not null default now(),
+      created_at timestamptz(3) not null default now(),
+      updated_at timestamptz(3) not null default now(),
       primary key (org_id, id)
     );
     create unique index memberships_user_name_key on memberships (org_id, lower(user_name));
@@ -73,8 +75,8 @@ const schema = `
       display_name text not null check (length(display_name) between 1 and 256),
       external_id text,
       version integer not null default 1,
-      created_at timestamptz not null default now(),
-      updated_at timestamptz not null default now(),
+      created_at timestamptz(3) not null default now(),
+      updated_at timestamptz(3) not null default now(),
       primary key (org_id, id)
     );
     create unique index groups_display_name_key on groups (org_id, lower(display_name));

@@ -1,11 +1,12 @@
 // Operator commands: `npm run --silent cli -- <command>`. With --json, one JSON object on stdout.
+// On the embedded database, while a server runs on it, commands go to that server over loopback:
+// the embedded database belongs to one process.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.ts';
 import { migrate, openDb } from './db.ts';
-import { issueScimToken } from './directory/credentials.ts';
 import { DirectoryError } from './directory/errors.ts';
-import { createOrganization } from './directory/organizations.ts';
-import { isUuid } from './directory/predicate.ts';
+import { type OperatorCommand, runOperatorCommand } from './operations.ts';
+import { readServerLock } from './server-lock.ts';
 
 const usage = `usage: npm run --silent cli -- <command>
 
@@ -25,7 +26,60 @@ function need(values: Record<string, unknown>, name: string): string {
   return v;
 }
 
-async function run(argv: string[]): Promise<void> {
+function toCommand(command: string, values: Record<string, unknown>): OperatorCommand | 'migrate' {
+  if (command === 'migrate') return 'migrate';
+  if (command === 'org create') return { command, name: need(values, 'name'), ownerEmail: need(values, 'owner-email') };
+  if (command === 'scim-token create') return { command, orgId: need(values, 'org'), name: typeof values.name === 'string' ? values.name : 'cli' };
+  throw new UsageError(`unknown command "${command}"`);
+}
+
+/** Runs a command in the running server that owns the embedded database. */
+async function viaServer(port: number, token: string, command: OperatorCommand): Promise<Record<string, unknown>> {
+  const res = await fetch(`http://127.0.0.1:${port}/internal/operator/commands`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(command),
+  });
+  const body = (await res.json()) as Record<string, unknown>;
+  if (res.status === 400) throw new UsageError(String(body.detail));
+  if (!res.ok) throw new Error(`the running server answered ${res.status}`);
+  return body;
+}
+
+async function execute(command: OperatorCommand | 'migrate'): Promise<Record<string, unknown>> {
+  const config = loadConfig();
+  const lock = config.databaseUrl ? null : readServerLock(config.dataDir);
+  if (lock) {
+    if (command === 'migrate') return { applied: [], note: `the running server (pid ${lock.pid}) migrated the database at start` };
+    return viaServer(lock.port, lock.token, command);
+  }
+  const db = openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    const applied = await migrate(db);
+    return command === 'migrate' ? { applied } : await runOperatorCommand(db, command);
+  } finally {
+    await db.destroy();
+  }
+}
+
+function describe(command: OperatorCommand | 'migrate', out: Record<string, unknown>): string {
+  if (command === 'migrate') {
+    const applied = out.applied as string[];
+    return (out.note as string | undefined) ?? (applied.length ? `applied: ${applied.join(', ')}` : 'the database is up to date');
+  }
+  if (command.command === 'scim-token create') return `SCIM token (shown once): ${out.scimToken}`;
+  const owner = out.owner as { email: string; temporaryPassword: string | null; id: string };
+  return [
+    `organisation created: ${out.orgId}`,
+    `owner:       ${owner.email} (SCIM user ${owner.id})`,
+    owner.temporaryPassword ? `temporary password (must be changed at first sign-in): ${owner.temporaryPassword}` : 'the owner already had an account; its password is unchanged',
+    `SCIM token:  ${out.scimToken}`,
+    `API key:     ${out.apiKey}`,
+    'These secrets are shown once and stored only as hashes: keep them now.',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -34,48 +88,17 @@ async function run(argv: string[]): Promise<void> {
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  const command = positionals.join(' ');
-  if (values.help || command === '' || command === 'help') { process.stdout.write(usage); return; }
-  if (!['migrate', 'org create', 'scim-token create'].includes(command)) throw new UsageError(`unknown command "${command}"`);
-
-  const config = loadConfig();
-  const db = openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  try {
-    const applied = await migrate(db);
-    if (command === 'migrate') {
-      print(values.json, { applied }, applied.length ? `applied: ${applied.join(', ')}` : 'the database is up to date');
-    } else if (command === 'org create') {
-      const r = await createOrganization(db, { name: need(values, 'name'), ownerEmail: need(values, 'owner-email') });
-      const out = { orgId: r.org.id, owner: { id: r.owner.id, email: r.owner.email, temporaryPassword: r.owner.temporaryPassword }, scimToken: r.scimToken, apiKey: r.apiKey };
-      print(values.json, out, [
-        `organisation ${r.org.name} (${r.org.slug}) created: ${r.org.id}`,
-        `owner:       ${r.owner.email}`,
-        r.owner.temporaryPassword ? `temporary password (must be changed at first sign-in): ${r.owner.temporaryPassword}` : 'the owner already had an account; its password is unchanged',
-        `SCIM base URL: ${config.issuer}/scim/v2`,
-        `SCIM token:  ${r.scimToken}`,
-        `API key:     ${r.apiKey}`,
-        'These secrets are shown once and stored only as hashes: keep them now.',
-      ].join('\n'));
-    } else {
-      const org = need(values, 'org');
-      if (!isUuid(org)) throw new UsageError('--org must be an organisation id (a UUID)');
-      const exists = await db('organizations').where({ id: org }).first('id');
-      if (!exists) throw new UsageError(`no organisation ${org}`);
-      const t = await issueScimToken(db, org, typeof values.name === 'string' ? values.name : 'cli');
-      print(values.json, { id: t.id, scimToken: t.secret }, `SCIM token (shown once): ${t.secret}`);
-    }
-  } finally {
-    await db.destroy();
-  }
+  const name = positionals.join(' ');
+  if (values.help || name === '' || name === 'help') { process.stdout.write(usage); return; }
+  const command = toCommand(name, values);
+  const out = await execute(command);
+  process.stdout.write((values.json ? JSON.stringify(out) : describe(command, out)) + '\n');
 }
 
-function print(json: boolean | undefined, data: unknown, text: string): void {
-  process.stdout.write(json ? JSON.stringify(data) + '\n' : text + '\n');
-}
-
-run(process.argv.slice(2)).catch((err) => {
-  if (err instanceof UsageError || err instanceof ConfigError || err instanceof DirectoryError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`error: ${(err as Error).message}\n${err instanceof UsageError ? '\n' + usage : ''}`);
+main(process.argv.slice(2)).catch((err) => {
+  const known = err instanceof UsageError || err instanceof ConfigError || err instanceof DirectoryError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+  if (known) {
+    process.stderr.write(`error: ${(err as Error).message}\n${err instanceof UsageError && /unknown command|required/.test((err as Error).message) ? '\n' + usage : ''}`);
     process.exit(2);
   }
   console.error(err);

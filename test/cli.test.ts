@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,6 +93,40 @@ describe('CLI', function () {
       assert.equal(badOrg.code, 2);
     } finally {
       await target.close();
+    }
+  });
+
+  it('on the embedded database, sends its commands to the running server, which sees them at once', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'roster-live-'));
+    const env = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: '', PORT: '0', LOG_LEVEL: 'info' };
+    const server = spawn(process.execPath, ['src/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        server.stdout.on('data', (d) => {
+          out += d;
+          const m = /"port":(\d+)/.exec(out);
+          if (/roster listening/.test(out) && m) resolve(Number(m[1]));
+        });
+        server.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
+      });
+      assert.ok(port > 0);
+      const r = await cli(['org', 'create', '--name', 'Live', '--owner-email', 'owner@live.test', '--json'], { DATA_DIR: dataDir, DATABASE_URL: '' });
+      assert.equal(r.code, 0, r.stderr);
+      const { scimToken } = JSON.parse(r.stdout);
+      const res = await fetch(`http://127.0.0.1:${port}/scim/v2/Users`, { headers: { Authorization: `Bearer ${scimToken}` } });
+      assert.equal(res.status, 200);
+      assert.equal(((await res.json()) as { totalResults: number }).totalResults, 1);
+      // A second server on the same embedded database refuses to start.
+      const second = await run(process.execPath, ['src/main.ts'], { env }).then(() => 0, (e: { code: number }) => e.code);
+      assert.equal(second, 2);
+      // The operator channel is closed to anyone without the lock file's token.
+      const probe = await fetch(`http://127.0.0.1:${port}/internal/operator/commands`, { method: 'POST', headers: { Authorization: 'Bearer guess', 'Content-Type': 'application/json' }, body: '{}' });
+      assert.equal(probe.status, 404);
+    } finally {
+      server.kill('SIGTERM');
+      await new Promise((resolve) => server.once('exit', resolve));
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });

@@ -51,3 +51,12 @@ export function uniqueViolation(err: unknown): string | null {
   const e = err as { code?: string; constraint?: string } | null;
   return e && e.code === '23505' ? (e.constraint ?? '') : null;
 }
+
+/** Limits of what the directory stores (indexed text must stay well under PostgreSQL's btree entry size). */
+export const limits = { userName: 256, displayName: 256, externalId: 512 } as const;
+
+export function checkLength(field: keyof typeof limits, value: string | null | undefined): void {
+  if (value !== null && value !== undefined && value.length > limits[field]) {
+    throw new Invalid(`${field} must be at most ${limits[field]} characters`);
+  }
+}

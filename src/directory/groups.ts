@@ -3,7 +3,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Knex } from 'knex';
 import { type Actor, recordAudit } from './audit.ts';
-import { Conflict, Invalid, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
+import { checkLength, Conflict, Invalid, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
 import type { Precondition } from './members.ts';
 import { compilePredicate, compileSort, isUuid, type Predicate, type Sort, type TableMap } from './predicate.ts';
 
@@ -115,7 +115,13 @@ async function addMembers(trx: Knex, orgId: string, groupId: string, ids: string
   }
 }
 
+function checkGroupInput(input: GroupInput): void {
+  checkLength('displayName', input.displayName);
+  checkLength('externalId', input.externalId);
+}
+
 export async function createGroup(db: Knex, orgId: string, actor: Actor, input: GroupInput, memberIds: string[] = []): Promise<Group> {
+  checkGroupInput(input);
   const id = await db.transaction(async (trx) => {
     await assertMembersExist(trx, orgId, memberIds);
     let row: { id: string };
@@ -147,6 +153,7 @@ export async function changeGroup(db: Knex, orgId: string, actor: Actor, id: str
     await assertMembersExist(trx, orgId, add);
     const before: GroupInput = { displayName: current.displayName, externalId: current.externalId };
     const attributes = typeof change.attributes === 'function' ? change.attributes(before) : change.attributes;
+    if (attributes) checkGroupInput(attributes);
     const attrsChanged = attributes !== undefined && !isDeepStrictEqual(attributes, before);
     if (change.removeAll) await trx('group_members').where({ org_id: orgId, group_id: id }).delete();
     for (let i = 0; i < remove.length; i += 1000) {

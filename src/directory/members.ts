@@ -11,7 +11,7 @@ import {
   updateManagedAccount,
 } from './accounts.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { Conflict, Forbidden, LimitReached, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
+import { checkLength, Conflict, Forbidden, LimitReached, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
 import { compilePredicate, compileSort, isUuid, type Predicate, type Sort, type TableMap } from './predicate.ts';
 import { revokeSessions } from './sessions.ts';
 
@@ -128,7 +128,13 @@ function mapUnique(err: unknown): never {
  * Adds a person to the organisation. When the e-mail already has an account, the membership links to it and
  * changes nothing of it; otherwise the account is created and managed by this organisation.
  */
+function checkMemberInput(input: MemberInput): void {
+  checkLength('userName', input.userName);
+  checkLength('externalId', input.externalId);
+}
+
 export async function createMember(db: Knex, orgId: string, actor: Actor, input: MemberInput): Promise<Member> {
+  checkMemberInput(input);
   const id = await db.transaction(async (trx) => {
     if (input.active) await assertSeatAvailable(trx, orgId, 'member');
     const existing = await findAccountByEmail(trx, input.account.email);
@@ -163,6 +169,7 @@ export async function updateMember(
     const current = toMember(row);
     if (pre.ifMatch !== undefined && pre.ifMatch !== current.version) throw new PreconditionFailed('the user has changed since the version given in If-Match');
     const next = change(current);
+    checkMemberInput(next);
     const { password, account: accountProfile, ...rest } = next;
     const same = isDeepStrictEqual(rest, { userName: current.userName, externalId: current.externalId, displayName: current.displayName, active: current.active, profile: current.profile });
     if (same && password === undefined) return;

@@ -8,8 +8,10 @@ import { pinoHttp } from 'pino-http';
 import { ping } from '../db.ts';
 import { scimRouter } from '../scim/router.ts';
 import { createMetrics } from './metrics.ts';
+import { operatorRouter } from './operator.ts';
 
-export type AppDeps = { db: Knex; logger: Logger; issuer: string };
+/** operatorToken: set by a server on the embedded database, for the CLI's loopback channel. */
+export type AppDeps = { db: Knex; logger: Logger; issuer: string; operatorToken?: string };
 
 const requestIdPattern = /^[\w.:-]{1,128}$/;
 
@@ -52,6 +54,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
+  if (deps.operatorToken) app.use('/internal/operator', operatorRouter(deps.db, deps.operatorToken));
   app.use('/scim/v2', scimRouter({ db: deps.db, baseUrl: `${deps.issuer}/scim/v2`, logger: deps.logger }));
 
   app.use((req: Request, res: Response) => {

@@ -56,8 +56,6 @@ const param = (req: Request, name: string) => String(req.params[name]);
 
 export function scimRouter(deps: Deps): Router {
   const router = Router();
-  router.use(express.json({ limit: MAX_PAYLOAD_BYTES, type: ['application/json', 'application/scim+json', 'application/*+json'] }));
-
   const publicRoute = (fn: () => unknown) => (_req: Request, res: Response) => send(res, { status: 200, body: fn() });
   router.get('/ServiceProviderConfig', publicRoute(() => serviceProviderConfig(deps.baseUrl)));
   router.get('/ResourceTypes', publicRoute(() => listResourceTypes(deps.baseUrl)));
@@ -73,6 +71,8 @@ export function scimRouter(deps: Deps): Router {
     res.locals.scim = { db: deps.db, orgId: auth.orgId, actor: { type: 'scim_token', id: auth.tokenId }, baseUrl: deps.baseUrl } satisfies ScimContext;
     next();
   });
+  // Bodies are read only once the caller is known: without a token, nothing is parsed.
+  router.use(express.json({ limit: MAX_PAYLOAD_BYTES, type: ['application/json', 'application/scim+json', 'application/*+json'] }));
 
   const route = (h: Handler) => async (req: Request, res: Response, next: NextFunction) => {
     try {

@@ -48,6 +48,13 @@ describe('SCIM filters', () => {
     assert.deepEqual(await find(s.org, `meta.created le "2999-01-01T00:00:00Z" and userName co "${s.tag}"`), ids('ann', 'bob', 'cat'));
   });
 
+  it('compares a returned meta.lastModified exactly: gt excludes the user it came from, ge includes it', async () => {
+    const got = await s.org.scim.get(`/Users/${s.ids.cat}`);
+    const at = got.body.meta.lastModified;
+    assert.deepEqual(await find(s.org, `meta.lastModified gt "${at}" and id eq "${s.ids.cat}"`), []);
+    assert.deepEqual(await find(s.org, `meta.lastModified ge "${at}" and id eq "${s.ids.cat}"`), ids('cat'));
+  });
+
   it('supports and, or, not and grouping', async () => {
     assert.deepEqual(await find(s.org, `userName co "${s.tag}" and (title eq "Engineer" or title eq "Manager")`), ids('ann', 'bob'));
     assert.deepEqual(await find(s.org, `userName co "${s.tag}" and not (title eq "Engineer")`), ids('bob', 'cat'));

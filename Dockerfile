@@ -1,0 +1,24 @@
+# Roster: multi-stage image on Node 24 LTS, production dependencies only, running as a non-root user.
+# Node 24 runs the TypeScript sources directly (type stripping): there is no build output to copy.
+FROM node:24-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# The `node` devDependency (the pinned Node 24 for development machines) is omitted here: the image has its own.
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production \
+    PORT=3000 \
+    DATA_DIR=/data
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY src ./src
+COPY migrations ./migrations
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+EXPOSE 3000
+HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# SECRET is required in production; DATABASE_URL selects PostgreSQL (else the embedded database in /data).
+CMD ["node", "src/main.ts"]

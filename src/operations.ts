@@ -1,0 +1,35 @@
+// Operator commands, shared by the CLI (run directly against the database) and by the loopback operator
+// channel of a running server on the embedded database (which only one process may open).
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import { issueScimToken } from './directory/credentials.ts';
+import { Invalid, NotFound } from './directory/errors.ts';
+import { createOrganization } from './directory/organizations.ts';
+import { isUuid } from './directory/predicate.ts';
+
+const commandSchema = z.discriminatedUnion('command', [
+  z.object({ command: z.literal('org create'), name: z.string(), ownerEmail: z.string() }),
+  z.object({ command: z.literal('scim-token create'), orgId: z.string(), name: z.string().min(1).max(200) }),
+]);
+
+export type OperatorCommand = z.infer<typeof commandSchema>;
+
+export async function runOperatorCommand(db: Knex, input: unknown): Promise<Record<string, unknown>> {
+  const parsed = commandSchema.safeParse(input);
+  if (!parsed.success) throw new Invalid(`not an operator command: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  const c = parsed.data;
+  if (c.command === 'org create') {
+    const r = await createOrganization(db, { name: c.name, ownerEmail: c.ownerEmail });
+    return {
+      orgId: r.org.id,
+      owner: { id: r.owner.id, email: r.owner.email, temporaryPassword: r.owner.temporaryPassword },
+      scimToken: r.scimToken,
+      apiKey: r.apiKey,
+    };
+  }
+  if (!isUuid(c.orgId)) throw new Invalid('--org must be an organisation id (a UUID)');
+  const exists = await db('organizations').where({ id: c.orgId }).first('id');
+  if (!exists) throw new NotFound(`no organisation ${c.orgId}`);
+  const t = await issueScimToken(db, c.orgId, c.name);
+  return { id: t.id, scimToken: t.secret };
+}
