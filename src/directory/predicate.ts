@@ -167,11 +167,11 @@ function compare(map: TableMap, op: CompareOp, field: Field, value: Scalar, elem
     return finish(op, { sql: `(${lhs} ${sqlOp} ?)`, bindings: [...e.bindings, value] });
   }
   if (type === 'datetime' && !substring) {
-    if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
-      throw new Invalid(`a dateTime attribute compares with an ISO 8601 date-time string`);
-    }
+    const at = typeof value === 'string' ? new Date(value) : null;
+    const year = at ? at.getUTCFullYear() : NaN;
+    if (!at || !(year >= 1 && year <= 9999)) throw new Invalid('a dateTime attribute compares with an ISO 8601 date-time string between the years 1 and 9999');
     const lhs = e.native ? e.sql : `(${e.sql})::timestamptz`;
-    return finish(op, { sql: `(${lhs} ${sqlOp} ?::timestamptz)`, bindings: [...e.bindings, new Date(value).toISOString()] });
+    return finish(op, { sql: `(${lhs} ${sqlOp} ?::timestamptz)`, bindings: [...e.bindings, at.toISOString()] });
   }
   if (typeof value !== 'string') throw new Invalid(`a string attribute compares with a string, not ${JSON.stringify(value)}`);
   if (type === 'uuid' && (op === 'eq' || op === 'ne') && e.native) {

@@ -10,7 +10,6 @@ export const MAX_PAYLOAD_BYTES = 1_048_576;
 export function serviceProviderConfig(baseUrl: string) {
   return {
     schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
-    documentationUri: `${baseUrl.replace(/\/scim\/v2$/, '')}/README.md`,
     patch: { supported: true },
     bulk: { supported: true, maxOperations: BULK_MAX_OPERATIONS, maxPayloadSize: MAX_PAYLOAD_BYTES },
     filter: { supported: true, maxResults: MAX_RESULTS },

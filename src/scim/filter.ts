@@ -23,20 +23,82 @@ export function valueType(a: Attribute): ValueType {
   return 'string';
 }
 
+/** An ISO 8601 date-time that PostgreSQL can hold (years 1 to 9999). */
+export function isStorableDate(v: unknown): boolean {
+  if (typeof v !== 'string') return false;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) return false;
+  const year = new Date(t).getUTCFullYear();
+  return year >= 1 && year <= 9999;
+}
+
 function describe(path: string): string {
   return JSON.stringify(path);
 }
 
-/** Parses filter text into a Predicate; any failure is invalidFilter. */
-export function compileFilter(type: ResourceType, storage: StorageMap, text: string): Predicate {
+export const MAX_FILTER_DEPTH = 32;
+
+/**
+ * Parses filter text into a syntax tree. String literals are JSON strings (RFC 7644 3.4.2.2), so `\\` is one
+ * backslash and `\u0062` is "b"; a literal that is not valid JSON (Windows' `DOMAIN\user`) is taken as written.
+ * scim2-parse-filter reads backslashes its own way, so literals are lifted out before it parses and put back after.
+ */
+export function parseFilter(text: string): Filter {
   if (text.length > 10_000) throw invalidFilter('the filter is too long');
+  const literals: string[] = [];
+  let masked = '';
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] !== '"') { masked += text[i]; continue; }
+    let j = i + 1;
+    while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+    if (j >= text.length) throw invalidFilter('the filter has an unterminated string');
+    literals.push(decodeLiteral(text.slice(i, j + 1)));
+    masked += `"s${literals.length - 1}"`;
+    i = j;
+  }
   let ast: Filter;
   try {
-    ast = parse(text);
+    ast = parse(masked);
   } catch (err) {
     throw invalidFilter(`the filter could not be parsed: ${(err as Error).message}`);
   }
-  return toPredicate(type, storage, ast);
+  return restoreLiterals(ast, literals, 0);
+}
+
+function decodeLiteral(quoted: string): string {
+  let value: string;
+  try {
+    value = JSON.parse(quoted) as string;
+  } catch {
+    // Not JSON: the client meant the characters as written (only \" is an escape).
+    value = quoted.slice(1, -1).replace(/\\"/g, '"');
+  }
+  if (value.includes('\u0000')) throw invalidFilter('a filter value cannot contain a NUL character');
+  return value;
+}
+
+function restoreLiterals(f: Filter, literals: string[], depth: number): Filter {
+  if (depth > MAX_FILTER_DEPTH) throw invalidFilter(`the filter is nested more than ${MAX_FILTER_DEPTH} levels deep`);
+  switch (f.op) {
+    case 'and':
+    case 'or':
+      return { ...f, filters: f.filters.map((x) => restoreLiterals(x, literals, depth + 1)) };
+    case 'not':
+      return { ...f, filter: restoreLiterals(f.filter, literals, depth + 1) };
+    case '[]':
+      return { ...f, valFilter: restoreLiterals(f.valFilter, literals, depth + 1) };
+    case 'pr':
+      return f;
+    default: {
+      const m = typeof f.compValue === 'string' ? /^s(\d+)$/.exec(f.compValue) : null;
+      return m ? { ...f, compValue: literals[Number(m[1])] } : f;
+    }
+  }
+}
+
+/** Parses filter text into a Predicate; any failure is invalidFilter. */
+export function compileFilter(type: ResourceType, storage: StorageMap, text: string): Predicate {
+  return toPredicate(type, storage, parseFilter(text));
 }
 
 function toPredicate(type: ResourceType, storage: StorageMap, f: Filter): Predicate {
@@ -103,7 +165,7 @@ function checked(p: { op: CompareOp; field: Field; value: Scalar }, path: string
     if (typeof v === 'string' && /^(true|false)$/i.test(v)) return { ...p, value: v.toLowerCase() === 'true' };
     if (typeof v !== 'boolean') fail('is a boolean: compare with true or false');
   }
-  if (t === 'datetime' && v !== null && (typeof v !== 'string' || Number.isNaN(Date.parse(v)))) fail('is a dateTime: compare with an ISO 8601 string');
+  if (t === 'datetime' && v !== null && !isStorableDate(v)) fail('is a dateTime: compare with an ISO 8601 string between the years 1 and 9999');
   if (t === 'number' && v !== null && typeof v !== 'number') fail('is a number: compare with a number');
   if ((t === 'string' || t === 'uuid') && v !== null && typeof v !== 'string') {
     if (typeof v === 'number') return { ...p, value: String(v) };

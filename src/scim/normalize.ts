@@ -3,6 +3,7 @@
 // (RFC 7643 section 2.2: clients may send them back), wrong types refused with 400 invalidValue.
 import { invalidValue } from './errors.ts';
 import { isExtensionUrn, splitUrn } from './attribute-path.ts';
+import { isStorableDate } from './filter.ts';
 import { type Attribute, findAttribute } from './schemas/model.ts';
 import { commonAttributes, type ResourceType } from './schemas/resource-types.ts';
 
@@ -31,11 +32,12 @@ function normalizeSimple(attribute: Attribute, value: unknown, where: string): u
       if (typeof value === 'number' && Number.isFinite(value)) return value;
       throw invalidValue(`${where} must be a number, not ${JSON.stringify(value)}`);
     case 'dateTime':
-      if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) return value;
+      if (isStorableDate(value)) return value;
       throw invalidValue(`${where} must be an ISO 8601 date-time string, not ${JSON.stringify(value)}`);
     default:
       if (typeof value === 'string') {
         if (value.length > 4096) throw invalidValue(`${where} is longer than 4096 characters`);
+        if (value.includes('\u0000')) throw invalidValue(`${where} cannot contain a NUL character`);
         return value;
       }
       throw invalidValue(`${where} must be a string, not ${JSON.stringify(value)}`);

@@ -1,6 +1,7 @@
 // PATCH paths (RFC 7644 section 3.5.2): attrPath, or valuePath "attr[filter]" optionally followed by ".subAttr".
 // Also the in-memory evaluation of a value filter against the elements of one resource's own array.
-import { type AttrExp, type Filter, parse } from 'scim2-parse-filter';
+import type { AttrExp, Filter } from 'scim2-parse-filter';
+import { parseFilter } from './filter.ts';
 import { resolvePath, type ResolvedPath } from './attribute-path.ts';
 import { invalidFilter, invalidPath } from './errors.ts';
 import { type Attribute, findAttribute } from './schemas/model.ts';
@@ -21,12 +22,7 @@ export function parsePatchPath(type: ResourceType, text: string): PatchPath {
   if (!r || r.sub || !r.attribute.multiValued || r.attribute.type !== 'complex') {
     throw invalidPath(`${JSON.stringify(text)} does not name a multi-valued complex attribute`);
   }
-  let filter: Filter;
-  try {
-    filter = parse(text.slice(open + 1, close));
-  } catch (err) {
-    throw invalidFilter(`the value filter in ${JSON.stringify(text)} could not be parsed: ${(err as Error).message}`);
-  }
+  const filter = parseFilter(text.slice(open + 1, close));
   const tail = text.slice(close + 1);
   let sub: Attribute | null = null;
   if (tail !== '') {

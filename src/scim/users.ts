@@ -47,15 +47,18 @@ export function accountProfileOf(doc: Doc): AccountProfile {
   };
 }
 
-/** A normalised SCIM document -> what the directory stores. */
-export function toMemberInput(doc: Doc): MemberInput {
+/**
+ * A normalised SCIM document -> what the directory stores. An absent `active` keeps the current state
+ * (a new user is active): removing the attribute must not quietly reactivate a deactivated person.
+ */
+export function toMemberInput(doc: Doc, currentActive = true): MemberInput {
   const profile: Doc = {};
   for (const [k, v] of Object.entries(doc)) if (!promoted.has(k)) profile[k] = v;
   return {
     userName: doc.userName as string,
     externalId: (doc.externalId as string | undefined) ?? null,
     displayName: (doc.displayName as string | undefined) ?? null,
-    active: doc.active === undefined ? true : (doc.active as boolean),
+    active: doc.active === undefined ? currentActive : (doc.active as boolean),
     profile,
     account: accountProfileOf(doc),
     ...(typeof doc.password === 'string' ? { password: doc.password } : {}),
@@ -121,8 +124,8 @@ export async function listUsers(ctx: ScimContext, params: ListParams): Promise<S
 }
 
 export async function replaceUser(ctx: ScimContext, id: string, body: unknown, pre: Precondition): Promise<ScimResult> {
-  const input = toMemberInput(normalizeResource(userType, body));
-  const m = await updateMember(ctx.db, ctx.orgId, ctx.actor, id, () => input, pre);
+  const doc = normalizeResource(userType, body);
+  const m = await updateMember(ctx.db, ctx.orgId, ctx.actor, id, (current) => toMemberInput(doc, current.active), pre);
   return one(ctx, m, 200);
 }
 
@@ -130,7 +133,7 @@ export async function patchUser(ctx: ScimContext, id: string, ops: PatchOp[], pr
   const m = await updateMember(ctx.db, ctx.orgId, ctx.actor, id, (current) => {
     const doc = toDoc(current);
     applyPatch(userType, doc, ops);
-    return toMemberInput(normalizeResource(userType, { ...doc, schemas: [USER_SCHEMA] }));
+    return toMemberInput(normalizeResource(userType, { ...doc, schemas: [USER_SCHEMA] }), current.active);
   }, pre);
   return one(ctx, m, 200);
 }

@@ -58,6 +58,16 @@ export function assertNoServerError(res: supertest.Response, what: string): void
   }
 }
 
+/** Like assertNoServerError, but returns what is wrong (or null), so that a loop can report every case at once. */
+export function problemWith(res: supertest.Response, what: string): string | null {
+  try {
+    assertNoServerError(res, what);
+    return null;
+  } catch (err) {
+    return (err as Error).message.split('\n')[0];
+  }
+}
+
 export async function membershipRow(orgId: string, id: string) {
   return testDb()('memberships').where({ org_id: orgId, id }).first();
 }
