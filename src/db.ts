@@ -18,7 +18,14 @@ export function openDb(target: DbTarget): Db {
     return knexFactory({
       client: 'pg',
       connection: target.databaseUrl,
-      pool: { min: 0, max: target.poolMax ?? 10 },
+      pool: {
+        min: 0,
+        max: target.poolMax ?? 10,
+        // JIT compilation pays off for long analytical queries, never for ours: it only adds latency.
+        afterCreate: (conn: pg.Client, done: (err: Error | null, conn: pg.Client) => void) => {
+          conn.query('set jit = off').then(() => done(null, conn), (err: Error) => done(err, conn));
+        },
+      },
     });
   }
   let connection: object = {};

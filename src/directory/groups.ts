@@ -72,20 +72,24 @@ export async function listGroups(
 ): Promise<{ total: number; groups: Group[] }> {
   const map = groupTable(db);
   const where = query.where ? compilePredicate(map, query.where, db) : null;
-  const countQ = db('groups as g').where('g.org_id', orgId).count({ n: '*' });
-  if (where) countQ.whereRaw(where);
-  const [{ n }] = (await countQ) as { n: number }[];
-  if (query.limit === 0 || Number(n) <= query.offset) return { total: Number(n), groups: [] };
+  const count = async () => {
+    const q = db('groups as g').where('g.org_id', orgId).count({ n: '*' });
+    if (where) q.whereRaw(where);
+    return Number(((await q) as { n: number }[])[0].n);
+  };
+  if (query.limit === 0) return { total: await count(), groups: [] };
   const q = db('groups as g').where('g.org_id', orgId).select(groupColumns);
   if (where) q.whereRaw(where);
   if (query.sort) q.orderByRaw(compileSort(map, query.sort, db));
   q.orderBy([{ column: 'g.created_at' }, { column: 'g.id' }]).offset(query.offset).limit(query.limit);
   const groups = ((await q) as Row[]).map(toGroup);
+  // A page that is not full tells the total; only a full page (or one past the end) needs the count.
+  const total = groups.length < query.limit && (groups.length > 0 || query.offset === 0) ? query.offset + groups.length : await count();
   if (query.withMembers) {
     const members = await loadMembers(db, orgId, groups.map((g) => g.id));
     for (const g of groups) g.members = members.get(g.id);
   }
-  return { total: Number(n), groups };
+  return { total, groups };
 }
 
 function mapUnique(err: unknown): never {

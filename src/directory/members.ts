@@ -33,7 +33,6 @@ export type Member = Omit<MemberInput, 'password' | 'account'> & {
   orgId: string;
   accountId: string;
   role: string;
-  managed: boolean;
   version: number;
   createdAt: Date;
   updatedAt: Date;
@@ -59,54 +58,67 @@ export const memberTable = (knex: Knex): TableMap => ({
 type Row = {
   id: string; org_id: string; account_id: string; role: string; status: string; user_name: string;
   external_id: string | null; display_name: string | null; profile: Record<string, unknown>; version: number;
-  created_at: Date; updated_at: Date; managed_by_org_id: string | null; groups?: { id: string; displayName: string }[] | null;
+  created_at: Date; updated_at: Date;
 };
 
-function selectMembers(db: Knex, orgId: string, withGroups: boolean) {
-  const q = db('memberships as m')
-    .join('accounts as a', 'a.id', 'm.account_id')
-    .where('m.org_id', orgId)
-    .select('m.id', 'm.org_id', 'm.account_id', 'm.role', 'm.status', 'm.user_name', 'm.external_id', 'm.display_name',
-      'm.profile', 'm.version', 'm.created_at', 'm.updated_at', 'a.managed_by_org_id');
-  if (withGroups) {
-    q.select(db.raw(`(select coalesce(json_agg(json_build_object('id', g.id, 'displayName', g.display_name) order by g.display_name), '[]'::json)
-      from group_members gm join groups g on g.org_id = gm.org_id and g.id = gm.group_id
-      where gm.org_id = m.org_id and gm.membership_id = m.id) as groups`));
-  }
-  return q;
-}
+const memberColumns = ['m.id', 'm.org_id', 'm.account_id', 'm.role', 'm.status', 'm.user_name', 'm.external_id', 'm.display_name',
+  'm.profile', 'm.version', 'm.created_at', 'm.updated_at'];
 
 function toMember(r: Row): Member {
   return {
     id: r.id, orgId: r.org_id, accountId: r.account_id, role: r.role, active: r.status === 'active',
     userName: r.user_name, externalId: r.external_id, displayName: r.display_name, profile: r.profile ?? {},
-    managed: r.managed_by_org_id === r.org_id, version: r.version,
-    createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at),
-    ...(r.groups !== undefined ? { groups: r.groups ?? [] } : {}),
+    version: r.version, createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at),
   };
+}
+
+/** The groups of some members: one indexed query for the whole page. */
+async function attachGroups(db: Knex, orgId: string, members: Member[]): Promise<Member[]> {
+  if (members.length === 0) return members;
+  const rows = await db('group_members as gm')
+    .join('groups as g', function () { this.on('g.org_id', 'gm.org_id').andOn('g.id', 'gm.group_id'); })
+    .where('gm.org_id', orgId).whereIn('gm.membership_id', members.map((m) => m.id))
+    .orderBy('g.display_name')
+    .select('gm.membership_id', 'g.id', 'g.display_name');
+  const byMember = new Map<string, { id: string; displayName: string }[]>(members.map((m) => [m.id, []]));
+  for (const r of rows) byMember.get(r.membership_id)!.push({ id: r.id, displayName: r.display_name });
+  for (const m of members) m.groups = byMember.get(m.id);
+  return members;
 }
 
 export async function getMember(db: Knex, orgId: string, id: string, opts: { withGroups?: boolean } = {}): Promise<Member> {
   if (!isUuid(id)) throw new NotFound(`user ${id} not found`);
-  const row = await selectMembers(db, orgId, opts.withGroups ?? false).where('m.id', id).first();
+  const row = await db('memberships as m').where({ 'm.org_id': orgId, 'm.id': id }).first(memberColumns);
   if (!row) throw new NotFound(`user ${id} not found`);
-  return toMember(row);
+  const member = toMember(row);
+  return opts.withGroups ? (await attachGroups(db, orgId, [member]))[0] : member;
 }
 
-/** One filtered, sorted page plus the exact total: two indexed queries, whatever the filter. */
+/**
+ * One filtered, sorted page and the exact total. The page's ids are picked first (an index walk past the
+ * offset that builds no skipped row), then only those rows are read. The count is a query of its own only
+ * when the page cannot tell the total (a full page, or an offset past the end).
+ */
 export async function listMembers(db: Knex, orgId: string, query: ListQuery): Promise<{ total: number; members: Member[] }> {
   const map = memberTable(db);
   const where = query.where ? compilePredicate(map, query.where, db) : null;
-  const countQ = db('memberships as m').where('m.org_id', orgId).count({ n: '*' });
-  if (where) countQ.whereRaw(where);
-  const [{ n }] = (await countQ) as { n: number }[];
-  if (query.limit === 0 || Number(n) <= query.offset) return { total: Number(n), members: [] };
-  const q = selectMembers(db, orgId, query.withGroups ?? false);
-  if (where) q.whereRaw(where);
-  if (query.sort) q.orderByRaw(compileSort(map, query.sort, db));
-  q.orderBy([{ column: 'm.created_at' }, { column: 'm.id' }]).offset(query.offset).limit(query.limit);
-  const rows = (await q) as Row[];
-  return { total: Number(n), members: rows.map(toMember) };
+  const sort = query.sort ? compileSort(map, query.sort, db) : null;
+  const ordered = (q: Knex.QueryBuilder): Knex.QueryBuilder => {
+    if (sort) q.orderByRaw(sort);
+    return q.orderBy([{ column: 'm.created_at' }, { column: 'm.id' }]);
+  };
+  const count = async () => {
+    const q = db('memberships as m').where('m.org_id', orgId).count({ n: '*' });
+    if (where) q.whereRaw(where);
+    return Number(((await q) as { n: number }[])[0].n);
+  };
+  if (query.limit === 0) return { total: await count(), members: [] };
+  const page = db('memberships as m').where('m.org_id', orgId).select('m.id').offset(query.offset).limit(query.limit);
+  if (where) page.whereRaw(where);
+  const rows = (await ordered(db('memberships as m').where('m.org_id', orgId).whereIn('m.id', ordered(page)).select(memberColumns))) as Row[];
+  const members = rows.map(toMember);
+  const total = rows.length < query.limit && (rows.length > 0 || query.offset === 0) ? query.offset + rows.length : await count();
+  return { total, members: query.withGroups ? await attachGroups(db, orgId, members) : members };
 }
 
 async function assertSeatAvailable(trx: Knex, orgId: string, role: string): Promise<void> {
@@ -164,7 +176,7 @@ export async function updateMember(
 ): Promise<Member> {
   if (!isUuid(id)) throw new NotFound(`user ${id} not found`);
   await db.transaction(async (trx) => {
-    const row = await selectMembers(trx, orgId, true).where('m.id', id).forUpdate('m').first();
+    const row = await trx('memberships as m').where({ 'm.org_id': orgId, 'm.id': id }).forUpdate().first(memberColumns);
     if (!row) throw new NotFound(`user ${id} not found`);
     const current = toMember(row);
     if (pre.ifMatch !== undefined && pre.ifMatch !== current.version) throw new PreconditionFailed('the user has changed since the version given in If-Match');
