@@ -14,6 +14,8 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const warmupSeconds = Number(process.env.BENCH_WARMUP ?? 2);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const MAX_FAILURE_RATE = 0.001;
+/** BENCH_ONLY=lookup measures only the lookup and its baseline (for profiling). */
+const only = process.env.BENCH_ONLY;
 const resultsFile = new URL('./results/scim-latest.json', import.meta.url);
 
 if (!(seconds > 0) || !(warmupSeconds >= 0) || !(connections > 0)) throw new Error('BENCH_SECONDS and BENCH_CONNECTIONS must be positive numbers, BENCH_WARMUP >= 0');
@@ -78,6 +80,10 @@ async function main(): Promise<void> {
 
         const lookup = await measure('lookup', 'lookup', roster.url);
         const lookupBase = await measure('lookup-baseline', 'baseline', baseline.url);
+        if (only === 'lookup') {
+          console.log(`\nlookup: ${lookup.rps.toFixed(0)} req/s (p99 ${lookup.p99} ms) vs baseline ${lookupBase.rps.toFixed(0)} req/s (p99 ${lookupBase.p99} ms): ratio ${(lookup.rps / lookupBase.rps).toFixed(2)}`);
+          return;
+        }
         const page = await measure('page', 'page', roster.url);
 
         // Requests in flight when autocannon stops (after the warm-up and after the run) complete unseen by it.

@@ -72,32 +72,30 @@ function toMember(r: Row): Member {
   };
 }
 
-/** The groups of some members: one indexed query for the whole page. */
-async function attachGroups(db: Knex, orgId: string, members: Member[]): Promise<Member[]> {
-  if (members.length === 0) return members;
-  const rows = await db('group_members as gm')
-    .join('groups as g', function () { this.on('g.org_id', 'gm.org_id').andOn('g.id', 'gm.group_id'); })
-    .where('gm.org_id', orgId).whereIn('gm.membership_id', members.map((m) => m.id))
-    .orderBy('g.display_name')
-    .select('gm.membership_id', 'g.id', 'g.display_name');
-  const byMember = new Map<string, { id: string; displayName: string }[]>(members.map((m) => [m.id, []]));
-  for (const r of rows) byMember.get(r.membership_id)!.push({ id: r.id, displayName: r.display_name });
-  for (const m of members) m.groups = byMember.get(m.id);
-  return members;
-}
+/** The member's groups, as one correlated subquery of the same statement (one round trip per page). */
+const groupsColumn = (db: Knex) => db.raw(`(select coalesce(json_agg(json_build_object('id', g.id, 'displayName', g.display_name) order by g.display_name), '[]'::json)
+  from group_members gm join groups g on g.org_id = gm.org_id and g.id = gm.group_id
+  where gm.org_id = m.org_id and gm.membership_id = m.id) as groups`);
+
+type RowWithGroups = Row & { groups?: { id: string; displayName: string }[] };
+const withGroupsOf = (r: RowWithGroups): Member => ({ ...toMember(r), ...(r.groups ? { groups: r.groups } : {}) });
 
 export async function getMember(db: Knex, orgId: string, id: string, opts: { withGroups?: boolean } = {}): Promise<Member> {
   if (!isUuid(id)) throw new NotFound(`user ${id} not found`);
-  const row = await db('memberships as m').where({ 'm.org_id': orgId, 'm.id': id }).first(memberColumns);
+  const q = db('memberships as m').where({ 'm.org_id': orgId, 'm.id': id }).first(memberColumns);
+  if (opts.withGroups) q.select(groupsColumn(db));
+  const row = (await q) as RowWithGroups | undefined;
   if (!row) throw new NotFound(`user ${id} not found`);
-  const member = toMember(row);
-  return opts.withGroups ? (await attachGroups(db, orgId, [member]))[0] : member;
+  return withGroupsOf(row);
 }
 
+/** Past this offset a page's ids are picked first, so that skipped rows are never built. */
+const DEEP_OFFSET = 500;
+
 /**
- * One filtered, sorted page and the exact total. The page's ids are picked first (an index walk past the
- * offset that builds no skipped row), then only those rows are read. The count is a query of its own only
- * when the page cannot tell the total (a full page, or an offset past the end).
+ * One filtered, sorted page and the exact total, in one statement when the page tells the total (it is not
+ * full) and two when it cannot. Deep pages pick their ids first with an index walk past the offset, then
+ * read only those rows.
  */
 export async function listMembers(db: Knex, orgId: string, query: ListQuery): Promise<{ total: number; members: Member[] }> {
   const map = memberTable(db);
@@ -107,18 +105,20 @@ export async function listMembers(db: Knex, orgId: string, query: ListQuery): Pr
     if (sort) q.orderByRaw(sort);
     return q.orderBy([{ column: 'm.created_at' }, { column: 'm.id' }]);
   };
-  const count = async () => {
-    const q = db('memberships as m').where('m.org_id', orgId).count({ n: '*' });
-    if (where) q.whereRaw(where);
-    return Number(((await q) as { n: number }[])[0].n);
-  };
+  const filtered = (q: Knex.QueryBuilder): Knex.QueryBuilder => (where ? q.whereRaw(where) : q);
+  const count = async () => Number(((await filtered(db('memberships as m').where('m.org_id', orgId).count({ n: '*' }))) as { n: number }[])[0].n);
   if (query.limit === 0) return { total: await count(), members: [] };
-  const page = db('memberships as m').where('m.org_id', orgId).select('m.id').offset(query.offset).limit(query.limit);
-  if (where) page.whereRaw(where);
-  const rows = (await ordered(db('memberships as m').where('m.org_id', orgId).whereIn('m.id', ordered(page)).select(memberColumns))) as Row[];
-  const members = rows.map(toMember);
+  const q = db('memberships as m').where('m.org_id', orgId).select(memberColumns);
+  if (query.withGroups) q.select(groupsColumn(db));
+  if (query.offset < DEEP_OFFSET) {
+    ordered(filtered(q)).offset(query.offset).limit(query.limit);
+  } else {
+    const ids = ordered(filtered(db('memberships as m').where('m.org_id', orgId).select('m.id'))).offset(query.offset).limit(query.limit);
+    ordered(q.whereIn('m.id', ids));
+  }
+  const rows = (await q) as RowWithGroups[];
   const total = rows.length < query.limit && (rows.length > 0 || query.offset === 0) ? query.offset + rows.length : await count();
-  return { total, members: query.withGroups ? await attachGroups(db, orgId, members) : members };
+  return { total, members: rows.map(withGroupsOf) };
 }
 
 async function assertSeatAvailable(trx: Knex, orgId: string, role: string): Promise<void> {
