@@ -1,8 +1,7 @@
 // Global accounts: one per person, unique by e-mail (case-insensitive). Only the managing organisation
 // changes an account's credentials, e-mail or profile claims.
 import type { Knex } from 'knex';
-import { Conflict, Forbidden, Invalid, uniqueViolation } from './errors.ts';
-import { hashPassword } from './passwords.ts';
+import { Conflict, Invalid, uniqueViolation } from './errors.ts';
 
 /** What sign-in and the profile claims need; derived by the protocol from the managing org's view. */
 export type AccountProfile = {
@@ -36,66 +35,68 @@ export async function getAccountForUpdate(trx: Knex, id: string): Promise<Accoun
   return row;
 }
 
-/** Creates an account managed by `orgId`; the e-mail must be free. */
-export async function insertAccount(
+/**
+ * The account of this e-mail, created (and managed by `orgId`) when there is none. Atomic: two organisations
+ * adding the same new person at once both end up linked to one account. Passwords arrive hashed: argon2 runs
+ * before the transaction, never while it holds a connection and locks.
+ */
+export async function findOrCreateAccount(
   trx: Knex,
   orgId: string,
   profile: AccountProfile,
-  credentials: { password?: string; mustChangePassword?: boolean },
-): Promise<AccountRow> {
+  credentials: { passwordHash?: string | null; mustChangePassword?: boolean } = {},
+): Promise<{ account: AccountRow; created: boolean }> {
   if (!looksLikeEmail(profile.email)) throw new Invalid(`"${profile.email}" is not an e-mail address`);
-  const passwordHash = credentials.password === undefined ? null : await hashPassword(credentials.password);
-  try {
-    const [row] = await trx('accounts')
-      .insert({
-        email: profile.email,
-        given_name: profile.givenName,
-        family_name: profile.familyName,
-        display_name: profile.displayName,
-        phone: profile.phone,
-        password_hash: passwordHash,
-        must_change_password: credentials.mustChangePassword ?? false,
-        managed_by_org_id: orgId,
-      })
-      .returning(['id', 'email', 'status', 'managed_by_org_id']);
-    return row;
-  } catch (err) {
-    if (uniqueViolation(err) === 'accounts_email_key') throw new Conflict('email', 'an account with this e-mail address already exists');
-    throw err;
-  }
+  const inserted = await trx.raw(
+    `insert into accounts (email, given_name, family_name, display_name, phone, password_hash, must_change_password, managed_by_org_id)
+     values (?, ?, ?, ?, ?, ?, ?, ?)
+     on conflict ((lower(email))) do nothing
+     returning id, email, status, managed_by_org_id`,
+    [profile.email, profile.givenName, profile.familyName, profile.displayName, profile.phone,
+      credentials.passwordHash ?? null, credentials.mustChangePassword ?? false, orgId],
+  );
+  const row = (inserted.rows as AccountRow[])[0];
+  if (row) return { account: row, created: true };
+  const existing = await findAccountByEmail(trx, profile.email);
+  if (!existing) throw new Error(`account ${profile.email} conflicted but cannot be found`);
+  return { account: existing, created: false };
 }
 
-/** The managing organisation's view of a person flows into the account. Others' views never do. */
+/**
+ * The managing organisation's view of a person flows into the account; others' views never do, and a
+ * password from an organisation that does not manage the account is not applied (as on create, where a
+ * link changes nothing). A new login e-mail that another account already uses is not taken either: the
+ * organisation's own view still changes, and its answer does not tell that the address exists elsewhere.
+ */
 export async function updateManagedAccount(
   trx: Knex,
   orgId: string,
   account: AccountRow,
   profile: AccountProfile,
-  password: string | undefined,
-): Promise<void> {
-  if (account.managed_by_org_id !== orgId) {
-    if (password !== undefined) throw new Forbidden('this account is managed by another organisation; its password cannot be set here');
-    return;
-  }
+  passwordHash: string | undefined,
+): Promise<{ passwordApplied: boolean }> {
+  if (account.managed_by_org_id !== orgId) return { passwordApplied: false };
   if (!looksLikeEmail(profile.email)) throw new Invalid(`"${profile.email}" is not an e-mail address`);
+  const holder = profile.email.toLowerCase() === account.email.toLowerCase() ? null : await findAccountByEmail(trx, profile.email);
   const changes: Record<string, unknown> = {
-    email: profile.email,
+    ...(holder ? {} : { email: profile.email }),
     given_name: profile.givenName,
     family_name: profile.familyName,
     display_name: profile.displayName,
     phone: profile.phone,
     updated_at: trx.fn.now(),
   };
-  if (password !== undefined) {
-    changes.password_hash = await hashPassword(password);
+  if (passwordHash !== undefined) {
+    changes.password_hash = passwordHash;
     changes.must_change_password = false;
   }
   try {
     await trx('accounts').where({ id: account.id }).update(changes);
   } catch (err) {
-    if (uniqueViolation(err) === 'accounts_email_key') throw new Conflict('email', 'another account already uses this e-mail address');
+    if (uniqueViolation(err) === 'accounts_email_key') throw new Conflict('email', 'this e-mail address cannot be used now; try again');
     throw err;
   }
+  return { passwordApplied: passwordHash !== undefined };
 }
 
 /** An account is active while it has an active membership somewhere; otherwise nobody can sign in with it. */

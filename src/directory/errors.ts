@@ -60,3 +60,9 @@ export function checkLength(field: keyof typeof limits, value: string | null | u
     throw new Invalid(`${field} must be at most ${limits[field]} characters`);
   }
 }
+
+/** A name that identifies something (userName, group displayName): not blank, and within its length limit. */
+export function checkName(field: 'userName' | 'displayName', value: string): void {
+  if (value.trim() === '') throw new Invalid(`${field} cannot be blank`);
+  checkLength(field, value);
+}

@@ -3,7 +3,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Knex } from 'knex';
 import { type Actor, recordAudit } from './audit.ts';
-import { checkLength, Conflict, Invalid, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
+import { checkLength, checkName, Conflict, Invalid, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
 import type { Precondition } from './members.ts';
 import { compilePredicate, compileSort, isUuid, type Predicate, type Sort, type TableMap } from './predicate.ts';
 
@@ -104,7 +104,8 @@ async function assertMembersExist(trx: Knex, orgId: string, ids: string[]): Prom
   const found = new Set<string>();
   const valid = unique.filter(isUuid);
   for (let i = 0; i < valid.length; i += 1000) {
-    const rows = await trx('memberships').where('org_id', orgId).whereIn('id', valid.slice(i, i + 1000)).select('id');
+    // Key-share locks keep these members from being deleted before this transaction adds them.
+    const rows = await trx('memberships').where('org_id', orgId).whereIn('id', valid.slice(i, i + 1000)).forKeyShare().select('id');
     for (const r of rows) found.add(r.id);
   }
   const missing = [...bad, ...valid.filter((id) => !found.has(id))];
@@ -120,7 +121,7 @@ async function addMembers(trx: Knex, orgId: string, groupId: string, ids: string
 }
 
 function checkGroupInput(input: GroupInput): void {
-  checkLength('displayName', input.displayName);
+  checkName('displayName', input.displayName);
   checkLength('externalId', input.externalId);
 }
 

@@ -3,15 +3,15 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Knex } from 'knex';
 import {
   type AccountProfile,
-  findAccountByEmail,
+  findOrCreateAccount,
   getAccountForUpdate,
-  insertAccount,
   refreshAccountStatus,
   releaseAccount,
   updateManagedAccount,
 } from './accounts.ts';
+import { hashPassword } from './passwords.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { checkLength, Conflict, Forbidden, LimitReached, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
+import { checkLength, checkName, Conflict, Forbidden, LimitReached, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
 import { compilePredicate, compileSort, isUuid, type Predicate, type Sort, type TableMap } from './predicate.ts';
 import { revokeSessions } from './sessions.ts';
 
@@ -24,11 +24,12 @@ export type MemberInput = {
   profile: Record<string, unknown>;
   /** The sign-in view derived from the profile; it reaches the account only from its managing organisation. */
   account: AccountProfile;
-  /** Write-only; applied only to accounts this organisation manages. */
-  password?: string;
 };
 
-export type Member = Omit<MemberInput, 'password' | 'account'> & {
+/** Write-only credentials that come with a change: applied only to accounts this organisation manages. */
+export type Credentials = { password?: string };
+
+export type Member = Omit<MemberInput, 'account'> & {
   id: string;
   orgId: string;
   accountId: string;
@@ -121,10 +122,12 @@ export async function listMembers(db: Knex, orgId: string, query: ListQuery): Pr
   return { total, members: rows.map(withGroupsOf) };
 }
 
+/** With a licence limit, the organisation row is locked first, so that concurrent adds cannot both take the last seat. */
 async function assertSeatAvailable(trx: Knex, orgId: string, role: string): Promise<void> {
   if (role === 'billing') return;
-  const org = await trx('organizations').where({ id: orgId }).first('license_limit');
-  if (org?.license_limit === null || org?.license_limit === undefined) return;
+  const unlocked = await trx('organizations').where({ id: orgId }).first('license_limit');
+  if (unlocked?.license_limit === null || unlocked?.license_limit === undefined) return;
+  const org = await trx('organizations').where({ id: orgId }).forUpdate().first('license_limit');
   const [{ n }] = await trx('memberships').where({ org_id: orgId, status: 'active' }).whereNot({ role: 'billing' }).count({ n: '*' });
   if (Number(n) >= org.license_limit) throw new LimitReached(`the organisation's licence limit of ${org.license_limit} active members is reached`);
 }
@@ -141,16 +144,16 @@ function mapUnique(err: unknown): never {
  * changes nothing of it; otherwise the account is created and managed by this organisation.
  */
 function checkMemberInput(input: MemberInput): void {
-  checkLength('userName', input.userName);
+  checkName('userName', input.userName);
   checkLength('externalId', input.externalId);
 }
 
-export async function createMember(db: Knex, orgId: string, actor: Actor, input: MemberInput): Promise<Member> {
+export async function createMember(db: Knex, orgId: string, actor: Actor, input: MemberInput, credentials: Credentials = {}): Promise<Member> {
   checkMemberInput(input);
+  const passwordHash = credentials.password === undefined ? undefined : await hashPassword(credentials.password);
   const id = await db.transaction(async (trx) => {
     if (input.active) await assertSeatAvailable(trx, orgId, 'member');
-    const existing = await findAccountByEmail(trx, input.account.email);
-    const account = existing ?? (await insertAccount(trx, orgId, input.account, { password: input.password }));
+    const { account } = await findOrCreateAccount(trx, orgId, input.account, { passwordHash });
     try {
       const [row] = await trx('memberships')
         .insert({
@@ -159,8 +162,8 @@ export async function createMember(db: Knex, orgId: string, actor: Actor, input:
           profile: JSON.stringify(input.profile),
         })
         .returning('id');
-      if (existing) await refreshAccountStatus(trx, account.id);
-      await recordAudit(trx, orgId, actor, { action: 'member.created', targetType: 'member', targetId: row.id, details: { userName: input.userName, linkedExistingAccount: Boolean(existing) } });
+      await refreshAccountStatus(trx, account.id);
+      await recordAudit(trx, orgId, actor, { action: 'member.created', targetType: 'member', targetId: row.id, details: { userName: input.userName } });
       return row.id as string;
     } catch (err) {
       return mapUnique(err);
@@ -172,9 +175,10 @@ export async function createMember(db: Knex, orgId: string, actor: Actor, input:
 /** Loads the member under a row lock, lets `change` compute the whole new state, persists it once. */
 export async function updateMember(
   db: Knex, orgId: string, actor: Actor, id: string,
-  change: (current: Member) => MemberInput, pre: Precondition = {},
+  change: (current: Member) => MemberInput, pre: Precondition & Credentials = {},
 ): Promise<Member> {
   if (!isUuid(id)) throw new NotFound(`user ${id} not found`);
+  const passwordHash = pre.password === undefined ? undefined : await hashPassword(pre.password);
   await db.transaction(async (trx) => {
     const row = await trx('memberships as m').where({ 'm.org_id': orgId, 'm.id': id }).forUpdate().first(memberColumns);
     if (!row) throw new NotFound(`user ${id} not found`);
@@ -182,9 +186,9 @@ export async function updateMember(
     if (pre.ifMatch !== undefined && pre.ifMatch !== current.version) throw new PreconditionFailed('the user has changed since the version given in If-Match');
     const next = change(current);
     checkMemberInput(next);
-    const { password, account: accountProfile, ...rest } = next;
+    const { account: accountProfile, ...rest } = next;
     const same = isDeepStrictEqual(rest, { userName: current.userName, externalId: current.externalId, displayName: current.displayName, active: current.active, profile: current.profile });
-    if (same && password === undefined) return;
+    if (same && passwordHash === undefined) return;
     if (current.role === 'owner' && !next.active) throw new Forbidden('the owner of the organisation cannot be deactivated');
     if (!current.active && next.active) await assertSeatAvailable(trx, orgId, current.role);
     try {
@@ -197,13 +201,13 @@ export async function updateMember(
       mapUnique(err);
     }
     const account = await getAccountForUpdate(trx, current.accountId);
-    await updateManagedAccount(trx, orgId, account, accountProfile, password);
+    const { passwordApplied } = await updateManagedAccount(trx, orgId, account, accountProfile, passwordHash);
     if (current.active !== next.active) {
       if (!next.active) await revokeSessions(trx, orgId, current.accountId);
       await refreshAccountStatus(trx, current.accountId);
     }
     const action = current.active === next.active ? 'member.updated' : next.active ? 'member.reactivated' : 'member.deactivated';
-    await recordAudit(trx, orgId, actor, { action, targetType: 'member', targetId: id, details: { passwordChanged: password !== undefined } });
+    await recordAudit(trx, orgId, actor, { action, targetType: 'member', targetId: id, details: { passwordChanged: passwordApplied } });
   });
   return getMember(db, orgId, id, { withGroups: true });
 }

@@ -1,6 +1,7 @@
 // Organisations: created with their owner, a SCIM token and an admin API key, all in one transaction.
 import type { Knex } from 'knex';
-import { findAccountByEmail, insertAccount, looksLikeEmail } from './accounts.ts';
+import { findOrCreateAccount, looksLikeEmail } from './accounts.ts';
+import { hashPassword } from './passwords.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import { issueApiKey, issueScimToken } from './credentials.ts';
 import { Conflict, Invalid, uniqueViolation } from './errors.ts';
@@ -29,6 +30,8 @@ export async function createOrganization(db: Knex, input: { name: string; ownerE
   if (name.length === 0 || name.length > 200) throw new Invalid('the organisation name must be 1 to 200 characters');
   if (!looksLikeEmail(input.ownerEmail)) throw new Invalid(`"${input.ownerEmail}" is not an e-mail address`);
   const slug = input.slug ?? slugify(name);
+  const temporaryPassword = generateTemporaryPassword();
+  const temporaryHash = await hashPassword(temporaryPassword); // before the transaction: argon2 takes a while
   return db.transaction(async (trx) => {
     let org: Organization;
     try {
@@ -37,11 +40,9 @@ export async function createOrganization(db: Knex, input: { name: string; ownerE
       if (uniqueViolation(err) === 'organizations_slug_key') throw new Conflict('slug', `an organisation with the slug "${slug}" already exists`);
       throw err;
     }
-    const existing = await findAccountByEmail(trx, input.ownerEmail);
-    const temporaryPassword = existing ? null : generateTemporaryPassword();
-    const account = existing ?? (await insertAccount(trx, org.id,
+    const { account, created } = await findOrCreateAccount(trx, org.id,
       { email: input.ownerEmail, givenName: null, familyName: null, displayName: null, phone: null },
-      { password: temporaryPassword!, mustChangePassword: true }));
+      { passwordHash: temporaryHash, mustChangePassword: true });
     const [membership] = await trx('memberships')
       .insert({ org_id: org.id, account_id: account.id, role: 'owner', user_name: account.email, profile: JSON.stringify({ emails: [{ value: account.email, primary: true, type: 'work' }] }) })
       .returning('id');
@@ -51,7 +52,7 @@ export async function createOrganization(db: Knex, input: { name: string; ownerE
     await recordAudit(trx, org.id, actor, { action: 'organization.created', targetType: 'organization', targetId: org.id, details: { name, owner: account.email } });
     return {
       org,
-      owner: { id: membership.id, accountId: account.id, email: account.email, temporaryPassword },
+      owner: { id: membership.id, accountId: account.id, email: account.email, temporaryPassword: created ? temporaryPassword : null },
       scimToken: scim.secret,
       apiKey: key.secret,
     };

@@ -74,6 +74,7 @@ function decodeLiteral(quoted: string): string {
     value = quoted.slice(1, -1).replace(/\\"/g, '"');
   }
   if (value.includes('\u0000')) throw invalidFilter('a filter value cannot contain a NUL character');
+  if (!value.isWellFormed()) throw invalidFilter('a filter value is not well-formed Unicode (a lone surrogate)');
   return value;
 }
 
@@ -227,7 +228,13 @@ export function compileSort(type: ResourceType, storage: StorageMap, sortBy: str
     return { primaryOf: r.key, sub: r.sub?.name ?? 'value', descending };
   }
   if (r.attribute.type === 'complex' && !r.sub) throw cannot();
-  const p = comparison(storage, r, 'pr', null, sortBy);
+  let p: Predicate;
+  try {
+    p = comparison(storage, r, 'pr', null, sortBy);
+  } catch (err) {
+    if (err instanceof ScimError && err.scimType === 'invalidFilter') throw cannot();
+    throw err;
+  }
   if (p.op !== 'pr' || p.field.kind === 'relation') throw cannot();
   return { field: p.field, descending };
 }

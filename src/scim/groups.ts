@@ -132,8 +132,10 @@ export function planGroupPatch(ops: PatchOp[]): { attributeOps: PatchOp[]; membe
       if (op.op !== 'remove') throw invalidPath(`${op.path}: a filtered members path can only be removed`);
       foldMemberOp(members, 'remove', idsFromFilter(p.filter));
     } else {
-      const hasValue = op.value !== undefined && !(Array.isArray(op.value) && op.value.length === 0 && op.op === 'remove');
-      foldMemberOp(members, op.op, hasValue ? memberIds(op.value) : op.op === 'replace' ? [] : null);
+      // Only a remove without any value empties the group; an empty list removes (or adds) nobody.
+      const none = op.value === undefined || op.value === null;
+      const ids = none ? null : Array.isArray(op.value) && op.value.length === 0 ? [] : memberIds(op.value);
+      foldMemberOp(members, op.op, op.op === 'replace' && ids === null ? [] : ids);
     }
   }
   return { attributeOps, members };

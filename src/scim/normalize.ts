@@ -38,6 +38,7 @@ function normalizeSimple(attribute: Attribute, value: unknown, where: string): u
       if (typeof value === 'string') {
         if (value.length > 4096) throw invalidValue(`${where} is longer than 4096 characters`);
         if (value.includes('\u0000')) throw invalidValue(`${where} cannot contain a NUL character`);
+        if (!value.isWellFormed()) throw invalidValue(`${where} is not well-formed Unicode (a lone surrogate)`);
         return value;
       }
       throw invalidValue(`${where} must be a string, not ${JSON.stringify(value)}`);

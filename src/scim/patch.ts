@@ -172,3 +172,22 @@ function applyFiltered(target: Doc, p: PatchPath, op: PatchOp['op'], value: unkn
   }
   target[name] = current;
 }
+
+/** The password a PATCH sets (the last one wins), validated like any string attribute; undefined when none. */
+export function passwordIn(type: ResourceType, ops: PatchOp[]): string | undefined {
+  let password: string | undefined;
+  const take = (path: string, value: unknown) => {
+    const p = parsePatchPath(type, path);
+    if (p.attribute.name !== 'password' || p.extension) return;
+    if (typeof value !== 'string' || value === '') throw invalidValue('password must be a non-empty string');
+    password = value;
+  };
+  for (const op of ops) {
+    if (op.op === 'remove') continue;
+    if (op.path !== undefined) take(op.path, op.value);
+    else for (const part of explodeValue(type, op.value)) {
+      if (part.path.toLowerCase() === 'password') take(part.path, part.value);
+    }
+  }
+  return password;
+}

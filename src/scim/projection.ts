@@ -1,5 +1,5 @@
 // `attributes` and `excludedAttributes` (RFC 7644 section 3.9), applied to a resource already built.
-import { resolvePath } from './attribute-path.ts';
+import { isExtensionUrn, resolvePath } from './attribute-path.ts';
 import type { ResourceType } from './schemas/resource-types.ts';
 
 type Path = string[];
@@ -11,6 +11,8 @@ function toPaths(type: ResourceType, list: string | undefined): Path[] {
   if (!list) return [];
   const out: Path[] = [];
   for (const raw of list.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const extension = isExtensionUrn(type, raw);
+    if (extension) { out.push([extension]); continue; } // the whole extension
     const r = resolvePath(type, raw);
     if (r) out.push(r.sub ? [...r.key, r.sub.name] : r.key); // unknown names are ignored, as RFC 7644 allows
   }

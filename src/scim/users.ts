@@ -5,7 +5,7 @@ import { invalidValue } from './errors.ts';
 import { compileFilter, compileSort, type StorageMap } from './filter.ts';
 import { type ListParams, listResponse } from './list-params.ts';
 import { type Doc, normalizeResource } from './normalize.ts';
-import { applyPatch, type PatchOp } from './patch.ts';
+import { applyPatch, type PatchOp, passwordIn } from './patch.ts';
 import { parseProjection, project, type Projection, wants } from './projection.ts';
 import { ENTERPRISE_SCHEMA, USER_SCHEMA, userType } from './schemas/resource-types.ts';
 import { etagOf, meta, type Precondition, type ScimContext, type ScimResult } from './context.ts';
@@ -61,9 +61,11 @@ export function toMemberInput(doc: Doc, currentActive = true): MemberInput {
     active: doc.active === undefined ? currentActive : (doc.active as boolean),
     profile,
     account: accountProfileOf(doc),
-    ...(typeof doc.password === 'string' ? { password: doc.password } : {}),
   };
 }
+
+/** The write-only password of a document, handed to the directory apart from the stored attributes. */
+const credentialsOf = (doc: Doc) => (typeof doc.password === 'string' ? { password: doc.password } : {});
 
 /** The writable document of a member, the starting point of a PATCH. */
 function toDoc(m: Member): Doc {
@@ -102,7 +104,7 @@ function one(ctx: ScimContext, m: Member, status: number, projection?: Projectio
 
 export async function createUser(ctx: ScimContext, body: unknown): Promise<ScimResult> {
   const doc = normalizeResource(userType, body);
-  const m = await createMember(ctx.db, ctx.orgId, ctx.actor, toMemberInput(doc));
+  const m = await createMember(ctx.db, ctx.orgId, ctx.actor, toMemberInput(doc), credentialsOf(doc));
   return one(ctx, m, 201);
 }
 
@@ -125,16 +127,19 @@ export async function listUsers(ctx: ScimContext, params: ListParams): Promise<S
 
 export async function replaceUser(ctx: ScimContext, id: string, body: unknown, pre: Precondition): Promise<ScimResult> {
   const doc = normalizeResource(userType, body);
-  const m = await updateMember(ctx.db, ctx.orgId, ctx.actor, id, (current) => toMemberInput(doc, current.active), pre);
+  const m = await updateMember(ctx.db, ctx.orgId, ctx.actor, id, (current) => toMemberInput(doc, current.active), { ...pre, ...credentialsOf(doc) });
   return one(ctx, m, 200);
 }
 
 export async function patchUser(ctx: ScimContext, id: string, ops: PatchOp[], pre: Precondition): Promise<ScimResult> {
+  // The password is hashed before the directory's transaction starts, so it is read from the operations first.
+  const password = passwordIn(userType, ops);
   const m = await updateMember(ctx.db, ctx.orgId, ctx.actor, id, (current) => {
     const doc = toDoc(current);
     applyPatch(userType, doc, ops);
-    return toMemberInput(normalizeResource(userType, { ...doc, schemas: [USER_SCHEMA] }), current.active);
-  }, pre);
+    const normalized = normalizeResource(userType, { ...doc, schemas: [USER_SCHEMA] });
+    return toMemberInput(normalized, current.active);
+  }, { ...pre, ...(password === undefined ? {} : { password }) });
   return one(ctx, m, 200);
 }
 
