@@ -5,7 +5,7 @@ import type { Knex } from 'knex';
 import { type Actor, recordAudit } from './audit.ts';
 import { checkLength, checkName, Conflict, Invalid, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
 import type { Precondition } from './members.ts';
-import { compilePredicate, compileSort, isUuid, type Predicate, type Sort, type TableMap } from './predicate.ts';
+import { compilePredicate, compileSort, isUuid, type Predicate, type Sort, type TableMap, totalOf } from './predicate.ts';
 
 export type GroupInput = { displayName: string; externalId: string | null };
 export type GroupMember = { id: string; userName: string; displayName: string | null };
@@ -83,8 +83,7 @@ export async function listGroups(
   if (query.sort) q.orderByRaw(compileSort(map, query.sort, db));
   q.orderBy([{ column: 'g.created_at' }, { column: 'g.id' }]).offset(query.offset).limit(query.limit);
   const groups = ((await q) as Row[]).map(toGroup);
-  // A page that is not full tells the total; only a full page (or one past the end) needs the count.
-  const total = groups.length < query.limit && (groups.length > 0 || query.offset === 0) ? query.offset + groups.length : await count();
+  const total = await totalOf(groups.length, query, count);
   if (query.withMembers) {
     const members = await loadMembers(db, orgId, groups.map((g) => g.id));
     for (const g of groups) g.members = members.get(g.id);

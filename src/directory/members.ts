@@ -12,7 +12,7 @@ import {
 import { hashPassword } from './passwords.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import { checkLength, checkName, Conflict, Forbidden, LimitReached, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
-import { compilePredicate, compileSort, isUuid, type Predicate, type Sort, type TableMap } from './predicate.ts';
+import { compilePredicate, compileSort, isUuid, type Predicate, type Sort, type TableMap, totalOf } from './predicate.ts';
 import { revokeSessions } from './sessions.ts';
 
 export type MemberInput = {
@@ -118,8 +118,7 @@ export async function listMembers(db: Knex, orgId: string, query: ListQuery): Pr
     ordered(q.whereIn('m.id', ids));
   }
   const rows = (await q) as RowWithGroups[];
-  const total = rows.length < query.limit && (rows.length > 0 || query.offset === 0) ? query.offset + rows.length : await count();
-  return { total, members: rows.map(withGroupsOf) };
+  return { total: await totalOf(rows.length, query, count), members: rows.map(withGroupsOf) };
 }
 
 /** With a licence limit, the organisation row is locked first, so that concurrent adds cannot both take the last seat. */

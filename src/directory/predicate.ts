@@ -209,3 +209,11 @@ export function compileSort(map: TableMap, sort: Sort, knex: Knex): Knex.Raw {
   const ci = sort.field.kind !== 'relation' && !sort.field.caseExact && sort.field.type === 'string';
   return knex.raw(`${ci ? `lower(${e.sql})` : e.sql} ${dir}`, e.bindings);
 }
+
+/**
+ * The exact total of a filtered list from one page of it: a page that is not full ends the list, so it tells
+ * the total; only a full page (or one past the end) needs `count`, a query of its own.
+ */
+export async function totalOf(rows: number, page: { offset: number; limit: number }, count: () => Promise<number>): Promise<number> {
+  return rows < page.limit && (rows > 0 || page.offset === 0) ? page.offset + rows : count();
+}

@@ -6,6 +6,8 @@ import { resolvePath, type ResolvedPath } from './attribute-path.ts';
 import { invalidFilter, ScimError } from './errors.ts';
 import type { Attribute } from './schemas/model.ts';
 import type { ResourceType } from './schemas/resource-types.ts';
+import type { ListParams } from './list-params.ts';
+import { parseProjection } from './projection.ts';
 
 /** How a resource type stores its attributes: promoted columns, a relation, or (by default) the profile document. */
 export type StorageMap = {
@@ -237,4 +239,15 @@ export function compileSort(type: ResourceType, storage: StorageMap, sortBy: str
   }
   if (p.op !== 'pr' || p.field.kind === 'relation') throw cannot();
   return { field: p.field, descending };
+}
+
+/** List parameters -> the directory's query: filter, sort and page, plus the projection to answer with. */
+export function listQueryOf(type: ResourceType, storage: StorageMap, params: ListParams) {
+  return {
+    projection: parseProjection(type, params.attributes, params.excludedAttributes),
+    where: params.filter ? compileFilter(type, storage, params.filter) : undefined,
+    sort: params.sortBy ? compileSort(type, storage, params.sortBy, params.descending) : undefined,
+    offset: params.startIndex - 1,
+    limit: params.count,
+  };
 }

@@ -2,12 +2,12 @@
 import { changeGroup, createGroup, deleteGroup, getGroup, type Group, type GroupChange, type GroupInput, listGroups } from '../directory/groups.ts';
 import { meta, type Precondition, type ScimContext, type ScimResult } from './context.ts';
 import { invalidFilter, invalidPath, invalidValue } from './errors.ts';
-import { compileFilter, compileSort, type StorageMap } from './filter.ts';
+import { listQueryOf, type StorageMap } from './filter.ts';
 import { type ListParams, listResponse } from './list-params.ts';
 import { type Doc, normalizeResource } from './normalize.ts';
 import { applyPatch, explodeValue, type PatchOp } from './patch.ts';
 import { parsePatchPath } from './patch-path.ts';
-import { parseProjection, project, type Projection, wants } from './projection.ts';
+import { project, type Projection, wants } from './projection.ts';
 import { GROUP_SCHEMA, groupType } from './schemas/resource-types.ts';
 import type { AttrExp, Filter } from 'scim2-parse-filter';
 
@@ -68,14 +68,8 @@ export async function getScimGroup(ctx: ScimContext, id: string, projection: Pro
 }
 
 export async function listScimGroups(ctx: ScimContext, params: ListParams): Promise<ScimResult> {
-  const projection = parseProjection(groupType, params.attributes, params.excludedAttributes);
-  const { total, groups } = await listGroups(ctx.db, ctx.orgId, {
-    where: params.filter ? compileFilter(groupType, groupStorage, params.filter) : undefined,
-    sort: params.sortBy ? compileSort(groupType, groupStorage, params.sortBy, params.descending) : undefined,
-    offset: params.startIndex - 1,
-    limit: params.count,
-    withMembers: wants(projection, 'members'),
-  });
+  const { projection, ...query } = listQueryOf(groupType, groupStorage, params);
+  const { total, groups } = await listGroups(ctx.db, ctx.orgId, { ...query, withMembers: wants(projection, 'members') });
   return { status: 200, body: listResponse(total, params.startIndex, groups.map((g) => project(toScimGroup(g, ctx.baseUrl), projection))) };
 }
 

@@ -2,13 +2,13 @@
 import type { AccountProfile } from '../directory/accounts.ts';
 import { createMember, deleteMember, getMember, listMembers, type Member, type MemberInput, updateMember } from '../directory/members.ts';
 import { invalidValue } from './errors.ts';
-import { compileFilter, compileSort, type StorageMap } from './filter.ts';
+import { listQueryOf, type StorageMap } from './filter.ts';
 import { type ListParams, listResponse } from './list-params.ts';
 import { type Doc, normalizeResource } from './normalize.ts';
 import { applyPatch, type PatchOp, passwordIn } from './patch.ts';
-import { parseProjection, project, type Projection, wants } from './projection.ts';
+import { project, type Projection, wants } from './projection.ts';
 import { ENTERPRISE_SCHEMA, USER_SCHEMA, userType } from './schemas/resource-types.ts';
-import { etagOf, meta, type Precondition, type ScimContext, type ScimResult } from './context.ts';
+import { meta, type Precondition, type ScimContext, type ScimResult } from './context.ts';
 
 export const userStorage: StorageMap = {
   columns: {
@@ -114,14 +114,8 @@ export async function getUser(ctx: ScimContext, id: string, projection: Projecti
 }
 
 export async function listUsers(ctx: ScimContext, params: ListParams): Promise<ScimResult> {
-  const projection = parseProjection(userType, params.attributes, params.excludedAttributes);
-  const { total, members } = await listMembers(ctx.db, ctx.orgId, {
-    where: params.filter ? compileFilter(userType, userStorage, params.filter) : undefined,
-    sort: params.sortBy ? compileSort(userType, userStorage, params.sortBy, params.descending) : undefined,
-    offset: params.startIndex - 1,
-    limit: params.count,
-    withGroups: wants(projection, 'groups'),
-  });
+  const { projection, ...query } = listQueryOf(userType, userStorage, params);
+  const { total, members } = await listMembers(ctx.db, ctx.orgId, { ...query, withGroups: wants(projection, 'groups') });
   return { status: 200, body: listResponse(total, params.startIndex, members.map((m) => project(toScimUser(m, ctx.baseUrl), projection))) };
 }
 
@@ -148,4 +142,3 @@ export async function deleteUser(ctx: ScimContext, id: string, pre: Precondition
   return { status: 204 };
 }
 
-export { etagOf };
