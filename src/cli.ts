@@ -16,6 +16,9 @@ commands:
                                                    create an organisation, its owner, a SCIM token and an API key
   scim-token create --org ORG_ID [--name NAME] [--json]
                                                    issue another SCIM bearer token (shown once)
+  scim-token list --org ORG_ID [--json]            the organisation's SCIM tokens (ids, names, dates; never secrets)
+  scim-token revoke --org ORG_ID --id TOKEN_ID [--json]
+                                                   revoke a SCIM token at once
 `;
 
 class UsageError extends Error {}
@@ -30,6 +33,8 @@ function toCommand(command: string, values: Record<string, unknown>): OperatorCo
   if (command === 'migrate') return 'migrate';
   if (command === 'org create') return { command, name: need(values, 'name'), ownerEmail: need(values, 'owner-email') };
   if (command === 'scim-token create') return { command, orgId: need(values, 'org'), name: typeof values.name === 'string' ? values.name : 'cli' };
+  if (command === 'scim-token list') return { command, orgId: need(values, 'org') };
+  if (command === 'scim-token revoke') return { command, orgId: need(values, 'org'), tokenId: need(values, 'id') };
   throw new UsageError(`unknown command "${command}"`);
 }
 
@@ -67,7 +72,12 @@ function describe(command: OperatorCommand | 'migrate', out: Record<string, unkn
     const applied = out.applied as string[];
     return (out.note as string | undefined) ?? (applied.length ? `applied: ${applied.join(', ')}` : 'the database is up to date');
   }
-  if (command.command === 'scim-token create') return `SCIM token (shown once): ${out.scimToken}`;
+  if (command.command === 'scim-token create') return `SCIM token ${out.id} (the secret is shown once): ${out.scimToken}`;
+  if (command.command === 'scim-token revoke') return `revoked SCIM token ${out.revoked}`;
+  if (command.command === 'scim-token list') {
+    const tokens = out.tokens as { id: string; name: string; createdAt: string; revokedAt: string | null }[];
+    return tokens.map((t) => `${t.id}  ${t.revokedAt ? 'revoked ' + new Date(t.revokedAt).toISOString() : 'active '}  created ${new Date(t.createdAt).toISOString()}  ${t.name}`).join('\n') || 'no SCIM tokens';
+  }
   const owner = out.owner as { email: string; temporaryPassword: string | null; id: string };
   return [
     `organisation created: ${out.orgId}`,
@@ -84,7 +94,7 @@ async function main(argv: string[]): Promise<void> {
     args: argv,
     allowPositionals: true,
     options: {
-      name: { type: 'string' }, 'owner-email': { type: 'string' }, org: { type: 'string' },
+      name: { type: 'string' }, 'owner-email': { type: 'string' }, org: { type: 'string' }, id: { type: 'string' },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     },
   });

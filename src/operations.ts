@@ -2,7 +2,7 @@
 // channel of a running server on the embedded database (which only one process may open).
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { issueScimToken } from './directory/credentials.ts';
+import { issueScimToken, listScimTokens, revokeScimToken } from './directory/credentials.ts';
 import { Invalid, NotFound } from './directory/errors.ts';
 import { createOrganization } from './directory/organizations.ts';
 import { isUuid } from './directory/predicate.ts';
@@ -10,6 +10,8 @@ import { isUuid } from './directory/predicate.ts';
 const commandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('org create'), name: z.string(), ownerEmail: z.string() }),
   z.object({ command: z.literal('scim-token create'), orgId: z.string(), name: z.string().min(1).max(200) }),
+  z.object({ command: z.literal('scim-token list'), orgId: z.string() }),
+  z.object({ command: z.literal('scim-token revoke'), orgId: z.string(), tokenId: z.string() }),
 ]);
 
 export type OperatorCommand = z.infer<typeof commandSchema>;
@@ -30,6 +32,11 @@ export async function runOperatorCommand(db: Knex, input: unknown): Promise<Reco
   if (!isUuid(c.orgId)) throw new Invalid('--org must be an organisation id (a UUID)');
   const exists = await db('organizations').where({ id: c.orgId }).first('id');
   if (!exists) throw new NotFound(`no organisation ${c.orgId}`);
+  if (c.command === 'scim-token list') return { tokens: await listScimTokens(db, c.orgId) };
+  if (c.command === 'scim-token revoke') {
+    if (!(await revokeScimToken(db, c.orgId, c.tokenId))) throw new NotFound(`no active SCIM token ${c.tokenId} in this organisation`);
+    return { revoked: c.tokenId };
+  }
   const t = await issueScimToken(db, c.orgId, c.name);
   return { id: t.id, scimToken: t.secret };
 }

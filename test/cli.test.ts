@@ -77,6 +77,33 @@ describe('CLI', function () {
     }
   });
 
+  it('issues, lists and revokes SCIM tokens; a revoked token is refused at once, the others keep working', async () => {
+    const target = cliTarget();
+    try {
+      const org = JSON.parse((await cli(['org', 'create', '--name', unique('Tokens '), '--owner-email', `${unique('o')}@example.test`, '--json'], target.env)).stdout);
+      const second = await cli(['scim-token', 'create', '--org', org.orgId, '--name', 'okta', '--json'], target.env);
+      assert.equal(second.code, 0, second.stderr);
+      const { id: secondId, scimToken: secondToken } = JSON.parse(second.stdout);
+      const listed = JSON.parse((await cli(['scim-token', 'list', '--org', org.orgId, '--json'], target.env)).stdout);
+      assert.equal(listed.tokens.length, 2);
+      assert.equal(JSON.stringify(listed).includes(secondToken), false, 'a listing never shows a secret');
+      const first = listed.tokens.find((t: { id: string }) => t.id !== secondId);
+      const revoked = await cli(['scim-token', 'revoke', '--org', org.orgId, '--id', first.id, '--json'], target.env);
+      assert.equal(revoked.code, 0, revoked.stderr);
+      const again = await cli(['scim-token', 'revoke', '--org', org.orgId, '--id', first.id], target.env);
+      assert.equal(again.code, 2);
+      assert.match(again.stderr, /no active SCIM token/);
+      const after = JSON.parse((await cli(['scim-token', 'list', '--org', org.orgId, '--json'], target.env)).stdout);
+      assert.ok(after.tokens.find((t: { id: string; revokedAt: string | null }) => t.id === first.id).revokedAt);
+      // Only now open the database here: the embedded one belongs to one process at a time.
+      const app = supertest(createApp({ db: target.db(), logger: pino({ level: 'silent' }), issuer: 'http://cli.test' }));
+      await app.get('/scim/v2/Users').set('Authorization', `Bearer ${org.scimToken}`).expect(401);
+      await app.get('/scim/v2/Users').set('Authorization', `Bearer ${secondToken}`).expect(200);
+    } finally {
+      await target.close();
+    }
+  });
+
   it('says what is wrong with bad arguments, with exit code 2', async () => {
     const target = cliTarget();
     try {

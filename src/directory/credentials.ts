@@ -1,5 +1,6 @@
 // Machine credentials of an organisation: SCIM bearer tokens and admin API keys. Stored as hashes, shown once.
 import type { Knex } from 'knex';
+import { isUuid } from './predicate.ts';
 import { hashSecret, issueSecret } from './tokens.ts';
 
 export type IssuedCredential = { id: string; secret: string };
@@ -23,7 +24,18 @@ export async function authenticateScimToken(db: Knex, token: string): Promise<{ 
   return row ? { orgId: row.org_id, tokenId: row.id } : null;
 }
 
+/** Revokes a token of this organisation at once: the next request with it gets 401. False if none was active. */
 export async function revokeScimToken(db: Knex, orgId: string, tokenId: string): Promise<boolean> {
+  if (!isUuid(tokenId)) return false;
   const n = await db('scim_tokens').where({ org_id: orgId, id: tokenId }).whereNull('revoked_at').update({ revoked_at: db.fn.now() });
   return n > 0;
+}
+
+export type ScimTokenInfo = { id: string; name: string; createdAt: Date; revokedAt: Date | null };
+
+/** The organisation's SCIM tokens, newest first; never their secrets (only hashes are stored). */
+export async function listScimTokens(db: Knex, orgId: string): Promise<ScimTokenInfo[]> {
+  const rows = await db('scim_tokens').where({ org_id: orgId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id' }])
+    .select('id', 'name', 'created_at', 'revoked_at');
+  return rows.map((r) => ({ id: r.id, name: r.name, createdAt: new Date(r.created_at), revokedAt: r.revoked_at ? new Date(r.revoked_at) : null }));
 }
