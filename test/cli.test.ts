@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -150,9 +150,16 @@ describe('CLI', function () {
       // The operator channel is closed to anyone without the lock file's token.
       const probe = await fetch(`http://127.0.0.1:${port}/internal/operator/commands`, { method: 'POST', headers: { Authorization: 'Bearer guess', 'Content-Type': 'application/json' }, body: '{}' });
       assert.equal(probe.status, 404);
-    } finally {
+      // SIGTERM: the server finishes, closes the database, removes its lock file and exits 0.
+      const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
       server.kill('SIGTERM');
-      await new Promise((resolve) => server.once('exit', resolve));
+      assert.equal(await exited, 0);
+      assert.equal(existsSync(join(dataDir, 'server.lock.json')), false);
+    } finally {
+      if (server.exitCode === null) {
+        server.kill('SIGKILL');
+        await new Promise((resolve) => server.once('exit', resolve));
+      }
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
