@@ -1,6 +1,6 @@
 // Machine credentials of an organisation: SCIM bearer tokens and admin API keys. Stored as hashes, shown once.
 import type { Knex } from 'knex';
-import { isUuid } from './predicate.ts';
+import { isUuid, reuse } from './predicate.ts';
 import { hashSecret, issueSecret } from './tokens.ts';
 
 export type IssuedCredential = { id: string; secret: string };
@@ -20,7 +20,7 @@ export async function issueApiKey(trx: Knex, orgId: string, name: string): Promi
 /** The organisation a SCIM bearer token belongs to, or null for an unknown or revoked token. One indexed lookup. */
 export async function authenticateScimToken(db: Knex, token: string): Promise<{ orgId: string; tokenId: string } | null> {
   if (!token.startsWith('rst_scim_') || token.length > 200) return null;
-  const row = await db('scim_tokens').where({ token_hash: hashSecret(token) }).whereNull('revoked_at').first('id', 'org_id');
+  const row = await reuse(db('scim_tokens').where({ token_hash: hashSecret(token) }).whereNull('revoked_at').first('id', 'org_id'));
   return row ? { orgId: row.org_id, tokenId: row.id } : null;
 }
 

@@ -5,7 +5,7 @@ import type { Knex } from 'knex';
 import { type Actor, recordAudit } from './audit.ts';
 import { checkLength, checkName, Conflict, Invalid, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
 import type { Precondition } from './members.ts';
-import { compilePredicate, compileSort, isUuid, type Predicate, type Sort, type TableMap, totalOf } from './predicate.ts';
+import { compilePredicate, compileSort, isSingleComparison, isUuid, type Predicate, reuse, type Sort, type TableMap, totalOf } from './predicate.ts';
 
 export type GroupInput = { displayName: string; externalId: string | null };
 export type GroupMember = { id: string; userName: string; displayName: string | null };
@@ -59,7 +59,7 @@ async function loadMembers(db: Knex, orgId: string, groupIds: string[]): Promise
 
 export async function getGroup(db: Knex, orgId: string, id: string, opts: { withMembers?: boolean } = {}): Promise<Group> {
   if (!isUuid(id)) throw new NotFound(`group ${id} not found`);
-  const row = await db('groups as g').where({ 'g.org_id': orgId, 'g.id': id }).first(groupColumns);
+  const row = await reuse(db('groups as g').where({ 'g.org_id': orgId, 'g.id': id }).first(groupColumns));
   if (!row) throw new NotFound(`group ${id} not found`);
   const group = toGroup(row);
   if (opts.withMembers) group.members = (await loadMembers(db, orgId, [id])).get(id);
@@ -72,17 +72,18 @@ export async function listGroups(
 ): Promise<{ total: number; groups: Group[] }> {
   const map = groupTable(db);
   const where = query.where ? compilePredicate(map, query.where, db) : null;
+  const bounded = !query.where || isSingleComparison(query.where); // see listMembers
   const count = async () => {
     const q = db('groups as g').where('g.org_id', orgId).count({ n: '*' });
     if (where) q.whereRaw(where);
-    return Number(((await q) as { n: number }[])[0].n);
+    return Number(((await (bounded ? reuse(q) : q)) as { n: number }[])[0].n);
   };
   if (query.limit === 0) return { total: await count(), groups: [] };
   const q = db('groups as g').where('g.org_id', orgId).select(groupColumns);
   if (where) q.whereRaw(where);
   if (query.sort) q.orderByRaw(compileSort(map, query.sort, db));
   q.orderBy([{ column: 'g.created_at' }, { column: 'g.id' }]).offset(query.offset).limit(query.limit);
-  const groups = ((await q) as Row[]).map(toGroup);
+  const groups = ((await (bounded ? reuse(q) : q)) as Row[]).map(toGroup);
   const total = await totalOf(groups.length, query, count);
   if (query.withMembers) {
     const members = await loadMembers(db, orgId, groups.map((g) => g.id));

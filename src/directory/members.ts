@@ -12,7 +12,7 @@ import {
 import { hashPassword } from './passwords.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import { checkLength, checkName, Conflict, Forbidden, LimitReached, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
-import { compilePredicate, compileSort, isUuid, type Predicate, type Sort, type TableMap, totalOf } from './predicate.ts';
+import { compilePredicate, compileSort, isSingleComparison, isUuid, type Predicate, reuse, type Sort, type TableMap, totalOf } from './predicate.ts';
 import { revokeSessions } from './sessions.ts';
 
 export type MemberInput = {
@@ -85,7 +85,7 @@ export async function getMember(db: Knex, orgId: string, id: string, opts: { wit
   if (!isUuid(id)) throw new NotFound(`user ${id} not found`);
   const q = db('memberships as m').where({ 'm.org_id': orgId, 'm.id': id }).first(memberColumns);
   if (opts.withGroups) q.select(groupsColumn(db));
-  const row = (await q) as RowWithGroups | undefined;
+  const row = (await reuse(q)) as RowWithGroups | undefined;
   if (!row) throw new NotFound(`user ${id} not found`);
   return withGroupsOf(row);
 }
@@ -107,7 +107,11 @@ export async function listMembers(db: Knex, orgId: string, query: ListQuery): Pr
     return q.orderBy([{ column: 'm.created_at' }, { column: 'm.id' }]);
   };
   const filtered = (q: Knex.QueryBuilder): Knex.QueryBuilder => (where ? q.whereRaw(where) : q);
-  const count = async () => Number(((await filtered(db('memberships as m').where('m.org_id', orgId).count({ n: '*' }))) as { n: number }[])[0].n);
+  // Statements from a bounded set of texts (no filter, or one comparison: every lookup and import page
+  // Okta and Entra make) are prepared once per connection.
+  const bounded = !query.where || isSingleComparison(query.where);
+  const prepared = (q: Knex.QueryBuilder) => (bounded ? reuse(q) : q);
+  const count = async () => Number(((await prepared(filtered(db('memberships as m').where('m.org_id', orgId).count({ n: '*' })))) as { n: number }[])[0].n);
   if (query.limit === 0) return { total: await count(), members: [] };
   const q = db('memberships as m').where('m.org_id', orgId).select(memberColumns);
   if (query.withGroups) q.select(groupsColumn(db));
@@ -117,7 +121,7 @@ export async function listMembers(db: Knex, orgId: string, query: ListQuery): Pr
     const ids = ordered(filtered(db('memberships as m').where('m.org_id', orgId).select('m.id'))).offset(query.offset).limit(query.limit);
     ordered(q.whereIn('m.id', ids));
   }
-  const rows = (await q) as RowWithGroups[];
+  const rows = (await prepared(q)) as RowWithGroups[];
   return { total: await totalOf(rows.length, query, count), members: rows.map(withGroupsOf) };
 }
 

@@ -1,5 +1,6 @@
 // A protocol-neutral query predicate, compiled here into one parameterised SQL condition.
 // Protocols (SCIM filters) build a Predicate; only this file turns it into SQL.
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { Invalid } from './errors.ts';
 
@@ -216,4 +217,20 @@ export function compileSort(map: TableMap, sort: Sort, knex: Knex): Knex.Raw {
  */
 export async function totalOf(rows: number, page: { offset: number; limit: number }, count: () => Promise<number>): Promise<number> {
   return rows < page.limit && (rows > 0 || page.offset === 0) ? page.offset + rows : count();
+}
+
+/** One comparison (the shape of every lookup Okta and Entra make): a bounded set of statement texts. */
+export function isSingleComparison(p: Predicate): boolean {
+  return p.op !== 'and' && p.op !== 'or' && p.op !== 'not' && p.op !== 'any';
+}
+
+/**
+ * Runs a statement as a named prepared statement on PostgreSQL, so that each connection parses and plans it
+ * once (planning was most of a lookup's database time). Call it on the finished query: the name is the hash
+ * of its text. Only for statements whose text comes from a bounded set: each distinct text is kept per
+ * connection. (PGlite ignores the name.)
+ */
+export function reuse<T extends Knex.QueryBuilder>(q: T): T {
+  const name = 'roster_' + createHash('sha1').update(q.toSQL().sql).digest('hex').slice(0, 20);
+  return q.options({ name }) as T;
 }
