@@ -1,7 +1,10 @@
 // Knex on PostgreSQL (DATABASE_URL) or the embedded PGlite (DATA_DIR): one SQL dialect for both.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import knexFactory, { type Knex } from 'knex';
+// @ts-expect-error: Knex ships no types for its dialect classes
+import PgClient from 'knex/lib/dialects/postgres/index.js';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 import { migrationSource } from '../migrations/index.ts';
@@ -13,10 +16,26 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
 
 export type DbTarget = { databaseUrl?: string; dataDir?: string; inMemory?: boolean; poolMax?: number };
 
+/**
+ * Knex's PostgreSQL client, plus named prepared statements: a query marked `.options({ prepare: true })` is
+ * named after a hash of its compiled text, so each connection parses and plans it once. Planning was most
+ * of a lookup's database time. Mark only statements whose text comes from a bounded set: each distinct text
+ * stays prepared on every connection. (PGlite runs the same queries unprepared.)
+ */
+class PreparingPgClient extends (PgClient as typeof Knex.Client) {
+  _query(connection: unknown, obj: { sql: string; options?: Record<string, unknown> }) {
+    if (obj.options?.prepare) {
+      const { prepare: _, ...options } = obj.options;
+      obj.options = { ...options, name: 'roster_' + createHash('sha1').update(obj.sql).digest('hex').slice(0, 32) };
+    }
+    return (PgClient as { prototype: { _query: (c: unknown, o: unknown) => unknown } }).prototype._query.call(this, connection, obj);
+  }
+}
+
 export function openDb(target: DbTarget): Db {
   if (target.databaseUrl) {
     return knexFactory({
-      client: 'pg',
+      client: PreparingPgClient,
       connection: target.databaseUrl,
       pool: {
         min: 0,

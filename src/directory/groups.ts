@@ -73,6 +73,7 @@ export async function listGroups(
   const map = groupTable(db);
   const where = query.where ? compilePredicate(map, query.where, db) : null;
   const bounded = !query.where || isSingleComparison(query.where); // see listMembers
+  const sort = query.sort ? compileSort(map, query.sort, db) : null;
   const count = async () => {
     const q = db('groups as g').where('g.org_id', orgId).count({ n: '*' });
     if (where) q.whereRaw(where);
@@ -81,7 +82,7 @@ export async function listGroups(
   if (query.limit === 0) return { total: await count(), groups: [] };
   const q = db('groups as g').where('g.org_id', orgId).select(groupColumns);
   if (where) q.whereRaw(where);
-  if (query.sort) q.orderByRaw(compileSort(map, query.sort, db));
+  if (sort) q.orderByRaw(sort);
   q.orderBy([{ column: 'g.created_at' }, { column: 'g.id' }]).offset(query.offset).limit(query.limit);
   const groups = ((await (bounded ? reuse(q) : q)) as Row[]).map(toGroup);
   const total = await totalOf(groups.length, query, count);

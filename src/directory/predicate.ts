@@ -1,6 +1,5 @@
 // A protocol-neutral query predicate, compiled here into one parameterised SQL condition.
 // Protocols (SCIM filters) build a Predicate; only this file turns it into SQL.
-import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { Invalid } from './errors.ts';
 
@@ -225,12 +224,9 @@ export function isSingleComparison(p: Predicate): boolean {
 }
 
 /**
- * Runs a statement as a named prepared statement on PostgreSQL, so that each connection parses and plans it
- * once (planning was most of a lookup's database time). Call it on the finished query: the name is the hash
- * of its text. Only for statements whose text comes from a bounded set: each distinct text is kept per
- * connection. (PGlite ignores the name.)
+ * Marks a statement to be prepared once per connection on PostgreSQL (see db.ts). Only for statements whose
+ * text comes from a bounded set: no filter, or one comparison, and a sort from the schema.
  */
 export function reuse<T extends Knex.QueryBuilder>(q: T): T {
-  const name = 'roster_' + createHash('sha1').update(q.toSQL().sql).digest('hex').slice(0, 20);
-  return q.options({ name }) as T;
+  return q.options({ prepare: true }) as T;
 }
