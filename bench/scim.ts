@@ -17,6 +17,7 @@ const MAX_FAILURE_RATE = 0.001;
 /** BENCH_ONLY=lookup measures only the lookup and its baseline (for profiling). */
 const only = process.env.BENCH_ONLY;
 const ROUNDS = 4;
+const SETTLE_SECONDS = 5;
 
 /** Several rounds of one benchmark as one: requests add up, req/s over the total time, the worst p99. */
 function combine(runs: LoadStats[]): LoadStats {
@@ -94,6 +95,12 @@ async function main(): Promise<void> {
 
         // The lookup and its baseline alternate in rounds, so that drift in the machine's load (other tenants,
         // a busy neighbour) falls on both alike; each side's numbers combine its rounds.
+        // Both servers first run unmeasured until steady (V8 has compiled the hot paths, the pools are full and
+        // every connection has prepared its statements), as a long-running server is.
+        process.stdout.write(`warming up both servers (${SETTLE_SECONDS} s each, not measured)... `);
+        await runLoad({ kind: 'lookup', url: roster.url, seconds: SETTLE_SECONDS, warmupSeconds: 0, connections, token: org.scimToken, users });
+        await runLoad({ kind: 'baseline', url: baseline.url, seconds: SETTLE_SECONDS, warmupSeconds: 0, connections, token: org.scimToken, users });
+        console.log('done');
         const rounds = Math.max(1, Math.min(ROUNDS, Math.floor(seconds / 2)));
         const lookupRounds: LoadStats[] = [];
         const baseRounds: LoadStats[] = [];

@@ -25,7 +25,7 @@ describe('HTTP service endpoints', () => {
     const app = supertest(testApp());
     await app.get('/scim/v2/ServiceProviderConfig').expect(200);
     const res = await app.get('/metrics').expect(200);
-    assert.match(res.text, /http_requests_total\{method="GET",route="\/scim\/v2\/ServiceProviderConfig",status="200"\} \d+/);
+    assert.match(res.text, /http_request_duration_seconds_count\{method="GET",route="\/scim\/v2\/ServiceProviderConfig",status="200"\} \d+/);
     assert.match(res.text, /process_resident_memory_bytes/);
   });
 
@@ -35,6 +35,15 @@ describe('HTTP service endpoints', () => {
     assert.equal(mine.headers['x-request-id'], 'abc-123');
     const generated = await app.get('/healthz').set('X-Request-Id', 'bad id with spaces <script>');
     assert.match(generated.headers['x-request-id'], /^[0-9a-f-]{36}$/);
+  });
+
+  it('sends security headers fit for an API: a CSP that allows nothing, no framing, no sniffing, HSTS', async () => {
+    const res = await supertest(testApp()).get('/healthz');
+    assert.equal(res.headers['content-security-policy'], "default-src 'none';frame-ancestors 'none'");
+    assert.equal(res.headers['x-content-type-options'], 'nosniff');
+    assert.equal(res.headers['x-frame-options'], 'SAMEORIGIN');
+    assert.match(res.headers['strict-transport-security'], /max-age=\d+/);
+    assert.equal(res.headers['x-powered-by'], undefined);
   });
 
   it('answers unknown routes with problem+json 404', async () => {
