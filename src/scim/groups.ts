@@ -7,6 +7,7 @@ import { type ListParams, listResponse } from './list-params.ts';
 import { type Doc, normalizeResource } from './normalize.ts';
 import { applyPatch, explodeValue, type PatchOp } from './patch.ts';
 import { parsePatchPath } from './patch-path.ts';
+import { resolvePath } from './attribute-path.ts';
 import { project, type Projection, wants } from './projection.ts';
 import { GROUP_SCHEMA, groupType } from './schemas/resource-types.ts';
 import type { AttrExp, Filter } from 'scim2-parse-filter';
@@ -113,7 +114,8 @@ export function planGroupPatch(ops: PatchOp[]): { attributeOps: PatchOp[]; membe
       if (op.op === 'remove') { attributeOps.push(op); continue; }
       const rest: Doc = {};
       for (const part of explodeValue(groupType, op.value)) {
-        if (part.path.toLowerCase() === 'members') foldMemberOp(members, op.op, memberIds(part.value));
+        const target = resolvePath(groupType, part.path);
+        if (target?.attribute.name === 'members' && !target.sub) foldMemberOp(members, op.op, memberIds(part.value));
         else rest[part.path] = part.value;
       }
       if (Object.keys(rest).length) attributeOps.push({ ...op, value: rest });

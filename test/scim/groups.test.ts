@@ -56,6 +56,15 @@ describe('SCIM /Groups', () => {
     assert.equal(got.body.meta.version, 'W/"2"');
   });
 
+  it('takes members from a path-less value under any spelling of the attribute, URN-qualified included', async () => {
+    const org = await newOrg();
+    const [a, b] = [await createUser(org.scim), await createUser(org.scim)];
+    const g = await createGroup(org.scim);
+    assert.equal((await org.scim.patch(`/Groups/${g.id}`, [{ op: 'add', value: { Members: [{ value: a.id }] } }])).status, 204);
+    assert.equal((await org.scim.patch(`/Groups/${g.id}`, [{ op: 'add', value: { [`${GROUP}:members`]: [{ value: b.id }] } }])).status, 204);
+    assert.deepEqual(await memberIds(g.id), [a.id, b.id].sort());
+  });
+
   it('returns the group after PATCH when attributes are asked for', async () => {
     const org = await newOrg();
     const a = await createUser(org.scim);
