@@ -40,7 +40,11 @@ export type Member = Omit<MemberInput, 'account'> & {
   groups?: { id: string; displayName: string }[];
 };
 
-export type ListQuery = { where?: Predicate; sort?: Sort; offset: number; limit: number; withGroups?: boolean };
+export type ListQuery = {
+  where?: Predicate; sort?: Sort; offset: number; limit: number; withGroups?: boolean;
+  /** A credential id to re-check in the same statement: the page is only good if it is still active. */
+  verifyToken?: string;
+};
 export type Precondition = { ifMatch?: number };
 
 export const memberTable = (knex: Knex): TableMap => ({
@@ -98,7 +102,7 @@ const DEEP_OFFSET = 500;
  * full) and two when it cannot. Deep pages pick their ids first with an index walk past the offset, then
  * read only those rows.
  */
-export async function listMembers(db: Knex, orgId: string, query: ListQuery): Promise<{ total: number; members: Member[] }> {
+export async function listMembers(db: Knex, orgId: string, query: ListQuery): Promise<{ total: number; members: Member[]; tokenActive?: boolean }> {
   const map = memberTable(db);
   const where = query.where ? compilePredicate(map, query.where, db) : null;
   const sort = query.sort ? compileSort(map, query.sort, db) : null;
@@ -115,14 +119,20 @@ export async function listMembers(db: Knex, orgId: string, query: ListQuery): Pr
   if (query.limit === 0) return { total: await count(), members: [] };
   const q = db('memberships as m').where('m.org_id', orgId).select(memberColumns);
   if (query.withGroups) q.select(groupsColumn(db));
+  if (query.verifyToken) {
+    q.select(db.raw('exists (select 1 from scim_tokens t where t.id = ? and t.org_id = m.org_id and t.revoked_at is null) as token_active', [query.verifyToken]));
+  }
   if (query.offset < DEEP_OFFSET) {
     ordered(filtered(q)).offset(query.offset).limit(query.limit);
   } else {
     const ids = ordered(filtered(db('memberships as m').where('m.org_id', orgId).select('m.id'))).offset(query.offset).limit(query.limit);
     ordered(q.whereIn('m.id', ids));
   }
-  const rows = (await prepared(q)) as RowWithGroups[];
-  return { total: await totalOf(rows.length, query, count), members: rows.map(withGroupsOf) };
+  const rows = (await prepared(q)) as (RowWithGroups & { token_active?: boolean })[];
+  // With no row, the statement could not tell whether the credential is active: the caller must check.
+  const tokenActive = query.verifyToken && rows.length > 0 ? rows[0].token_active === true : undefined;
+  if (tokenActive === false) return { total: 0, members: [], tokenActive };
+  return { total: await totalOf(rows.length, query, count), members: rows.map(withGroupsOf), ...(query.verifyToken ? { tokenActive } : {}) };
 }
 
 /** With a licence limit, the organisation row is locked first, so that concurrent adds cannot both take the last seat. */

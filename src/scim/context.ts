@@ -2,7 +2,14 @@
 import type { Knex } from 'knex';
 import type { Actor } from '../directory/audit.ts';
 
-export type ScimContext = { db: Knex; orgId: string; actor: Actor; baseUrl: string };
+export type ScimContext = {
+  db: Knex; orgId: string; actor: Actor; baseUrl: string;
+  /**
+   * Set when the token has not been checked yet on this request (see router.ts): the handler must verify it
+   * in its own statement, or call `authenticate`, before answering with any data.
+   */
+  deferred?: { tokenId: string; authenticate: () => Promise<boolean> };
+};
 
 /** A handler's answer; the router turns it into status, headers (ETag, Location) and a scim+json body. */
 export type ScimResult = { status: number; body?: unknown; version?: number; location?: string };

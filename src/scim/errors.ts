@@ -30,6 +30,7 @@ export const invalidFilter = (detail: string) => new ScimError(400, 'invalidFilt
 export const invalidPath = (detail: string) => new ScimError(400, 'invalidPath', detail);
 export const mutability = (detail: string) => new ScimError(400, 'mutability', detail);
 export const notFound = (detail: string) => new ScimError(404, undefined, detail);
+export const unauthorized = () => new ScimError(401, undefined, 'a valid SCIM bearer token is required');
 
 export type ErrorBody = { schemas: string[]; status: string; scimType?: ScimType; detail: string };
 

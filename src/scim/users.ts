@@ -1,7 +1,7 @@
 // /Users: the SCIM User is the organisation's membership. Each handler maps SCIM to one directory call.
 import type { AccountProfile } from '../directory/accounts.ts';
 import { createMember, deleteMember, getMember, listMembers, type Member, type MemberInput, updateMember } from '../directory/members.ts';
-import { invalidValue } from './errors.ts';
+import { invalidValue, unauthorized } from './errors.ts';
 import { listQueryOf, type StorageMap } from './filter.ts';
 import { type ListParams, listResponse } from './list-params.ts';
 import { type Doc, normalizeResource } from './normalize.ts';
@@ -115,7 +115,11 @@ export async function getUser(ctx: ScimContext, id: string, projection: Projecti
 
 export async function listUsers(ctx: ScimContext, params: ListParams): Promise<ScimResult> {
   const { projection, ...query } = listQueryOf(userType, userStorage, params);
-  const { total, members } = await listMembers(ctx.db, ctx.orgId, { ...query, withGroups: wants(projection, 'groups') });
+  const { total, members, tokenActive } = await listMembers(ctx.db, ctx.orgId, {
+    ...query, withGroups: wants(projection, 'groups'), verifyToken: ctx.deferred?.tokenId,
+  });
+  // A deferred token check: the page's own statement confirmed it, or (no row, or refused) the full check decides.
+  if (ctx.deferred && tokenActive !== true && !(await ctx.deferred.authenticate())) throw unauthorized();
   return { status: 200, body: listResponse(total, params.startIndex, members.map((m) => project(toScimUser(m, ctx.baseUrl), projection))) };
 }
 
