@@ -8,7 +8,7 @@ export type ScimContext = {
    * Set when the token has not been checked yet on this request (see router.ts): the handler must verify it
    * in its own statement, or call `authenticate`, before answering with any data.
    */
-  deferred?: { tokenId: string; authenticate: () => Promise<boolean> };
+  deferred?: { tokenId: string; authenticate: () => Promise<boolean>; confirmed: boolean };
 };
 
 /** A handler's answer; the router turns it into status, headers (ETag, Location) and a scim+json body. */

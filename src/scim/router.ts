@@ -73,7 +73,11 @@ export function scimRouter(deps: Deps): Router {
     // statement: one database round trip instead of two, and a revoked token is still refused at once.
     const known = req.method === 'GET' && req.path === '/Users' ? tokens.known(m[1]) : null;
     if (known) {
-      res.locals.scim = { ...base, orgId: known.orgId, actor: { type: 'scim_token', id: known.tokenId }, deferred: { tokenId: known.tokenId, authenticate: async () => (await tokens.authenticate(m[1])) !== null } } satisfies ScimContext;
+      const authenticate = async () => (await tokens.authenticate(m[1])) !== null;
+      res.locals.scim = {
+        ...base, orgId: known.orgId, actor: { type: 'scim_token', id: known.tokenId },
+        deferred: { tokenId: known.tokenId, authenticate, confirmed: false },
+      } satisfies ScimContext;
       return next();
     }
     const auth = await tokens.authenticate(m[1]);
@@ -86,7 +90,10 @@ export function scimRouter(deps: Deps): Router {
 
   const route = (h: Handler) => async (req: Request, res: Response, next: NextFunction) => {
     try {
-      const r = await h(res.locals.scim as ScimContext, req);
+      const ctx = res.locals.scim as ScimContext;
+      const r = await h(ctx, req);
+      // Fail-safe: a handler that did not confirm a deferred token check gets the full check before answering.
+      if (ctx.deferred && !ctx.deferred.confirmed && !(await ctx.deferred.authenticate())) throw unauthorized();
       const inm = req.get('If-None-Match');
       if (req.method === 'GET' && r.version !== undefined && inm && inm.split(',').map((s) => s.trim()).includes(etagOf(r.version))) {
         res.set('ETag', etagOf(r.version)).status(304).end();

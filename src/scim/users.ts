@@ -120,6 +120,7 @@ export async function listUsers(ctx: ScimContext, params: ListParams): Promise<S
   });
   // A deferred token check: the page's own statement confirmed it, or (no row, or refused) the full check decides.
   if (ctx.deferred && tokenActive !== true && !(await ctx.deferred.authenticate())) throw unauthorized();
+  if (ctx.deferred) ctx.deferred.confirmed = true;
   return { status: 200, body: listResponse(total, params.startIndex, members.map((m) => project(toScimUser(m, ctx.baseUrl), projection))) };
 }
 
