@@ -152,15 +152,15 @@ function mapUnique(err: unknown): never {
   throw err;
 }
 
-/**
- * Adds a person to the organisation. When the e-mail already has an account, the membership links to it and
- * changes nothing of it; otherwise the account is created and managed by this organisation.
- */
 function checkMemberInput(input: MemberInput): void {
   checkName('userName', input.userName);
   checkLength('externalId', input.externalId);
 }
 
+/**
+ * Adds a person to the organisation. When the e-mail already has an account, the membership links to it and
+ * changes nothing of it; otherwise the account is created and managed by this organisation.
+ */
 export async function createMember(db: Knex, orgId: string, actor: Actor, input: MemberInput, credentials: Credentials = {}): Promise<Member> {
   checkMemberInput(input);
   const passwordHash = credentials.password === undefined ? undefined : await hashPassword(credentials.password);

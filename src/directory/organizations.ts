@@ -1,4 +1,5 @@
 // Organisations: created with their owner, a SCIM token and an admin API key, all in one transaction.
+import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { findOrCreateAccount, looksLikeEmail } from './accounts.ts';
 import { hashPassword } from './passwords.ts';
@@ -29,7 +30,9 @@ export async function createOrganization(db: Knex, input: { name: string; ownerE
   const name = input.name.trim();
   if (name.length === 0 || name.length > 200) throw new Invalid('the organisation name must be 1 to 200 characters');
   if (!looksLikeEmail(input.ownerEmail)) throw new Invalid(`"${input.ownerEmail}" is not an e-mail address`);
-  const slug = input.slug ?? slugify(name);
+  // A derived slug that is taken gets a short suffix: two organisations may share a name, never a slug.
+  let slug = input.slug ?? slugify(name);
+  if (!input.slug && (await db('organizations').where({ slug }).first('id'))) slug = `${slug}-${randomBytes(3).toString('hex')}`;
   const temporaryPassword = generateTemporaryPassword();
   const temporaryHash = await hashPassword(temporaryPassword); // before the transaction: argon2 takes a while
   return db.transaction(async (trx) => {

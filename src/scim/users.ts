@@ -99,7 +99,7 @@ export function toScimUser(m: Member, baseUrl: string): Record<string, unknown> 
 
 function one(ctx: ScimContext, m: Member, status: number, projection?: Projection): ScimResult {
   const body = toScimUser(m, ctx.baseUrl);
-  return { status, body: projection ? project(body, projection) : body, version: m.version, location: body.meta ? (body.meta as Doc).location as string : undefined };
+  return { status, body: projection ? project(body, projection) : body, version: m.version, location: `${ctx.baseUrl}/Users/${m.id}` };
 }
 
 export async function createUser(ctx: ScimContext, body: unknown): Promise<ScimResult> {
