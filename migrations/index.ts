@@ -2,11 +2,13 @@
 // Imported explicitly (not discovered on disk) so the same list runs from source, tests and the Docker image.
 import type { Knex } from 'knex';
 import * as m001 from './001-directory.ts';
+import * as m002 from './002-typed-members.ts';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down?: (knex: Knex) => Promise<void> };
 
 const migrations: Record<string, Migration> = {
   '001-directory': m001,
+  '002-typed-members': m002,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

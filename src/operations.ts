@@ -2,10 +2,9 @@
 // channel of a running server on the embedded database (which only one process may open).
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { issueScimToken, listScimTokens, revokeScimToken } from './directory/credentials.ts';
+import { issueCredential, listCredentials, revokeCredential } from './directory/credentials.ts';
 import { Invalid, NotFound } from './directory/errors.ts';
-import { createOrganization } from './directory/organizations.ts';
-import { isUuid } from './directory/predicate.ts';
+import { createOrganization, getOrganization } from './directory/organizations.ts';
 
 const commandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('org create'), name: z.string(), ownerEmail: z.string() }),
@@ -29,14 +28,13 @@ export async function runOperatorCommand(db: Knex, input: unknown): Promise<Reco
       apiKey: r.apiKey,
     };
   }
-  if (!isUuid(c.orgId)) throw new Invalid('--org must be an organisation id (a UUID)');
-  const exists = await db('organizations').where({ id: c.orgId }).first('id');
-  if (!exists) throw new NotFound(`no organisation ${c.orgId}`);
-  if (c.command === 'scim-token list') return { tokens: await listScimTokens(db, c.orgId) };
+  const { id: orgId } = await getOrganization(db, c.orgId);
+  const kind = 'scim_token';
+  if (c.command === 'scim-token list') return { tokens: await listCredentials(db, { orgId, kind }) };
   if (c.command === 'scim-token revoke') {
-    if (!(await revokeScimToken(db, c.orgId, c.tokenId))) throw new NotFound(`no active SCIM token ${c.tokenId} in this organisation`);
+    if (!(await revokeCredential(db, { orgId, kind, id: c.tokenId }))) throw new NotFound(`no active SCIM token ${c.tokenId} in this organisation`);
     return { revoked: c.tokenId };
   }
-  const t = await issueScimToken(db, c.orgId, c.name);
+  const t = await issueCredential(db, { orgId, kind, name: c.name });
   return { id: t.id, scimToken: t.secret };
 }

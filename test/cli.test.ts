@@ -59,10 +59,11 @@ describe('CLI', function () {
       assert.match(out.scimToken, /^rst_scim_[A-Za-z0-9_-]{43}$/); // 32 random bytes
       assert.match(out.apiKey, /^rst_key_[A-Za-z0-9_-]{43}$/);
       const db = target.db();
-      const token = await db('scim_tokens').where({ org_id: out.orgId }).first();
-      assert.equal(token.token_hash, hashSecret(out.scimToken));
-      const key = await db('api_keys').where({ org_id: out.orgId }).first();
-      assert.equal(key.key_hash, hashSecret(out.apiKey));
+      const token = await db('credentials').where({ org_id: out.orgId, kind: 'scim_token' }).first();
+      assert.equal(token.secret_hash, hashSecret(out.scimToken));
+      const key = await db('credentials').where({ org_id: out.orgId, kind: 'api_key' }).first();
+      assert.equal(key.secret_hash, hashSecret(out.apiKey));
+      assert.equal(key.role, 'owner');
       const account = await db('accounts').where({ email }).first();
       assert.equal(account.must_change_password, true);
       assert.match(account.password_hash, /^\$argon2id\$/);

@@ -2,15 +2,7 @@
 // changes an account's credentials, e-mail or profile claims.
 import type { Knex } from 'knex';
 import { Conflict, Invalid, uniqueViolation } from './errors.ts';
-
-/** What sign-in and the profile claims need; derived by the protocol from the managing org's view. */
-export type AccountProfile = {
-  email: string;
-  givenName: string | null;
-  familyName: string | null;
-  displayName: string | null;
-  phone: string | null;
-};
+import { type AccountProfile, looksLikeEmail } from './person.ts';
 
 export type AccountRow = {
   id: string;
@@ -18,9 +10,6 @@ export type AccountRow = {
   status: 'active' | 'deactivated';
   managed_by_org_id: string | null;
 };
-
-const emailPattern = /^[^\s@]+@[^\s@]+$/;
-export const looksLikeEmail = (s: string): boolean => emailPattern.test(s) && s.length <= 320;
 
 export async function findAccountByEmail(trx: Knex, email: string): Promise<AccountRow | undefined> {
   return trx('accounts')
@@ -42,18 +31,17 @@ export async function getAccountForUpdate(trx: Knex, id: string): Promise<Accoun
  */
 export async function findOrCreateAccount(
   trx: Knex,
-  orgId: string,
-  profile: AccountProfile,
-  credentials: { passwordHash?: string | null; mustChangePassword?: boolean } = {},
+  input: { orgId: string; profile: AccountProfile; passwordHash?: string | null; mustChangePassword?: boolean },
 ): Promise<{ account: AccountRow; created: boolean }> {
-  if (!looksLikeEmail(profile.email)) throw new Invalid(`"${profile.email}" is not an e-mail address`);
+  const { orgId, profile } = input;
+  if (!looksLikeEmail(profile.email)) throw new Invalid(`"${profile.email}" is not an e-mail address`, { field: 'email', rule: 'email_malformed' });
   const inserted = await trx.raw(
     `insert into accounts (email, given_name, family_name, display_name, phone, password_hash, must_change_password, managed_by_org_id)
      values (?, ?, ?, ?, ?, ?, ?, ?)
      on conflict ((lower(email))) do nothing
      returning id, email, status, managed_by_org_id`,
     [profile.email, profile.givenName, profile.familyName, profile.displayName, profile.phone,
-      credentials.passwordHash ?? null, credentials.mustChangePassword ?? false, orgId],
+      input.passwordHash ?? null, input.mustChangePassword ?? false, orgId],
   );
   const row = (inserted.rows as AccountRow[])[0];
   if (row) return { account: row, created: true };
@@ -70,13 +58,11 @@ export async function findOrCreateAccount(
  */
 export async function updateManagedAccount(
   trx: Knex,
-  orgId: string,
-  account: AccountRow,
-  profile: AccountProfile,
-  passwordHash: string | undefined,
+  change: { orgId: string; account: AccountRow; profile: AccountProfile; passwordHash: string | undefined },
 ): Promise<{ passwordApplied: boolean }> {
+  const { orgId, account, profile, passwordHash } = change;
   if (account.managed_by_org_id !== orgId) return { passwordApplied: false };
-  if (!looksLikeEmail(profile.email)) throw new Invalid(`"${profile.email}" is not an e-mail address`);
+  if (!looksLikeEmail(profile.email)) throw new Invalid(`"${profile.email}" is not an e-mail address`, { field: 'email', rule: 'email_malformed' });
   const holder = profile.email.toLowerCase() === account.email.toLowerCase() ? null : await findAccountByEmail(trx, profile.email);
   const changes: Record<string, unknown> = {
     ...(holder ? {} : { email: profile.email }),
@@ -93,7 +79,7 @@ export async function updateManagedAccount(
   try {
     await trx('accounts').where({ id: account.id }).update(changes);
   } catch (err) {
-    if (uniqueViolation(err) === 'accounts_email_key') throw new Conflict('email', 'this e-mail address cannot be used now; try again');
+    if (uniqueViolation(err) === 'accounts_email_key') throw new Conflict('email', 'this e-mail address cannot be used now; try again', 'email_taken');
     throw err;
   }
   return { passwordApplied: passwordHash !== undefined };

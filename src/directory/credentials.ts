@@ -1,41 +1,68 @@
-// Machine credentials of an organisation: SCIM bearer tokens and admin API keys. Stored as hashes, shown once.
+// Machine credentials of an organisation, one path for every kind: SCIM bearer tokens, admin API keys and
+// OIDC client secrets are all a random secret shown once, stored as a hash, with a kind, an org, an optional
+// role, and created / last used / revoked times.
 import type { Knex } from 'knex';
 import { isUuid, reuse } from './predicate.ts';
 import { hashSecret, issueSecret } from './tokens.ts';
 
+export type CredentialKind = 'scim_token' | 'api_key' | 'client_secret';
+
+/** The prefix of each kind's secrets: a secret says what it is (and secret scanners can find it). */
+const prefixes: Record<CredentialKind, string> = { scim_token: 'rst_scim', api_key: 'rst_key', client_secret: 'rst_secret' };
+
 export type IssuedCredential = { id: string; secret: string };
+export type VerifiedCredential = { id: string; orgId: string; kind: CredentialKind; role: string | null };
+export type CredentialInfo = { id: string; name: string; role: string | null; createdAt: Date; lastUsedAt: Date | null; revokedAt: Date | null };
 
-export async function issueScimToken(trx: Knex, orgId: string, name: string): Promise<IssuedCredential> {
-  const { secret, hash } = issueSecret('rst_scim');
-  const [row] = await trx('scim_tokens').insert({ org_id: orgId, name, token_hash: hash }).returning('id');
+/** How stale `last_used_at` may get: it is written at most once per this interval per credential. */
+export const LAST_USED_RESOLUTION_SECONDS = 60;
+
+export async function issueCredential(
+  trx: Knex,
+  input: { orgId: string; kind: CredentialKind; name: string; role?: string | null },
+): Promise<IssuedCredential> {
+  const { secret, hash } = issueSecret(prefixes[input.kind]);
+  const [row] = await trx('credentials')
+    .insert({ org_id: input.orgId, kind: input.kind, name: input.name, role: input.role ?? null, secret_hash: hash })
+    .returning('id');
   return { id: row.id, secret };
 }
 
-export async function issueApiKey(trx: Knex, orgId: string, name: string): Promise<IssuedCredential> {
-  const { secret, hash } = issueSecret('rst_key');
-  const [row] = await trx('api_keys').insert({ org_id: orgId, name, key_hash: hash }).returning('id');
-  return { id: row.id, secret };
+/**
+ * The active credential of this kind that the secret belongs to, or null. One indexed statement, which also
+ * records the use when the last recorded one is older than a minute: no write per request, and no state in
+ * this process.
+ */
+export async function verifyCredential(db: Knex, input: { kind: CredentialKind; secret: string }): Promise<VerifiedCredential | null> {
+  if (!input.secret.startsWith(prefixes[input.kind] + '_') || input.secret.length > 200) return null;
+  const result = await reuse(db.raw(
+    `with found as (
+       select id, org_id, role, last_used_at from credentials where secret_hash = ? and kind = ? and revoked_at is null
+     ), touched as (
+       update credentials c set last_used_at = now() from found
+       where c.id = found.id and (found.last_used_at is null or found.last_used_at < now() - make_interval(secs => ?))
+       returning c.id
+     )
+     select id, org_id, role from found`,
+    [hashSecret(input.secret), input.kind, LAST_USED_RESOLUTION_SECONDS],
+  ));
+  const row = (result.rows as { id: string; org_id: string; role: string | null }[])[0];
+  return row ? { id: row.id, orgId: row.org_id, kind: input.kind, role: row.role } : null;
 }
 
-/** The organisation a SCIM bearer token belongs to, or null for an unknown or revoked token. One indexed lookup. */
-export async function authenticateScimToken(db: Knex, token: string): Promise<{ orgId: string; tokenId: string } | null> {
-  if (!token.startsWith('rst_scim_') || token.length > 200) return null;
-  const row = await reuse(db('scim_tokens').where({ token_hash: hashSecret(token) }).whereNull('revoked_at').first('id', 'org_id'));
-  return row ? { orgId: row.org_id, tokenId: row.id } : null;
-}
-
-/** Revokes a token of this organisation at once: the next request with it gets 401. False if none was active. */
-export async function revokeScimToken(db: Knex, orgId: string, tokenId: string): Promise<boolean> {
-  if (!isUuid(tokenId)) return false;
-  const n = await db('scim_tokens').where({ org_id: orgId, id: tokenId }).whereNull('revoked_at').update({ revoked_at: db.fn.now() });
+/** Revokes a credential of this organisation at once: the next request with it is refused. False if none was active. */
+export async function revokeCredential(db: Knex, input: { orgId: string; kind: CredentialKind; id: string }): Promise<boolean> {
+  if (!isUuid(input.id)) return false;
+  const n = await db('credentials').where({ org_id: input.orgId, kind: input.kind, id: input.id }).whereNull('revoked_at')
+    .update({ revoked_at: db.fn.now() });
   return n > 0;
 }
 
-export type ScimTokenInfo = { id: string; name: string; createdAt: Date; revokedAt: Date | null };
-
-/** The organisation's SCIM tokens, newest first; never their secrets (only hashes are stored). */
-export async function listScimTokens(db: Knex, orgId: string): Promise<ScimTokenInfo[]> {
-  const rows = await db('scim_tokens').where({ org_id: orgId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id' }])
-    .select('id', 'name', 'created_at', 'revoked_at');
-  return rows.map((r) => ({ id: r.id, name: r.name, createdAt: new Date(r.created_at), revokedAt: r.revoked_at ? new Date(r.revoked_at) : null }));
+/** The organisation's credentials of one kind, newest first; never their secrets (only hashes are stored). */
+export async function listCredentials(db: Knex, input: { orgId: string; kind: CredentialKind }): Promise<CredentialInfo[]> {
+  const rows = await db('credentials').where({ org_id: input.orgId, kind: input.kind })
+    .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id' }])
+    .select('id', 'name', 'role', 'created_at', 'last_used_at', 'revoked_at');
+  const date = (v: unknown) => (v ? new Date(v as string) : null);
+  return rows.map((r) => ({ id: r.id, name: r.name, role: r.role, createdAt: new Date(r.created_at), lastUsedAt: date(r.last_used_at), revokedAt: date(r.revoked_at) }));
 }

@@ -3,8 +3,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Knex } from 'knex';
 import { type Actor, recordAudit } from './audit.ts';
-import { checkLength, checkName, Conflict, Invalid, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
-import type { Precondition } from './members.ts';
+import { checkLength, checkName, checkVersion, Conflict, Invalid, limits, NotFound, uniqueViolation } from './errors.ts';
 import { compilePredicate, compileSort, isSingleComparison, isUuid, type Predicate, reuse, type Sort, type TableMap, totalOf } from './predicate.ts';
 
 export type GroupInput = { displayName: string; externalId: string | null };
@@ -57,19 +56,23 @@ async function loadMembers(db: Knex, orgId: string, groupIds: string[]): Promise
   return byGroup;
 }
 
-export async function getGroup(db: Knex, orgId: string, id: string, opts: { withMembers?: boolean } = {}): Promise<Group> {
-  if (!isUuid(id)) throw new NotFound(`group ${id} not found`);
+const groupNotFound = (id: string) => new NotFound(`no group ${id} in this organisation`, { field: 'id', rule: 'group_not_found' });
+
+export async function getGroup(db: Knex, key: { orgId: string; id: string; withMembers?: boolean }): Promise<Group> {
+  const { orgId, id } = key;
+  if (!isUuid(id)) throw groupNotFound(id);
   const row = await reuse(db('groups as g').where({ 'g.org_id': orgId, 'g.id': id }).first(groupColumns));
-  if (!row) throw new NotFound(`group ${id} not found`);
+  if (!row) throw groupNotFound(id);
   const group = toGroup(row);
-  if (opts.withMembers) group.members = (await loadMembers(db, orgId, [id])).get(id);
+  if (key.withMembers) group.members = (await loadMembers(db, orgId, [id])).get(id);
   return group;
 }
 
 export async function listGroups(
-  db: Knex, orgId: string,
-  query: { where?: Predicate; sort?: Sort; offset: number; limit: number; withMembers?: boolean },
+  db: Knex,
+  query: { orgId: string; where?: Predicate; sort?: Sort; offset: number; limit: number; withMembers?: boolean },
 ): Promise<{ total: number; groups: Group[] }> {
+  const { orgId } = query;
   const map = groupTable(db);
   const where = query.where ? compilePredicate(map, query.where, db) : null;
   const bounded = !query.where || isSingleComparison(query.where); // see listMembers
@@ -94,7 +97,7 @@ export async function listGroups(
 }
 
 function mapUnique(err: unknown): never {
-  if (uniqueViolation(err) === 'groups_display_name_key') throw new Conflict('displayName', 'a group with this displayName already exists');
+  if (uniqueViolation(err) === 'groups_display_name_key') throw new Conflict('displayName', 'a group with this name already exists in the organisation', 'group_name_taken');
   throw err;
 }
 
@@ -110,10 +113,13 @@ async function assertMembersExist(trx: Knex, orgId: string, ids: string[]): Prom
     for (const r of rows) found.add(r.id);
   }
   const missing = [...bad, ...valid.filter((id) => !found.has(id))];
-  if (missing.length > 0) throw new Invalid(`no such user in this organisation: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
+  if (missing.length > 0) {
+    throw new Invalid(`no such member in this organisation: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`, { field: 'members', rule: 'member_not_found' });
+  }
 }
 
-async function addMembers(trx: Knex, orgId: string, groupId: string, ids: string[]): Promise<void> {
+async function addMembers(trx: Knex, to: { orgId: string; groupId: string }, ids: string[]): Promise<void> {
+  const { orgId, groupId } = to;
   const unique = [...new Set(ids.map((id) => id.toLowerCase()))];
   for (let i = 0; i < unique.length; i += 1000) {
     const rows = unique.slice(i, i + 1000).map((membership_id) => ({ org_id: orgId, group_id: groupId, membership_id }));
@@ -123,37 +129,40 @@ async function addMembers(trx: Knex, orgId: string, groupId: string, ids: string
 
 function checkGroupInput(input: GroupInput): void {
   checkName('displayName', input.displayName);
-  checkLength('externalId', input.externalId);
+  checkLength('externalId', input.externalId, limits.externalId);
 }
 
-export async function createGroup(db: Knex, orgId: string, actor: Actor, input: GroupInput, memberIds: string[] = []): Promise<Group> {
-  checkGroupInput(input);
+export async function createGroup(db: Knex, input: { orgId: string; actor: Actor; group: GroupInput; memberIds?: string[] }): Promise<Group> {
+  const { orgId, actor, group } = input;
+  const memberIds = input.memberIds ?? [];
+  checkGroupInput(group);
   const id = await db.transaction(async (trx) => {
     await assertMembersExist(trx, orgId, memberIds);
     let row: { id: string };
     try {
-      [row] = await trx('groups').insert({ org_id: orgId, display_name: input.displayName, external_id: input.externalId }).returning('id');
+      [row] = await trx('groups').insert({ org_id: orgId, display_name: group.displayName, external_id: group.externalId }).returning('id');
     } catch (err) {
       return mapUnique(err);
     }
-    await addMembers(trx, orgId, row.id, memberIds);
-    await recordAudit(trx, orgId, actor, { action: 'group.created', targetType: 'group', targetId: row.id, details: { displayName: input.displayName, members: memberIds.length } });
+    await addMembers(trx, { orgId, groupId: row.id }, memberIds);
+    await recordAudit(trx, { orgId, actor, action: 'group.created', targetType: 'group', targetId: row.id, details: { displayName: group.displayName, members: memberIds.length } });
     return row.id;
   });
-  return getGroup(db, orgId, id, { withMembers: true });
+  return getGroup(db, { orgId, id, withMembers: true });
 }
 
 /**
  * Applies one change as a whole. The group row is locked (so concurrent changes queue rather than fail),
  * and members are added or removed by id: no read of the existing member list.
  */
-export async function changeGroup(db: Knex, orgId: string, actor: Actor, id: string, change: GroupChange, pre: Precondition = {}): Promise<Group> {
-  if (!isUuid(id)) throw new NotFound(`group ${id} not found`);
+export async function changeGroup(db: Knex, input: { orgId: string; actor: Actor; id: string; change: GroupChange; ifVersion?: number }): Promise<Group> {
+  const { orgId, actor, id, change } = input;
+  if (!isUuid(id)) throw groupNotFound(id);
   await db.transaction(async (trx) => {
     const row = await trx('groups as g').where({ 'g.org_id': orgId, 'g.id': id }).forUpdate().first(groupColumns);
-    if (!row) throw new NotFound(`group ${id} not found`);
+    if (!row) throw groupNotFound(id);
     const current = toGroup(row);
-    if (pre.ifMatch !== undefined && pre.ifMatch !== current.version) throw new PreconditionFailed('the group has changed since the version given in If-Match');
+    checkVersion('group', { expected: input.ifVersion, actual: current.version });
     const add = change.add ?? [];
     const remove = (change.remove ?? []).filter(isUuid).map((x) => x.toLowerCase());
     await assertMembersExist(trx, orgId, add);
@@ -165,7 +174,7 @@ export async function changeGroup(db: Knex, orgId: string, actor: Actor, id: str
     for (let i = 0; i < remove.length; i += 1000) {
       await trx('group_members').where({ org_id: orgId, group_id: id }).whereIn('membership_id', remove.slice(i, i + 1000)).delete();
     }
-    await addMembers(trx, orgId, id, add);
+    await addMembers(trx, { orgId, groupId: id }, add);
     if (!attrsChanged && !change.removeAll && add.length === 0 && remove.length === 0) return;
     try {
       await trx('groups').where({ org_id: orgId, id }).update({
@@ -175,21 +184,22 @@ export async function changeGroup(db: Knex, orgId: string, actor: Actor, id: str
     } catch (err) {
       mapUnique(err);
     }
-    await recordAudit(trx, orgId, actor, {
-      action: 'group.updated', targetType: 'group', targetId: id,
+    await recordAudit(trx, {
+      orgId, actor, action: 'group.updated', targetType: 'group', targetId: id,
       details: { added: add.length, removed: remove.length, replacedMembers: Boolean(change.removeAll), renamed: attrsChanged },
     });
   });
-  return getGroup(db, orgId, id, { withMembers: false });
+  return getGroup(db, { orgId, id, withMembers: false });
 }
 
-export async function deleteGroup(db: Knex, orgId: string, actor: Actor, id: string, pre: Precondition = {}): Promise<void> {
-  if (!isUuid(id)) throw new NotFound(`group ${id} not found`);
+export async function deleteGroup(db: Knex, input: { orgId: string; actor: Actor; id: string; ifVersion?: number }): Promise<void> {
+  const { orgId, actor, id } = input;
+  if (!isUuid(id)) throw groupNotFound(id);
   await db.transaction(async (trx) => {
     const row = await trx('groups').where({ org_id: orgId, id }).forUpdate().first('version', 'display_name');
-    if (!row) throw new NotFound(`group ${id} not found`);
-    if (pre.ifMatch !== undefined && pre.ifMatch !== row.version) throw new PreconditionFailed('the group has changed since the version given in If-Match');
+    if (!row) throw groupNotFound(id);
+    checkVersion('group', { expected: input.ifVersion, actual: row.version });
     await trx('groups').where({ org_id: orgId, id }).delete();
-    await recordAudit(trx, orgId, actor, { action: 'group.deleted', targetType: 'group', targetId: id, details: { displayName: row.display_name } });
+    await recordAudit(trx, { orgId, actor, action: 'group.deleted', targetType: 'group', targetId: id, details: { displayName: row.display_name } });
   });
 }

@@ -1,57 +1,41 @@
-// Members: an organisation's view of a person (the SCIM User). Every query is scoped by org_id.
+// Members: an organisation's view of a person, with typed fields (see person.ts). Every query is scoped by org_id.
 import { isDeepStrictEqual } from 'node:util';
 import type { Knex } from 'knex';
-import {
-  type AccountProfile,
-  findOrCreateAccount,
-  getAccountForUpdate,
-  refreshAccountStatus,
-  releaseAccount,
-  updateManagedAccount,
-} from './accounts.ts';
+import { findOrCreateAccount, getAccountForUpdate, refreshAccountStatus, releaseAccount, updateManagedAccount } from './accounts.ts';
 import { hashPassword } from './passwords.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { checkLength, checkName, Conflict, Forbidden, LimitReached, NotFound, PreconditionFailed, uniqueViolation } from './errors.ts';
+import { checkVersion, Conflict, Forbidden, LimitReached, NotFound, uniqueViolation } from './errors.ts';
+import { accountProfileOf, checkPerson, type Person, personColumns, personDocuments, personFieldColumns, personOf, personRow } from './person.ts';
 import { compilePredicate, compileSort, isSingleComparison, isUuid, type Predicate, reuse, type Sort, type TableMap, totalOf } from './predicate.ts';
 import { revokeSessions } from './sessions.ts';
 
-export type MemberInput = {
-  userName: string;
-  externalId: string | null;
-  displayName: string | null;
+export type MemberInput = Person & {
   active: boolean;
-  /** Everything else the organisation keeps about the person (names, e-mails, extension attributes...). */
-  profile: Record<string, unknown>;
-  /** The sign-in view derived from the profile; it reaches the account only from its managing organisation. */
-  account: AccountProfile;
+  /** What one door alone understands about the person, kept for it as it is (the directory never reads it). */
+  protocolData?: Record<string, unknown>;
 };
 
-/** Write-only credentials that come with a change: applied only to accounts this organisation manages. */
-export type Credentials = { password?: string };
-
-export type Member = Omit<MemberInput, 'account'> & {
+export type Member = Person & {
   id: string;
   orgId: string;
   accountId: string;
   role: string;
+  active: boolean;
+  protocolData: Record<string, unknown>;
   version: number;
   createdAt: Date;
   updatedAt: Date;
   groups?: { id: string; displayName: string }[];
 };
 
-export type ListQuery = {
-  where?: Predicate; sort?: Sort; offset: number; limit: number; withGroups?: boolean;
-  /** A credential id to re-check in the same statement: the page is only good if it is still active. */
-  verifyToken?: string;
-};
-export type Precondition = { ifMatch?: number };
+export type ListQuery = { orgId: string; where?: Predicate; sort?: Sort; offset: number; limit: number; withGroups?: boolean };
 
+/** Fields a predicate or sort over members may name: the person's fields, the member's own, and `protocolData`. */
 export const memberTable = (knex: Knex): TableMap => ({
   alias: 'm',
-  columns: { id: 'id', userName: 'user_name', externalId: 'external_id', displayName: 'display_name', created: 'created_at', lastModified: 'updated_at' },
+  columns: { ...personFieldColumns, id: 'id', role: 'role', created: 'created_at', lastModified: 'updated_at' },
   statusBoolean: { active: 'status' },
-  profile: 'profile',
+  documents: { ...personDocuments, protocolData: 'protocol_data' },
   relations: {
     group: (id) => knex.raw('exists (select 1 from group_members gm where gm.org_id = m.org_id and gm.membership_id = m.id and gm.group_id = ?)', [id]),
   },
@@ -60,21 +44,26 @@ export const memberTable = (knex: Knex): TableMap => ({
   },
 });
 
-type Row = {
-  id: string; org_id: string; account_id: string; role: string; status: string; user_name: string;
-  external_id: string | null; display_name: string | null; profile: Record<string, unknown>; version: number;
-  created_at: Date; updated_at: Date;
+type Row = Record<string, unknown> & {
+  id: string; org_id: string; account_id: string; role: string; status: string;
+  protocol_data: Record<string, unknown>; version: number; created_at: Date; updated_at: Date;
 };
 
-const memberColumns = ['m.id', 'm.org_id', 'm.account_id', 'm.role', 'm.status', 'm.user_name', 'm.external_id', 'm.display_name',
-  'm.profile', 'm.version', 'm.created_at', 'm.updated_at'];
+const memberColumns = ['m.id', 'm.org_id', 'm.account_id', 'm.role', 'm.status', 'm.protocol_data', 'm.version', 'm.created_at', 'm.updated_at',
+  ...personColumns.map((c) => `m.${c}`)];
 
 function toMember(r: Row): Member {
   return {
+    ...personOf(r),
     id: r.id, orgId: r.org_id, accountId: r.account_id, role: r.role, active: r.status === 'active',
-    userName: r.user_name, externalId: r.external_id, displayName: r.display_name, profile: r.profile ?? {},
-    version: r.version, createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at),
+    protocolData: r.protocol_data ?? {}, version: r.version, createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at),
   };
+}
+
+/** A member's stored state, for telling whether a change changes anything. */
+function stateOf(m: MemberInput): unknown {
+  const { active, protocolData, ...person } = m;
+  return { person: personRow(person), active, protocolData: protocolData ?? {} };
 }
 
 /** The member's groups, as one correlated subquery of the same statement (one round trip per page). */
@@ -85,12 +74,15 @@ const groupsColumn = (db: Knex) => db.raw(`(select coalesce(json_agg(json_build_
 type RowWithGroups = Row & { groups?: { id: string; displayName: string }[] };
 const withGroupsOf = (r: RowWithGroups): Member => ({ ...toMember(r), ...(r.groups ? { groups: r.groups } : {}) });
 
-export async function getMember(db: Knex, orgId: string, id: string, opts: { withGroups?: boolean } = {}): Promise<Member> {
-  if (!isUuid(id)) throw new NotFound(`user ${id} not found`);
+const memberNotFound = (id: string) => new NotFound(`no member ${id} in this organisation`, { field: 'id', rule: 'member_not_found' });
+
+export async function getMember(db: Knex, key: { orgId: string; id: string; withGroups?: boolean }): Promise<Member> {
+  const { orgId, id } = key;
+  if (!isUuid(id)) throw memberNotFound(id);
   const q = db('memberships as m').where({ 'm.org_id': orgId, 'm.id': id }).first(memberColumns);
-  if (opts.withGroups) q.select(groupsColumn(db));
+  if (key.withGroups) q.select(groupsColumn(db));
   const row = (await reuse(q)) as RowWithGroups | undefined;
-  if (!row) throw new NotFound(`user ${id} not found`);
+  if (!row) throw memberNotFound(id);
   return withGroupsOf(row);
 }
 
@@ -102,7 +94,8 @@ const DEEP_OFFSET = 500;
  * full) and two when it cannot. Deep pages pick their ids first with an index walk past the offset, then
  * read only those rows.
  */
-export async function listMembers(db: Knex, orgId: string, query: ListQuery): Promise<{ total: number; members: Member[]; tokenActive?: boolean }> {
+export async function listMembers(db: Knex, query: ListQuery): Promise<{ total: number; members: Member[] }> {
+  const { orgId } = query;
   const map = memberTable(db);
   const where = query.where ? compilePredicate(map, query.where, db) : null;
   const sort = query.sort ? compileSort(map, query.sort, db) : null;
@@ -119,20 +112,14 @@ export async function listMembers(db: Knex, orgId: string, query: ListQuery): Pr
   if (query.limit === 0) return { total: await count(), members: [] };
   const q = db('memberships as m').where('m.org_id', orgId).select(memberColumns);
   if (query.withGroups) q.select(groupsColumn(db));
-  if (query.verifyToken) {
-    q.select(db.raw('exists (select 1 from scim_tokens t where t.id = ? and t.org_id = m.org_id and t.revoked_at is null) as token_active', [query.verifyToken]));
-  }
   if (query.offset < DEEP_OFFSET) {
     ordered(filtered(q)).offset(query.offset).limit(query.limit);
   } else {
     const ids = ordered(filtered(db('memberships as m').where('m.org_id', orgId).select('m.id'))).offset(query.offset).limit(query.limit);
     ordered(q.whereIn('m.id', ids));
   }
-  const rows = (await prepared(q)) as (RowWithGroups & { token_active?: boolean })[];
-  // With no row, the statement could not tell whether the credential is active: the caller must check.
-  const tokenActive = query.verifyToken && rows.length > 0 ? rows[0].token_active === true : undefined;
-  if (tokenActive === false) return { total: 0, members: [], tokenActive };
-  return { total: await totalOf(rows.length, query, count), members: rows.map(withGroupsOf), ...(query.verifyToken ? { tokenActive } : {}) };
+  const rows = (await prepared(q)) as RowWithGroups[];
+  return { total: await totalOf(rows.length, query, count), members: rows.map(withGroupsOf) };
 }
 
 /** With a licence limit, the organisation row is locked first, so that concurrent adds cannot both take the last seat. */
@@ -142,101 +129,120 @@ async function assertSeatAvailable(trx: Knex, orgId: string, role: string): Prom
   if (unlocked?.license_limit === null || unlocked?.license_limit === undefined) return;
   const org = await trx('organizations').where({ id: orgId }).forUpdate().first('license_limit');
   const [{ n }] = await trx('memberships').where({ org_id: orgId, status: 'active' }).whereNot({ role: 'billing' }).count({ n: '*' });
-  if (Number(n) >= org.license_limit) throw new LimitReached(`the organisation's licence limit of ${org.license_limit} active members is reached`);
+  if (Number(n) >= org.license_limit) {
+    throw new LimitReached(`the organisation's licence limit of ${org.license_limit} active members is reached`, { rule: 'licence_limit' });
+  }
 }
 
 function mapUnique(err: unknown): never {
   const constraint = uniqueViolation(err);
-  if (constraint === 'memberships_user_name_key') throw new Conflict('userName', 'userName is already taken in this organisation');
-  if (constraint === 'memberships_account_key') throw new Conflict('userName', 'this person is already a member of the organisation');
+  if (constraint === 'memberships_user_name_key') throw new Conflict('userName', 'this user name is already taken in the organisation', 'user_name_taken');
+  if (constraint === 'memberships_account_key') throw new Conflict('emails', 'this person is already a member of the organisation', 'already_member');
   throw err;
 }
 
-function checkMemberInput(input: MemberInput): void {
-  checkName('userName', input.userName);
-  checkLength('externalId', input.externalId);
+/** The membership row of a person, as createMember and createOrganization insert it. */
+export async function insertMembership(
+  trx: Knex,
+  input: { orgId: string; accountId: string; role?: string; member: MemberInput },
+): Promise<string> {
+  const { active, protocolData, ...person } = input.member;
+  try {
+    const [row] = await trx('memberships')
+      .insert({
+        org_id: input.orgId, account_id: input.accountId, role: input.role ?? 'member', status: active ? 'active' : 'deactivated',
+        ...personRow(person), protocol_data: JSON.stringify(protocolData ?? {}),
+      })
+      .returning('id');
+    return row.id as string;
+  } catch (err) {
+    return mapUnique(err);
+  }
 }
 
 /**
- * Adds a person to the organisation. When the e-mail already has an account, the membership links to it and
- * changes nothing of it; otherwise the account is created and managed by this organisation.
+ * Adds a person to the organisation. When their login e-mail already has an account, the membership links to
+ * it and changes nothing of it; otherwise the account is created and managed by this organisation.
+ * A password arrives in clear and is hashed before the transaction (argon2 never runs inside one).
  */
-export async function createMember(db: Knex, orgId: string, actor: Actor, input: MemberInput, credentials: Credentials = {}): Promise<Member> {
-  checkMemberInput(input);
-  const passwordHash = credentials.password === undefined ? undefined : await hashPassword(credentials.password);
+export async function createMember(db: Knex, input: { orgId: string; actor: Actor; member: MemberInput; password?: string }): Promise<Member> {
+  const { orgId, actor, member } = input;
+  checkPerson(member);
+  const profile = accountProfileOf(member);
+  const passwordHash = input.password === undefined ? undefined : await hashPassword(input.password);
   const id = await db.transaction(async (trx) => {
-    if (input.active) await assertSeatAvailable(trx, orgId, 'member');
-    const { account } = await findOrCreateAccount(trx, orgId, input.account, { passwordHash });
-    try {
-      const [row] = await trx('memberships')
-        .insert({
-          org_id: orgId, account_id: account.id, status: input.active ? 'active' : 'deactivated',
-          user_name: input.userName, external_id: input.externalId, display_name: input.displayName,
-          profile: JSON.stringify(input.profile),
-        })
-        .returning('id');
-      await refreshAccountStatus(trx, account.id);
-      await recordAudit(trx, orgId, actor, { action: 'member.created', targetType: 'member', targetId: row.id, details: { userName: input.userName } });
-      return row.id as string;
-    } catch (err) {
-      return mapUnique(err);
-    }
+    if (member.active) await assertSeatAvailable(trx, orgId, 'member');
+    const { account } = await findOrCreateAccount(trx, { orgId, profile, passwordHash });
+    const id = await insertMembership(trx, { orgId, accountId: account.id, member });
+    await refreshAccountStatus(trx, account.id);
+    await recordAudit(trx, { orgId, actor, action: 'member.created', targetType: 'member', targetId: id, details: { userName: member.userName } });
+    return id;
   });
-  return getMember(db, orgId, id, { withGroups: true });
+  return getMember(db, { orgId, id, withGroups: true });
 }
 
+export type MemberUpdate = {
+  orgId: string;
+  actor: Actor;
+  id: string;
+  /** Computes the whole new state from the current one, under the row lock. */
+  change: (current: Member) => MemberInput;
+  /** The version the caller last saw; a stale one is refused. */
+  ifVersion?: number;
+  /** A new password: applied only where this organisation manages the account. */
+  password?: string;
+};
+
 /** Loads the member under a row lock, lets `change` compute the whole new state, persists it once. */
-export async function updateMember(
-  db: Knex, orgId: string, actor: Actor, id: string,
-  change: (current: Member) => MemberInput, pre: Precondition & Credentials = {},
-): Promise<Member> {
-  if (!isUuid(id)) throw new NotFound(`user ${id} not found`);
-  const passwordHash = pre.password === undefined ? undefined : await hashPassword(pre.password);
+export async function updateMember(db: Knex, update: MemberUpdate): Promise<Member> {
+  const { orgId, actor, id } = update;
+  if (!isUuid(id)) throw memberNotFound(id);
+  const passwordHash = update.password === undefined ? undefined : await hashPassword(update.password);
   await db.transaction(async (trx) => {
     const row = await trx('memberships as m').where({ 'm.org_id': orgId, 'm.id': id }).forUpdate().first(memberColumns);
-    if (!row) throw new NotFound(`user ${id} not found`);
+    if (!row) throw memberNotFound(id);
     const current = toMember(row);
-    if (pre.ifMatch !== undefined && pre.ifMatch !== current.version) throw new PreconditionFailed('the user has changed since the version given in If-Match');
-    const next = change(current);
-    checkMemberInput(next);
-    const { account: accountProfile, ...rest } = next;
-    const same = isDeepStrictEqual(rest, { userName: current.userName, externalId: current.externalId, displayName: current.displayName, active: current.active, profile: current.profile });
-    if (same && passwordHash === undefined) return;
-    if (current.role === 'owner' && !next.active) throw new Forbidden('the owner of the organisation cannot be deactivated');
+    checkVersion('member', { expected: update.ifVersion, actual: current.version });
+    const next = update.change(current);
+    checkPerson(next);
+    const profile = accountProfileOf(next);
+    if (isDeepStrictEqual(stateOf(next), stateOf(current)) && passwordHash === undefined) return;
+    if (current.role === 'owner' && !next.active) throw new Forbidden('the owner of the organisation cannot be deactivated', { rule: 'owner_protected' });
     if (!current.active && next.active) await assertSeatAvailable(trx, orgId, current.role);
+    const { active, protocolData, ...person } = next;
     try {
       await trx('memberships').where({ org_id: orgId, id }).update({
-        user_name: next.userName, external_id: next.externalId, display_name: next.displayName,
-        status: next.active ? 'active' : 'deactivated', profile: JSON.stringify(next.profile),
+        ...personRow(person), status: active ? 'active' : 'deactivated', protocol_data: JSON.stringify(protocolData ?? current.protocolData),
         version: trx.raw('version + 1'), updated_at: trx.fn.now(),
       });
     } catch (err) {
       mapUnique(err);
     }
     const account = await getAccountForUpdate(trx, current.accountId);
-    const { passwordApplied } = await updateManagedAccount(trx, orgId, account, accountProfile, passwordHash);
-    if (current.active !== next.active) {
-      if (!next.active) await revokeSessions(trx, orgId, current.accountId);
+    const { passwordApplied } = await updateManagedAccount(trx, { orgId, account, profile, passwordHash });
+    if (current.active !== active) {
+      if (!active) await revokeSessions(trx, { orgId, accountId: current.accountId });
       await refreshAccountStatus(trx, current.accountId);
     }
-    const action = current.active === next.active ? 'member.updated' : next.active ? 'member.reactivated' : 'member.deactivated';
-    await recordAudit(trx, orgId, actor, { action, targetType: 'member', targetId: id, details: { passwordChanged: passwordApplied } });
+    const action = current.active === active ? 'member.updated' : active ? 'member.reactivated' : 'member.deactivated';
+    await recordAudit(trx, { orgId, actor, action, targetType: 'member', targetId: id, details: { passwordChanged: passwordApplied } });
   });
-  return getMember(db, orgId, id, { withGroups: true });
+  return getMember(db, { orgId, id, withGroups: true });
 }
 
 /** Removes the membership (and its group memberships); the last membership of a managed account deletes the account. */
-export async function deleteMember(db: Knex, orgId: string, actor: Actor, id: string, pre: Precondition = {}): Promise<void> {
-  if (!isUuid(id)) throw new NotFound(`user ${id} not found`);
+export async function deleteMember(db: Knex, input: { orgId: string; actor: Actor; id: string; ifVersion?: number }): Promise<void> {
+  const { orgId, actor, id } = input;
+  if (!isUuid(id)) throw memberNotFound(id);
   await db.transaction(async (trx) => {
     const row = await trx('memberships').where({ org_id: orgId, id }).forUpdate().first('account_id', 'role', 'version', 'user_name');
-    if (!row) throw new NotFound(`user ${id} not found`);
-    if (pre.ifMatch !== undefined && pre.ifMatch !== row.version) throw new PreconditionFailed('the user has changed since the version given in If-Match');
-    if (row.role === 'owner') throw new Forbidden('the owner of the organisation cannot be removed');
+    if (!row) throw memberNotFound(id);
+    checkVersion('member', { expected: input.ifVersion, actual: row.version });
+    if (row.role === 'owner') throw new Forbidden('the owner of the organisation cannot be removed', { rule: 'owner_protected' });
     const account = await getAccountForUpdate(trx, row.account_id);
-    await revokeSessions(trx, orgId, row.account_id);
+    await revokeSessions(trx, { orgId, accountId: row.account_id });
     await trx('memberships').where({ org_id: orgId, id }).delete();
     const fate = await releaseAccount(trx, orgId, account);
-    await recordAudit(trx, orgId, actor, { action: 'member.removed', targetType: 'member', targetId: id, details: { userName: row.user_name, account: fate } });
+    await recordAudit(trx, { orgId, actor, action: 'member.removed', targetType: 'member', targetId: id, details: { userName: row.user_name, account: fate } });
   });
 }

@@ -1,11 +1,14 @@
 // Organisations: created with their owner, a SCIM token and an admin API key, all in one transaction.
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
-import { findOrCreateAccount, looksLikeEmail } from './accounts.ts';
+import { findOrCreateAccount } from './accounts.ts';
 import { hashPassword } from './passwords.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { issueApiKey, issueScimToken } from './credentials.ts';
-import { Conflict, Invalid, uniqueViolation } from './errors.ts';
+import { issueCredential } from './credentials.ts';
+import { Conflict, Invalid, NotFound, uniqueViolation } from './errors.ts';
+import { insertMembership } from './members.ts';
+import { accountProfileOf, looksLikeEmail, newPerson } from './person.ts';
+import { isUuid } from './predicate.ts';
 import { generateTemporaryPassword } from './tokens.ts';
 
 export type Organization = { id: string; name: string; slug: string };
@@ -28,8 +31,8 @@ export function slugify(name: string): string {
  */
 export async function createOrganization(db: Knex, input: { name: string; ownerEmail: string; slug?: string }): Promise<CreatedOrganization> {
   const name = input.name.trim();
-  if (name.length === 0 || name.length > 200) throw new Invalid('the organisation name must be 1 to 200 characters');
-  if (!looksLikeEmail(input.ownerEmail)) throw new Invalid(`"${input.ownerEmail}" is not an e-mail address`);
+  if (name.length === 0 || name.length > 200) throw new Invalid('the organisation name must be 1 to 200 characters', { field: 'name', rule: 'length' });
+  if (!looksLikeEmail(input.ownerEmail)) throw new Invalid(`"${input.ownerEmail}" is not an e-mail address`, { field: 'ownerEmail', rule: 'email_malformed' });
   // A derived slug that is taken gets a short suffix: two organisations may share a name, never a slug.
   let slug = input.slug ?? slugify(name);
   if (!input.slug && (await db('organizations').where({ slug }).first('id'))) slug = `${slug}-${randomBytes(3).toString('hex')}`;
@@ -40,24 +43,29 @@ export async function createOrganization(db: Knex, input: { name: string; ownerE
     try {
       [org] = await trx('organizations').insert({ name, slug }).returning(['id', 'name', 'slug']);
     } catch (err) {
-      if (uniqueViolation(err) === 'organizations_slug_key') throw new Conflict('slug', `an organisation with the slug "${slug}" already exists`);
+      if (uniqueViolation(err) === 'organizations_slug_key') throw new Conflict('slug', `an organisation with the slug "${slug}" already exists`, 'slug_taken');
       throw err;
     }
-    const { account, created } = await findOrCreateAccount(trx, org.id,
-      { email: input.ownerEmail, givenName: null, familyName: null, displayName: null, phone: null },
-      { passwordHash: temporaryHash, mustChangePassword: true });
-    const [membership] = await trx('memberships')
-      .insert({ org_id: org.id, account_id: account.id, role: 'owner', user_name: account.email, profile: JSON.stringify({ emails: [{ value: account.email, primary: true, type: 'work' }] }) })
-      .returning('id');
-    const scim = await issueScimToken(trx, org.id, 'default');
-    const key = await issueApiKey(trx, org.id, 'default');
+    const { account, created } = await findOrCreateAccount(trx, {
+      orgId: org.id, profile: accountProfileOf(newPerson(input.ownerEmail, input.ownerEmail)), passwordHash: temporaryHash, mustChangePassword: true,
+    });
+    const ownerId = await insertMembership(trx, { orgId: org.id, accountId: account.id, role: 'owner', member: { ...newPerson(account.email, account.email), active: true } });
+    const scim = await issueCredential(trx, { orgId: org.id, kind: 'scim_token', name: 'default' });
+    const key = await issueCredential(trx, { orgId: org.id, kind: 'api_key', name: 'default', role: 'owner' });
     const actor: Actor = { type: 'system', id: 'cli' };
-    await recordAudit(trx, org.id, actor, { action: 'organization.created', targetType: 'organization', targetId: org.id, details: { name, owner: account.email } });
+    await recordAudit(trx, { orgId: org.id, actor, action: 'organization.created', targetType: 'organization', targetId: org.id, details: { name, owner: account.email } });
     return {
       org,
-      owner: { id: membership.id, accountId: account.id, email: account.email, temporaryPassword: created ? temporaryPassword : null },
+      owner: { id: ownerId, accountId: account.id, email: account.email, temporaryPassword: created ? temporaryPassword : null },
       scimToken: scim.secret,
       apiKey: key.secret,
     };
   });
+}
+
+/** The organisation with this id, or NotFound. */
+export async function getOrganization(db: Knex, id: string): Promise<Organization> {
+  const row = isUuid(id) ? await db('organizations').where({ id }).first('id', 'name', 'slug') : undefined;
+  if (!row) throw new NotFound(`no organisation ${id}`, { field: 'orgId', rule: 'org_not_found' });
+  return row;
 }

@@ -7,10 +7,13 @@ export type ValueType = 'string' | 'boolean' | 'number' | 'datetime' | 'uuid';
 export type CompareOp = 'eq' | 'ne' | 'co' | 'sw' | 'ew' | 'gt' | 'ge' | 'lt' | 'le';
 export type Scalar = string | number | boolean | null;
 
-/** Where a value lives. `column` names are the entity's field names (see FieldColumns), not SQL. */
+/**
+ * Where a value lives. `column` names are the entity's field names, not SQL; `document` names one of its
+ * structured (jsonb) fields, and `path` a place inside it ([] for the document itself).
+ */
 export type Field =
   | { kind: 'column'; name: string; type: ValueType; caseExact: boolean }
-  | { kind: 'profile'; path: string[]; type: ValueType; caseExact: boolean }
+  | { kind: 'document'; document: string; path: string[]; type: ValueType; caseExact: boolean }
   | { kind: 'element'; sub: string | null; type: ValueType; caseExact: boolean }
   | { kind: 'relation'; name: string };
 
@@ -19,20 +22,23 @@ export type Predicate =
   | { op: 'not'; item: Predicate }
   | { op: CompareOp; field: Field; value: Scalar }
   | { op: 'pr'; field: Field }
-  /** Some element of the multi-valued profile attribute at `path` satisfies `where` (whose fields are `element`s). */
-  | { op: 'any'; path: string[]; where: Predicate | null }
+  /** Some element of the array at `path` in `document` satisfies `where` (whose fields are `element`s). */
+  | { op: 'any'; document: string; path: string[]; where: Predicate | null }
   /** Some related row (e.g. a group's member) has this id. */
   | { op: 'related'; relation: string; id: string | null };
 
-export type Sort = { field: Field; descending: boolean } | { primaryOf: string[]; sub: string; descending: boolean };
+export type Sort =
+  | { field: Field; descending: boolean }
+  /** By a sub-field of the primary (else the first) element of an array. */
+  | { primaryOf: { document: string; path: string[] }; sub: string; descending: boolean };
 
-/** How one table exposes its fields: SQL column per field name, the jsonb profile column, related-row lookups. */
+/** How one table exposes its fields: SQL column per field name, jsonb column per document, related-row lookups. */
 export type TableMap = {
   alias: string;
   columns: Record<string, string>;
   /** Column fields whose SQL truth is `status = 'active'` rather than a boolean column. */
   statusBoolean?: Record<string, string>;
-  profile?: string;
+  documents?: Record<string, string>;
   relations?: Record<string, (id: string) => Knex.Raw>;
   relationPresent?: Record<string, () => Knex.Raw>;
 };
@@ -42,30 +48,33 @@ export const isUuid = (s: unknown): s is string => typeof s === 'string' && uuid
 
 type Sql = { sql: string; bindings: Knex.Value[] };
 
+/** Compiling inside a value filter: `element` is the alias of the array element being tested. */
+type Scope = { map: TableMap; element: string | null };
+
 export function compilePredicate(map: TableMap, p: Predicate, knex: Knex): Knex.Raw {
-  const { sql, bindings } = compile(map, p, knex, null);
+  const { sql, bindings } = compile({ map, element: null }, p);
   return knex.raw(sql, bindings);
 }
 
-function compile(map: TableMap, p: Predicate, knex: Knex, element: string | null): Sql {
+function compile(scope: Scope, p: Predicate): Sql {
+  const { map, element } = scope;
   switch (p.op) {
     case 'and':
     case 'or': {
-      const parts = p.items.map((i) => compile(map, i, knex, element));
+      const parts = p.items.map((i) => compile(scope, i));
       return {
         sql: '(' + parts.map((x) => x.sql).join(p.op === 'and' ? ' and ' : ' or ') + ')',
         bindings: parts.flatMap((x) => x.bindings),
       };
     }
     case 'not': {
-      const inner = compile(map, p.item, knex, element);
+      const inner = compile(scope, p.item);
       return { sql: `(not coalesce(${inner.sql}, false))`, bindings: inner.bindings };
     }
     case 'any': {
-      if (!map.profile) throw new Invalid('multi-valued attributes are not filterable here');
-      const arr = jsonPath(map, p.path);
+      const arr = jsonPath(map, p.document, p.path);
       const alias = 'e' + (element ? element.length : 0);
-      const where = p.where ? compile(map, p.where, knex, alias) : { sql: 'true', bindings: [] };
+      const where = p.where ? compile({ map, element: alias }, p.where) : { sql: 'true', bindings: [] };
       return {
         sql: `exists (select 1 from jsonb_array_elements(case when jsonb_typeof(${arr.sql}) = 'array' then ${arr.sql} else '[]'::jsonb end) as ${alias}(v) where ${where.sql})`,
         bindings: [...arr.bindings, ...arr.bindings, ...where.bindings],
@@ -79,22 +88,31 @@ function compile(map: TableMap, p: Predicate, knex: Knex, element: string | null
       return { sql: raw.sql, bindings: [...raw.bindings] as Knex.Value[] };
     }
     case 'pr':
-      return present(map, p.field, element);
+      return present(scope, p.field);
     default:
-      return compare(map, p.op, p.field, p.value, element);
+      return compare(scope, p);
   }
 }
 
-function jsonPath(map: TableMap, path: string[]): Sql {
-  return { sql: `(${map.alias}.${map.profile} #> ?::text[])`, bindings: [toPgArray(path)] };
+function documentColumn(map: TableMap, document: string): string {
+  const col = map.documents?.[document];
+  if (!col) throw new Invalid(`unknown field ${document}`);
+  return `${map.alias}.${col}`;
+}
+
+/** The jsonb value at `path` in a document. */
+function jsonPath(map: TableMap, document: string, path: string[]): Sql {
+  const col = documentColumn(map, document);
+  return path.length ? { sql: `(${col} #> ?::text[])`, bindings: [toPgArray(path)] } : { sql: col, bindings: [] };
 }
 
 function toPgArray(path: string[]): string {
   return '{' + path.map((s) => '"' + s.replace(/["\\]/g, (c) => '\\' + c) + '"').join(',') + '}';
 }
 
-/** The SQL expression of a scalar field, as text (profile, element) or native (column). */
-function expression(map: TableMap, field: Field, element: string | null): Sql & { native: boolean } {
+/** The SQL expression of a scalar field, as text (document, element) or native (column). */
+function expression(scope: Scope, field: Field): Sql & { native: boolean } {
+  const { map, element } = scope;
   switch (field.kind) {
     case 'column': {
       const status = map.statusBoolean?.[field.name];
@@ -103,9 +121,10 @@ function expression(map: TableMap, field: Field, element: string | null): Sql & 
       if (!col) throw new Invalid(`unknown field ${field.name}`);
       return { sql: `${map.alias}.${col}`, bindings: [], native: true };
     }
-    case 'profile': {
-      if (!map.profile) throw new Invalid('profile attributes are not filterable here');
-      return { sql: `(${map.alias}.${map.profile} #>> ?::text[])`, bindings: [toPgArray(field.path)], native: false };
+    case 'document': {
+      const col = documentColumn(map, field.document);
+      if (!field.path.length) return { sql: `(${col} #>> '{}')`, bindings: [], native: false };
+      return { sql: `(${col} #>> ?::text[])`, bindings: [toPgArray(field.path)], native: false };
     }
     case 'element': {
       if (!element) throw new Invalid('element field outside of a value filter');
@@ -117,22 +136,23 @@ function expression(map: TableMap, field: Field, element: string | null): Sql & 
   }
 }
 
-function present(map: TableMap, field: Field, element: string | null): Sql {
+function present(scope: Scope, field: Field): Sql {
+  const { map } = scope;
   if (field.kind === 'relation') {
     const fn = map.relationPresent?.[field.name];
     if (!fn) throw new Invalid(`unknown relation ${field.name}`);
     const raw = fn().toSQL();
     return { sql: raw.sql, bindings: [...raw.bindings] as Knex.Value[] };
   }
-  if (field.kind === 'profile' && map.profile) {
+  if (field.kind === 'document') {
     // Present: not null, not an empty string, not an empty array or object.
-    const v = jsonPath(map, field.path);
+    const v = jsonPath(map, field.document, field.path);
     return {
       sql: `(coalesce(${v.sql} not in ('null'::jsonb, '""'::jsonb, '[]'::jsonb, '{}'::jsonb), false))`,
       bindings: v.bindings,
     };
   }
-  const e = expression(map, field, element);
+  const e = expression(scope, field);
   const notEmpty = field.type === 'string' ? ` and ${e.sql}::text <> ''` : '';
   return { sql: `(${e.sql} is not null${notEmpty})`, bindings: [...e.bindings, ...(notEmpty ? e.bindings : [])] };
 }
@@ -141,8 +161,9 @@ function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => '\\' + c);
 }
 
-function compare(map: TableMap, op: CompareOp, field: Field, value: Scalar, element: string | null): Sql {
-  const e = expression(map, field, element);
+function compare(scope: Scope, p: { op: CompareOp; field: Field; value: Scalar }): Sql {
+  const { op, field, value } = p;
+  const e = expression(scope, field);
   if (value === null) {
     if (op === 'eq') return { sql: `(${e.sql} is null)`, bindings: e.bindings };
     if (op === 'ne') return { sql: `(${e.sql} is not null)`, bindings: e.bindings };
@@ -199,13 +220,13 @@ function finish(op: CompareOp, s: Sql): Sql {
 export function compileSort(map: TableMap, sort: Sort, knex: Knex): Knex.Raw {
   const dir = sort.descending ? 'desc nulls last' : 'asc nulls last';
   if ('primaryOf' in sort) {
-    const arr = jsonPath(map, sort.primaryOf);
+    const arr = jsonPath(map, sort.primaryOf.document, sort.primaryOf.path);
     return knex.raw(
       `(select lower(e.v ->> ?) from jsonb_array_elements(case when jsonb_typeof(${arr.sql}) = 'array' then ${arr.sql} else '[]'::jsonb end) as e(v) order by (e.v ->> 'primary') = 'true' desc limit 1) ${dir}`,
       [sort.sub, ...arr.bindings, ...arr.bindings],
     );
   }
-  const e = expression(map, sort.field, null);
+  const e = expression({ map, element: null }, sort.field);
   const ci = sort.field.kind !== 'relation' && !sort.field.caseExact && sort.field.type === 'string';
   return knex.raw(`${ci ? `lower(${e.sql})` : e.sql} ${dir}`, e.bindings);
 }
@@ -227,6 +248,6 @@ export function isSingleComparison(p: Predicate): boolean {
  * Marks a statement to be prepared once per connection on PostgreSQL (see db.ts). Only for statements whose
  * text comes from a bounded set: no filter, or one comparison, and a sort from the schema.
  */
-export function reuse<T extends Knex.QueryBuilder>(q: T): T {
+export function reuse<T extends Knex.QueryBuilder | Knex.Raw>(q: T): T {
   return q.options({ prepare: true }) as T;
 }

@@ -9,12 +9,27 @@ import type { ResourceType } from './schemas/resource-types.ts';
 import type { ListParams } from './list-params.ts';
 import { parseProjection } from './projection.ts';
 
-/** How a resource type stores its attributes: promoted columns, a relation, or (by default) the profile document. */
+/**
+ * How a resource type's attributes are stored: the directory field of each single-valued attribute (keyed by
+ * its path: "name.givenName", "<extension urn>:department"), the directory document of each multi-valued one,
+ * a relation, and the document (if any) that keeps every other attribute under its SCIM key.
+ */
 export type StorageMap = {
   columns: Record<string, { name: string; type: ValueType }>;
+  lists?: Record<string, string>;
   relation?: { attribute: string; name: string };
-  profile: boolean;
+  rest?: string;
 };
+
+/** Where a multi-valued attribute's array is stored, or null if it is not. */
+function arrayOf(storage: StorageMap, r: ResolvedPath): { document: string; path: string[] } | null {
+  const list = r.extension ? undefined : storage.lists?.[r.attribute.name];
+  if (list) return { document: list, path: [] };
+  return storage.rest ? { document: storage.rest, path: r.key } : null;
+}
+
+const columnKey = (r: ResolvedPath, sub: Attribute | null = r.sub) =>
+  (r.extension ? `${r.extension}:` : '') + r.attribute.name + (sub ? `.${sub.name}` : '');
 
 const compareOps = new Set(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le']);
 
@@ -133,26 +148,33 @@ function comparison(storage: StorageMap, r: ResolvedPath, op: CompareOp | 'pr', 
     if (op !== 'eq') throw invalidFilter(`${attribute.name}.value supports only eq and pr`);
     return { op: 'related', relation: storage.relation.name, id: typeof value === 'string' ? value : null };
   }
-  const columnKey = sub ? `${attribute.name}.${sub.name}` : attribute.name;
-  const column = r.extension ? undefined : storage.columns[columnKey];
+  const column = storage.columns[columnKey(r)];
   if (column) {
     const field: Field = { kind: 'column', name: column.name, type: column.type, caseExact: (sub ?? attribute).caseExact };
     return op === 'pr' ? { op: 'pr', field } : checked({ op, field, value }, path);
   }
-  if (!storage.profile || attribute.name === 'meta') throw invalidFilter(`${describe(path)} cannot be filtered on`);
+  const cannot = () => invalidFilter(`${describe(path)} cannot be filtered on`);
+  if (attribute.name === 'meta') throw cannot();
   if (attribute.multiValued) {
-    if (op === 'pr' && !sub) return { op: 'pr', field: { kind: 'profile', path: r.key, type: 'string', caseExact: false } };
+    const array = arrayOf(storage, r);
+    if (!array) throw cannot();
+    if (op === 'pr' && !sub) return { op: 'pr', field: { kind: 'document', ...array, type: 'string', caseExact: false } };
     const target = sub ?? attribute.subAttributes?.find((s) => s.name === 'value') ?? (attribute.type === 'complex' ? null : attribute);
     if (!target) throw invalidFilter(`${describe(path)} needs a sub-attribute`);
     const field: Field = { kind: 'element', sub: attribute.type === 'complex' ? target.name : null, type: valueType(target), caseExact: target.caseExact };
-    return { op: 'any', path: r.key, where: op === 'pr' ? { op: 'pr', field } : checked({ op, field, value }, path) };
+    return { op: 'any', ...array, where: op === 'pr' ? { op: 'pr', field } : checked({ op, field, value }, path) };
   }
   if (attribute.type === 'complex' && !sub) {
-    if (op === 'pr') return { op: 'pr', field: { kind: 'profile', path: r.key, type: 'string', caseExact: false } };
-    throw invalidFilter(`${describe(path)} is complex: filter on one of its sub-attributes`);
+    if (op !== 'pr') throw invalidFilter(`${describe(path)} is complex: filter on one of its sub-attributes`);
+    // Present when any of its stored sub-attributes is.
+    const stored = (attribute.subAttributes ?? []).map((s) => storage.columns[columnKey(r, s)]).filter((c) => c !== undefined);
+    if (stored.length) return { op: 'or', items: stored.map((c) => ({ op: 'pr', field: { kind: 'column', name: c.name, type: c.type, caseExact: false } })) };
+    if (!storage.rest) throw cannot();
+    return { op: 'pr', field: { kind: 'document', document: storage.rest, path: r.key, type: 'string', caseExact: false } };
   }
+  if (!storage.rest) throw cannot();
   const target = sub ?? attribute;
-  const field: Field = { kind: 'profile', path: sub ? [...r.key, sub.name] : r.key, type: valueType(target), caseExact: target.caseExact };
+  const field: Field = { kind: 'document', document: storage.rest, path: sub ? [...r.key, sub.name] : r.key, type: valueType(target), caseExact: target.caseExact };
   return op === 'pr' ? { op: 'pr', field } : checked({ op, field, value }, path);
 }
 
@@ -183,10 +205,9 @@ function valuePath(type: ResourceType, storage: StorageMap, attrPath: string, in
   if (storage.relation && r.attribute.name === storage.relation.attribute) {
     return relationFilter(storage.relation.name, inner);
   }
-  if (!r.attribute.multiValued || r.attribute.type !== 'complex' || !storage.profile) {
-    throw invalidFilter(`${describe(attrPath)} is not a multi-valued complex attribute`);
-  }
-  return { op: 'any', path: r.key, where: elementPredicate(r.attribute, inner) };
+  const array = r.attribute.multiValued && r.attribute.type === 'complex' ? arrayOf(storage, r) : null;
+  if (!array) throw invalidFilter(`${describe(attrPath)} is not a multi-valued complex attribute`);
+  return { op: 'any', ...array, where: elementPredicate(r.attribute, inner) };
 }
 
 function elementPredicate(attribute: Attribute, f: Filter): Predicate {
@@ -226,8 +247,9 @@ export function compileSort(type: ResourceType, storage: StorageMap, sortBy: str
   if (!r) throw new ScimError(400, 'invalidValue', `unknown sortBy attribute ${describe(sortBy)}`);
   const cannot = () => new ScimError(400, 'invalidValue', `cannot sort by ${describe(sortBy)}`);
   if (r.attribute.multiValued) {
-    if (!storage.profile || r.attribute.type !== 'complex' || (storage.relation && r.attribute.name === storage.relation.attribute)) throw cannot();
-    return { primaryOf: r.key, sub: r.sub?.name ?? 'value', descending };
+    const array = r.attribute.type === 'complex' && !(storage.relation && r.attribute.name === storage.relation.attribute) ? arrayOf(storage, r) : null;
+    if (!array) throw cannot();
+    return { primaryOf: array, sub: r.sub?.name ?? 'value', descending };
   }
   if (r.attribute.type === 'complex' && !r.sub) throw cannot();
   let p: Predicate;

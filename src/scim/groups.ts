@@ -21,7 +21,6 @@ export const groupStorage: StorageMap = {
     'meta.lastModified': { name: 'lastModified', type: 'datetime' },
   },
   relation: { attribute: 'members', name: 'member' },
-  profile: false,
 };
 
 export function toScimGroup(g: Group, baseUrl: string): Record<string, unknown> {
@@ -32,7 +31,7 @@ export function toScimGroup(g: Group, baseUrl: string): Record<string, unknown> 
     ...(g.externalId !== null ? { externalId: g.externalId } : {}),
     displayName: g.displayName,
     ...(g.members ? { members: g.members.map((m) => ({ value: m.id, $ref: `${baseUrl}/Users/${m.id}`, display: m.displayName ?? m.userName, type: 'User' })) } : {}),
-    meta: meta('Group', location, g.createdAt, g.updatedAt, g.version),
+    meta: meta({ resourceType: 'Group', location, created: g.createdAt, lastModified: g.updatedAt, version: g.version }),
   };
 }
 
@@ -59,26 +58,26 @@ function groupInput(doc: Doc) {
 
 export async function createScimGroup(ctx: ScimContext, body: unknown): Promise<ScimResult> {
   const doc = normalizeResource(groupType, body);
-  const g = await createGroup(ctx.db, ctx.orgId, ctx.actor, groupInput(doc), doc.members ? memberIds(doc.members) : []);
+  const g = await createGroup(ctx.db, { orgId: ctx.orgId, actor: ctx.actor, group: groupInput(doc), memberIds: doc.members ? memberIds(doc.members) : [] });
   return one(ctx, g, 201);
 }
 
 export async function getScimGroup(ctx: ScimContext, id: string, projection: Projection): Promise<ScimResult> {
-  const g = await getGroup(ctx.db, ctx.orgId, id, { withMembers: wants(projection, 'members') });
+  const g = await getGroup(ctx.db, { orgId: ctx.orgId, id, withMembers: wants(projection, 'members') });
   return one(ctx, g, 200, projection);
 }
 
 export async function listScimGroups(ctx: ScimContext, params: ListParams): Promise<ScimResult> {
   const { projection, ...query } = listQueryOf(groupType, groupStorage, params);
-  const { total, groups } = await listGroups(ctx.db, ctx.orgId, { ...query, withMembers: wants(projection, 'members') });
+  const { total, groups } = await listGroups(ctx.db, { orgId: ctx.orgId, ...query, withMembers: wants(projection, 'members') });
   return { status: 200, body: listResponse(total, params.startIndex, groups.map((g) => project(toScimGroup(g, ctx.baseUrl), projection))) };
 }
 
 export async function replaceScimGroup(ctx: ScimContext, id: string, body: unknown, pre: Precondition): Promise<ScimResult> {
   const doc = normalizeResource(groupType, body);
   const change: GroupChange = { attributes: groupInput(doc), removeAll: true, add: doc.members ? memberIds(doc.members) : [] };
-  const g = await changeGroup(ctx.db, ctx.orgId, ctx.actor, id, change, pre);
-  return one(ctx, { ...g, members: (await getGroup(ctx.db, ctx.orgId, id, { withMembers: true })).members }, 200);
+  const g = await changeGroup(ctx.db, { orgId: ctx.orgId, actor: ctx.actor, id, change, ifVersion: pre.ifMatch });
+  return one(ctx, { ...g, members: (await getGroup(ctx.db, { orgId: ctx.orgId, id, withMembers: true })).members }, 200);
 }
 
 /** Ids named by members[value eq "a" or value eq "b"]; any other filter on members is refused. */
@@ -145,12 +144,12 @@ export async function patchScimGroup(ctx: ScimContext, id: string, ops: PatchOp[
     applyPatch(groupType, doc, attributeOps);
     return groupInput(normalizeResource(groupType, { ...doc, schemas: [GROUP_SCHEMA] }));
   };
-  const g = await changeGroup(ctx.db, ctx.orgId, ctx.actor, id, { ...members, attributes }, pre);
+  const g = await changeGroup(ctx.db, { orgId: ctx.orgId, actor: ctx.actor, id, change: { ...members, attributes }, ifVersion: pre.ifMatch });
   if (!projection) return { status: 204, version: g.version };
   return getScimGroup(ctx, id, projection);
 }
 
 export async function deleteScimGroup(ctx: ScimContext, id: string, pre: Precondition): Promise<ScimResult> {
-  await deleteGroup(ctx.db, ctx.orgId, ctx.actor, id, pre);
+  await deleteGroup(ctx.db, { orgId: ctx.orgId, actor: ctx.actor, id, ifVersion: pre.ifMatch });
   return { status: 204 };
 }

@@ -2,12 +2,12 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { createTokenDirectory } from './auth.ts';
+import { authenticate } from './auth.ts';
 import { runBulk } from './bulk.ts';
 import type { Precondition, ScimContext, ScimResult } from './context.ts';
 import { etagOf } from './context.ts';
 import { getResourceType, getSchema, listResourceTypes, listSchemas, MAX_PAYLOAD_BYTES, serviceProviderConfig } from './discovery.ts';
-import { errorBody, invalidValue, notFound, ScimError, toScimError, unauthorized } from './errors.ts';
+import { errorBody, invalidValue, notFound, type ScimError, toScimError, unauthorized } from './errors.ts';
 import { createScimGroup, deleteScimGroup, getScimGroup, listScimGroups, patchScimGroup, replaceScimGroup } from './groups.ts';
 import { parseListParams, SEARCH_SCHEMA } from './list-params.ts';
 import { parsePatchRequest } from './patch.ts';
@@ -64,36 +64,22 @@ export function scimRouter(deps: Deps): Router {
   router.get('/Schemas/:id', (req, res) => send(res, { status: 200, body: getSchema(deps.baseUrl, param(req, 'id')) }));
 
   // Everything below needs the organisation's token; the token alone decides the organisation.
-  const tokens = createTokenDirectory(deps.db);
   router.use(async (req: Request, res: Response, next: NextFunction) => {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.get('Authorization') ?? '');
-    if (!m) return sendError(res, unauthorized());
-    const base = { db: deps.db, baseUrl: deps.baseUrl };
-    // A user list (the lookups Okta and Entra make all day) checks a token it has seen before inside its own
-    // statement: one database round trip instead of two, and a revoked token is still refused at once.
-    const known = req.method === 'GET' && req.path === '/Users' ? tokens.known(m[1]) : null;
-    if (known) {
-      const authenticate = async () => (await tokens.authenticate(m[1])) !== null;
-      res.locals.scim = {
-        ...base, orgId: known.orgId, actor: { type: 'scim_token', id: known.tokenId },
-        deferred: { tokenId: known.tokenId, authenticate, confirmed: false },
-      } satisfies ScimContext;
-      return next();
+    try {
+      const ctx = await authenticate(deps, req.get('Authorization'));
+      if (!ctx) return sendError(res, unauthorized());
+      res.locals.scim = ctx;
+      next();
+    } catch (err) {
+      next(err);
     }
-    const auth = await tokens.authenticate(m[1]);
-    if (!auth) return sendError(res, unauthorized());
-    res.locals.scim = { ...base, orgId: auth.orgId, actor: { type: 'scim_token', id: auth.tokenId } } satisfies ScimContext;
-    next();
   });
   // Bodies are read only once the caller is known: without a token, nothing is parsed.
   router.use(express.json({ limit: MAX_PAYLOAD_BYTES, type: ['application/json', 'application/scim+json', 'application/*+json'] }));
 
   const route = (h: Handler) => async (req: Request, res: Response, next: NextFunction) => {
     try {
-      const ctx = res.locals.scim as ScimContext;
-      const r = await h(ctx, req);
-      // Fail-safe: a handler that did not confirm a deferred token check gets the full check before answering.
-      if (ctx.deferred && !ctx.deferred.confirmed && !(await ctx.deferred.authenticate())) throw unauthorized();
+      const r = await h(res.locals.scim as ScimContext, req);
       const inm = req.get('If-None-Match');
       if (req.method === 'GET' && r.version !== undefined && inm && inm.split(',').map((s) => s.trim()).includes(etagOf(r.version))) {
         res.set('ETag', etagOf(r.version)).status(304).end();
@@ -101,10 +87,7 @@ export function scimRouter(deps: Deps): Router {
       }
       send(res, r);
     } catch (err) {
-      // An error says something about the request: with a deferred token check, only an authenticated caller hears it.
-      const deferred = (res.locals.scim as ScimContext).deferred;
-      if (!deferred || err instanceof ScimError && err.status === 401) return next(err);
-      deferred.authenticate().then((ok) => (ok ? next(err) : sendError(res, unauthorized())), next);
+      next(err);
     }
   };
 

@@ -33,7 +33,10 @@ describe('SCIM PATCH /Users', () => {
     assert.equal(res.body.displayName, 'D');
     assert.equal('name.givenName' in res.body, false);
     const row = await testDb()('memberships').where({ id: u.id }).first();
-    assert.equal('name.givenName' in row.profile, false);
+    assert.equal(row.given_name, 'Dotted');
+    assert.equal(row.employee_number, '42');
+    assert.equal(row.manager_id, 'boss-id');
+    assert.deepEqual(Object.keys(row.protocol_data), [], 'nothing lands as a literal dotted key');
   });
 
   it('updates filtered value paths in place, and creates the entry when none matches', async () => {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import type supertest from 'supertest';
-import { issueScimToken } from '../../src/directory/credentials.ts';
+import { issueCredential } from '../../src/directory/credentials.ts';
 import { assertScimError, newOrg, scimClient, type TestOrg, unique, USER, userBody } from '../helpers.ts';
 import { testDb } from '../setup.ts';
 import { raw } from './support.ts';
@@ -68,9 +68,9 @@ describe('security: SCIM authentication', () => {
 
   it('refuses a revoked token, while the same org\'s other tokens keep working', async () => {
     const org = await newOrg();
-    const second = await issueScimToken(testDb(), org.org.id, 'second');
+    const second = await issueCredential(testDb(), { orgId: org.org.id, kind: 'scim_token', name: 'second' });
     assert.equal((await org.scim.get('/Users')).status, 200);
-    await testDb()('scim_tokens').where({ org_id: org.org.id }).whereNot({ id: second.id }).update({ revoked_at: testDb().fn.now() });
+    await testDb()('credentials').where({ org_id: org.org.id, kind: 'scim_token' }).whereNot({ id: second.id }).update({ revoked_at: testDb().fn.now() });
     assertUnauthorized(await org.scim.get('/Users'), 'revoked token');
     assertUnauthorized(await org.scim.get(`/Users/${org.owner.id}`), 'revoked token, by id');
     const before = await testDb()('memberships').where({ org_id: org.org.id }).count({ n: '*' });
@@ -128,13 +128,13 @@ describe('security: SCIM authentication', () => {
     assert.match(org.apiKey, /^rst_key_[A-Za-z0-9_-]{43}$/);
     assert.equal((await org.scim.get('/Users')).status, 200); // used once, so any "last used" bookkeeping has run
     const secrets = [org.scimToken, org.scimToken.slice('rst_scim_'.length), org.apiKey, org.apiKey.slice('rst_key_'.length)];
-    const tokens = await testDb()('scim_tokens').where({ org_id: org.org.id });
-    const keys = await testDb()('api_keys').where({ org_id: org.org.id });
+    const tokens = await testDb()('credentials').where({ org_id: org.org.id, kind: 'scim_token' });
+    const keys = await testDb()('credentials').where({ org_id: org.org.id, kind: 'api_key' });
     assert.equal(tokens.length, 1);
     assert.equal(keys.length, 1);
-    assert.equal(tokens[0].token_hash, sha256(org.scimToken));
-    assert.equal(keys[0].key_hash, sha256(org.apiKey));
-    for (const table of ['scim_tokens', 'api_keys']) {
+    assert.equal(tokens[0].secret_hash, sha256(org.scimToken));
+    assert.equal(keys[0].secret_hash, sha256(org.apiKey));
+    for (const table of ['credentials']) {
       const rows = (await testDb().raw(`select t::text as row from ${table} as t`)).rows as { row: string }[];
       for (const { row } of rows) {
         for (const secret of secrets) assert.equal(row.includes(secret), false, `${table} holds a plaintext secret: ${row}`);

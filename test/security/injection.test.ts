@@ -13,7 +13,7 @@ describe('security: filter injection', () => {
     const org = await newOrg();
     const u1 = await createUser(org.scim);
     await createUser(org.scim, undefined, { name: { givenName: 'Robert', familyName: 'Tables' } });
-    const counts = async () => Promise.all(['accounts', 'memberships', 'groups', 'scim_tokens'].map(async (t) => (await testDb()(t).count({ n: '*' }))[0].n));
+    const counts = async () => Promise.all(['accounts', 'memberships', 'groups', 'credentials'].map(async (t) => (await testDb()(t).count({ n: '*' }))[0].n));
     const before = await counts();
     const hostile = [
       `userName eq "x' or '1'='1"`,

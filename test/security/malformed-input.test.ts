@@ -18,7 +18,7 @@ async function bulkInsertMembers(orgId: string, n: number): Promise<void> {
       .insert(Array.from({ length: size }, (_, k) => ({ email: `${tag}-${i + k}@example.test`, managed_by_org_id: orgId })))
       .returning(['id', 'email']);
     await db('memberships').insert(accounts.map((a: { id: string; email: string }) => ({
-      org_id: orgId, account_id: a.id, user_name: a.email, profile: JSON.stringify({ emails: [{ value: a.email, primary: true }] }),
+      org_id: orgId, account_id: a.id, user_name: a.email, emails: JSON.stringify([{ value: a.email, primary: true }]),
     })));
   }
 }
@@ -367,7 +367,7 @@ describe('security: values the database cannot hold', () => {
     assert.ok(patched.status === 200 || patched.status === 400, `${patched.status} ${JSON.stringify(patched.body)}`);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
     assert.equal((Object.prototype as Record<string, unknown>).active, undefined);
-    const rows = (await testDb().raw(`select m.profile::text as p from memberships m where m.org_id = ?`, [org.org.id])).rows as { p: string }[];
+    const rows = (await testDb().raw(`select m::text as p from memberships m where m.org_id = ?`, [org.org.id])).rows as { p: string }[];
     for (const { p } of rows) assert.equal(p.includes('polluted'), false, p);
   });
 });
