@@ -1,5 +1,5 @@
 // The one SCIM error type and the one place it becomes wire JSON (RFC 7644 section 3.12).
-import { DirectoryError } from '../directory/errors.ts';
+import { DirectoryError, type PreconditionFailed } from '../directory/errors.ts';
 
 export const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
@@ -42,16 +42,25 @@ export function errorBody(e: ScimError): ErrorBody {
  * Maps anything thrown while serving SCIM to a ScimError. `unexpected` is true for errors that are bugs or
  * outages: the caller logs them and answers 500 with a generic detail.
  */
+/** The directory's refusals in SCIM's words, where SCIM has its own (by the rule that refused). */
+const scimWording: Record<string, (e: DirectoryError) => string> = {
+  version_mismatch: (e) => `the resource has changed since the version given in If-Match (it is now at W/"${(e as PreconditionFailed).actual}")`,
+  email_required: () => 'a user needs an e-mail address: give "emails", or a userName that is an e-mail address',
+  user_name_taken: () => 'userName is already taken in this organisation',
+  group_name_taken: () => 'a group with this displayName already exists',
+};
+
 export function toScimError(err: unknown): { error: ScimError; unexpected: boolean } {
   if (err instanceof ScimError) return { error: err, unexpected: false };
   if (err instanceof DirectoryError) {
+    const detail = (err.rule && scimWording[err.rule]?.(err)) || err.message;
     switch (err.code) {
-      case 'not_found': return { error: new ScimError(404, undefined, err.message), unexpected: false };
-      case 'conflict': return { error: new ScimError(409, 'uniqueness', err.message), unexpected: false };
-      case 'forbidden': return { error: new ScimError(403, undefined, err.message), unexpected: false };
-      case 'invalid': return { error: new ScimError(400, 'invalidValue', err.message), unexpected: false };
-      case 'limit_reached': return { error: new ScimError(403, undefined, err.message), unexpected: false };
-      case 'precondition_failed': return { error: new ScimError(412, undefined, err.message), unexpected: false };
+      case 'not_found': return { error: new ScimError(404, undefined, detail), unexpected: false };
+      case 'conflict': return { error: new ScimError(409, 'uniqueness', detail), unexpected: false };
+      case 'forbidden': return { error: new ScimError(403, undefined, detail), unexpected: false };
+      case 'invalid': return { error: new ScimError(400, 'invalidValue', detail), unexpected: false };
+      case 'limit_reached': return { error: new ScimError(403, undefined, detail), unexpected: false };
+      case 'precondition_failed': return { error: new ScimError(412, undefined, detail), unexpected: false };
     }
   }
   const e = err as { type?: string; status?: number } | null;
