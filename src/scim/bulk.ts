@@ -65,10 +65,10 @@ async function runOne(ctx: ScimContext, op: BulkOp): Promise<ScimResult> {
   const pre = { ifMatch: versionOf(op.version) };
   if (op.method === 'POST' && !id) return users ? createUser(ctx, op.data) : createScimGroup(ctx, op.data);
   if (!id) throw invalidValue(`${op.method} needs a resource id in the path`);
-  if (op.method === 'PUT') return users ? replaceUser(ctx, id, op.data, pre) : replaceScimGroup(ctx, id, op.data, pre);
+  if (op.method === 'PUT') return users ? replaceUser(ctx, { id, body: op.data, pre }) : replaceScimGroup(ctx, { id, body: op.data, pre });
   if (op.method === 'PATCH') {
     const ops = parsePatchRequest(op.data);
-    return users ? patchUser(ctx, id, ops, pre) : patchScimGroup(ctx, id, ops, pre, null);
+    return users ? patchUser(ctx, { id, ops, pre }) : patchScimGroup(ctx, { id, ops, pre, projection: null });
   }
   if (op.method === 'DELETE') return users ? deleteUser(ctx, id, pre) : deleteScimGroup(ctx, id, pre);
   throw invalidValue(`unsupported bulk method ${op.method}`);

@@ -127,19 +127,21 @@ function toPredicate(type: ResourceType, storage: StorageMap, f: Filter): Predic
     case 'not':
       return { op: 'not', item: toPredicate(type, storage, f.filter) };
     case '[]':
-      return valuePath(type, storage, f.attrPath, f.valFilter);
+      return valuePath(type, storage, f);
     default: {
       const op = String(f.op).toLowerCase();
       if (op !== 'pr' && !compareOps.has(op)) throw invalidFilter(`unknown operator ${f.op}`);
       const resolved = resolvePath(type, f.attrPath);
       if (!resolved) throw invalidFilter(`unknown attribute ${describe(f.attrPath)}`);
       const value = op === 'pr' ? null : ((f as { compValue: Scalar }).compValue ?? null);
-      return comparison(storage, resolved, op as CompareOp | 'pr', value, f.attrPath);
+      return comparison(storage, { r: resolved, op: op as CompareOp | 'pr', value, path: f.attrPath });
     }
   }
 }
 
-function comparison(storage: StorageMap, r: ResolvedPath, op: CompareOp | 'pr', value: Scalar, path: string): Predicate {
+/** One comparison of an attribute (as `path` named it) with a value, or a presence test. */
+function comparison(storage: StorageMap, c: { r: ResolvedPath; op: CompareOp | 'pr'; value: Scalar; path: string }): Predicate {
+  const { r, op, value, path } = c;
   const { attribute, sub } = r;
   if (attribute.returned === 'never') throw invalidFilter(`${describe(path)} cannot be filtered on`);
   if (storage.relation && attribute.name === storage.relation.attribute) {
@@ -199,7 +201,9 @@ function checked(p: { op: CompareOp; field: Field; value: Scalar }, path: string
   return p;
 }
 
-function valuePath(type: ResourceType, storage: StorageMap, attrPath: string, inner: Filter): Predicate {
+/** attr[filter]: some element of a multi-valued attribute satisfies the inner filter. */
+function valuePath(type: ResourceType, storage: StorageMap, f: { attrPath: string; valFilter: Filter }): Predicate {
+  const { attrPath, valFilter: inner } = f;
   const r = resolvePath(type, attrPath);
   if (!r || r.sub) throw invalidFilter(`unknown multi-valued attribute ${describe(attrPath)}`);
   if (storage.relation && r.attribute.name === storage.relation.attribute) {
@@ -242,7 +246,8 @@ function relationFilter(relation: string, f: Filter): Predicate {
 }
 
 /** sortBy -> Sort. Multi-valued attributes sort by their primary value (RFC 7644 section 3.4.2.3). */
-export function compileSort(type: ResourceType, storage: StorageMap, sortBy: string, descending: boolean): Sort {
+export function compileSort(type: ResourceType, storage: StorageMap, by: { sortBy: string; descending: boolean }): Sort {
+  const { sortBy, descending } = by;
   const r = resolvePath(type, sortBy);
   if (!r) throw new ScimError(400, 'invalidValue', `unknown sortBy attribute ${describe(sortBy)}`);
   const cannot = () => new ScimError(400, 'invalidValue', `cannot sort by ${describe(sortBy)}`);
@@ -254,7 +259,7 @@ export function compileSort(type: ResourceType, storage: StorageMap, sortBy: str
   if (r.attribute.type === 'complex' && !r.sub) throw cannot();
   let p: Predicate;
   try {
-    p = comparison(storage, r, 'pr', null, sortBy);
+    p = comparison(storage, { r, op: 'pr', value: null, path: sortBy });
   } catch (err) {
     if (err instanceof ScimError && err.scimType === 'invalidFilter') throw cannot();
     throw err;
@@ -268,7 +273,7 @@ export function listQueryOf(type: ResourceType, storage: StorageMap, params: Lis
   return {
     projection: parseProjection(type, params.attributes, params.excludedAttributes),
     where: params.filter ? compileFilter(type, storage, params.filter) : undefined,
-    sort: params.sortBy ? compileSort(type, storage, params.sortBy, params.descending) : undefined,
+    sort: params.sortBy ? compileSort(type, storage, { sortBy: params.sortBy, descending: params.descending }) : undefined,
     offset: params.startIndex - 1,
     limit: params.count,
   };

@@ -35,7 +35,8 @@ export function toScimGroup(g: Group, baseUrl: string): Record<string, unknown> 
   };
 }
 
-function one(ctx: ScimContext, g: Group, status: number, projection?: Projection): ScimResult {
+function one(ctx: ScimContext, g: Group, answer: { status: number; projection?: Projection }): ScimResult {
+  const { status, projection } = answer;
   const body = toScimGroup(g, ctx.baseUrl);
   return { status, body: projection ? project(body, projection) : body, version: g.version, location: `${ctx.baseUrl}/Groups/${g.id}` };
 }
@@ -59,12 +60,12 @@ function groupInput(doc: Doc) {
 export async function createScimGroup(ctx: ScimContext, body: unknown): Promise<ScimResult> {
   const doc = normalizeResource(groupType, body);
   const g = await createGroup(ctx.db, { orgId: ctx.orgId, actor: ctx.actor, group: groupInput(doc), memberIds: doc.members ? memberIds(doc.members) : [] });
-  return one(ctx, g, 201);
+  return one(ctx, g, { status: 201 });
 }
 
 export async function getScimGroup(ctx: ScimContext, id: string, projection: Projection): Promise<ScimResult> {
   const g = await getGroup(ctx.db, { orgId: ctx.orgId, id, withMembers: wants(projection, 'members') });
-  return one(ctx, g, 200, projection);
+  return one(ctx, g, { status: 200, projection });
 }
 
 export async function listScimGroups(ctx: ScimContext, params: ListParams): Promise<ScimResult> {
@@ -73,11 +74,11 @@ export async function listScimGroups(ctx: ScimContext, params: ListParams): Prom
   return { status: 200, body: listResponse(total, params.startIndex, groups.map((g) => project(toScimGroup(g, ctx.baseUrl), projection))) };
 }
 
-export async function replaceScimGroup(ctx: ScimContext, id: string, body: unknown, pre: Precondition): Promise<ScimResult> {
+export async function replaceScimGroup(ctx: ScimContext, { id, body, pre }: { id: string; body: unknown; pre: Precondition }): Promise<ScimResult> {
   const doc = normalizeResource(groupType, body);
   const change: GroupChange = { attributes: groupInput(doc), removeAll: true, add: doc.members ? memberIds(doc.members) : [] };
   const g = await changeGroup(ctx.db, { orgId: ctx.orgId, actor: ctx.actor, id, change, ifVersion: pre.ifMatch });
-  return one(ctx, { ...g, members: (await getGroup(ctx.db, { orgId: ctx.orgId, id, withMembers: true })).members }, 200);
+  return one(ctx, { ...g, members: (await getGroup(ctx.db, { orgId: ctx.orgId, id, withMembers: true })).members }, { status: 200 });
 }
 
 /** Ids named by members[value eq "a" or value eq "b"]; any other filter on members is refused. */
@@ -137,7 +138,9 @@ export function planGroupPatch(ops: PatchOp[]): { attributeOps: PatchOp[]; membe
 }
 
 /** Answers 204: the group may hold many thousands of members, and Okta and Entra expect no body here. */
-export async function patchScimGroup(ctx: ScimContext, id: string, ops: PatchOp[], pre: Precondition, projection: Projection | null): Promise<ScimResult> {
+export async function patchScimGroup(
+  ctx: ScimContext, { id, ops, pre, projection }: { id: string; ops: PatchOp[]; pre: Precondition; projection: Projection | null },
+): Promise<ScimResult> {
   const { attributeOps, members } = planGroupPatch(ops);
   const attributes = attributeOps.length === 0 ? undefined : (current: GroupInput) => {
     const doc: Doc = { displayName: current.displayName, ...(current.externalId !== null ? { externalId: current.externalId } : {}) };

@@ -42,7 +42,8 @@ function checkFilterAttributes(attribute: Attribute, f: Filter): void {
   if (!findAttribute(attribute.subAttributes, attrPath)) throw invalidFilter(`unknown sub-attribute ${JSON.stringify(attrPath)} of ${attribute.name}`);
 }
 
-function compareValues(sub: Attribute | undefined, a: unknown, op: string, b: unknown): boolean {
+function compareValues(sub: Attribute | undefined, c: { actual: unknown; op: string; expected: unknown }): boolean {
+  const { actual: a, op, expected: b } = c;
   if (a === undefined || a === null) return op === 'ne' ? b !== null : b === null && op === 'eq';
   let x: unknown = a;
   let y: unknown = b;
@@ -73,7 +74,7 @@ export function matchesElement(attribute: Attribute, f: Filter, element: unknown
   const value = element && typeof element === 'object' ? (element as Record<string, unknown>)[sub?.name ?? attrPath] : undefined;
   const op = String(f.op).toLowerCase();
   if (op === 'pr') return value !== undefined && value !== null && value !== '';
-  return compareValues(sub, value, op, (f as { compValue: unknown }).compValue);
+  return compareValues(sub, { actual: value, op, expected: (f as { compValue: unknown }).compValue });
 }
 
 /** The sub-attribute values a filter pins with `eq` (joined by `and`): what a new matching element starts with. */

@@ -77,19 +77,23 @@ export function applyPatch(type: ResourceType, doc: Doc, ops: PatchOp[]): void {
           throw err;
         }
         if (p.attribute.mutability === 'readOnly' || p.sub?.mutability === 'readOnly') continue;
-        applyAt(doc, p, op.op, part.value);
+        applyAt(doc, p, { op: op.op, value: part.value });
       }
     } else {
       const p = parsePatchPath(type, op.path);
       if (p.attribute.mutability === 'readOnly' || p.sub?.mutability === 'readOnly') {
         throw mutability(`${op.path} is read-only`);
       }
-      applyAt(doc, p, op.op, op.value);
+      applyAt(doc, p, { op: op.op, value: op.value });
     }
   }
 }
 
-function applyAt(doc: Doc, p: PatchPath, op: PatchOp['op'], value: unknown): void {
+/** One operation's change at one path. */
+type Change = { op: PatchOp['op']; value: unknown };
+
+function applyAt(doc: Doc, p: PatchPath, change: Change): void {
+  let { op, value } = change;
   const name = p.attribute.name;
   if (name === 'manager' && !p.sub && op !== 'remove') {
     value = normalizeManager(value);
@@ -97,8 +101,8 @@ function applyAt(doc: Doc, p: PatchPath, op: PatchOp['op'], value: unknown): voi
   }
   const target = container(doc, p, op !== 'remove');
   if (!target) return;
-  if (p.filter) return applyFiltered(target, p, op, value);
-  if (p.attribute.multiValued) return applyMulti(target, p, op, value);
+  if (p.filter) return applyFiltered(target, p, { op, value });
+  if (p.attribute.multiValued) return applyMulti(target, p, { op, value });
   if (p.sub) {
     if (op === 'remove') {
       if (isObject(target[name])) delete (target[name] as Doc)[p.sub.name];
@@ -116,7 +120,7 @@ function applyAt(doc: Doc, p: PatchPath, op: PatchOp['op'], value: unknown): voi
   }
 }
 
-function applyMulti(target: Doc, p: PatchPath, op: PatchOp['op'], value: unknown): void {
+function applyMulti(target: Doc, p: PatchPath, { op, value }: Change): void {
   const name = p.attribute.name;
   const current = Array.isArray(target[name]) ? (target[name] as unknown[]) : [];
   if (p.sub) {
@@ -154,7 +158,7 @@ function sameElement(a: unknown, b: unknown): boolean {
 }
 
 /** emails[type eq "work"].value and friends: matching elements change in place; none matching creates one. */
-function applyFiltered(target: Doc, p: PatchPath, op: PatchOp['op'], value: unknown): void {
+function applyFiltered(target: Doc, p: PatchPath, { op, value }: Change): void {
   const name = p.attribute.name;
   const filter = p.filter!;
   const current = Array.isArray(target[name]) ? (target[name] as unknown[]).map((e) => (isObject(e) ? { ...e } : e)) : [];

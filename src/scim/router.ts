@@ -101,16 +101,16 @@ export function scimRouter(deps: Deps): Router {
   router.post('/Users/.search', route((ctx, req) => listUsers(ctx, parseListParams(searchBody(req)))));
   router.post('/Users', route((ctx, req) => createUser(ctx, req.body)));
   router.get('/Users/:id', route((ctx, req) => getUser(ctx, param(req, 'id'), projectionOf(userType, req))));
-  router.put('/Users/:id', route((ctx, req) => replaceUser(ctx, param(req, 'id'), req.body, precondition(req))));
-  router.patch('/Users/:id', route((ctx, req) => patchUser(ctx, param(req, 'id'), parsePatchRequest(req.body), precondition(req))));
+  router.put('/Users/:id', route((ctx, req) => replaceUser(ctx, { id: param(req, 'id'), body: req.body, pre: precondition(req) })));
+  router.patch('/Users/:id', route((ctx, req) => patchUser(ctx, { id: param(req, 'id'), ops: parsePatchRequest(req.body), pre: precondition(req) })));
   router.delete('/Users/:id', route((ctx, req) => deleteUser(ctx, param(req, 'id'), precondition(req))));
 
   router.get('/Groups', route((ctx, req) => listScimGroups(ctx, parseListParams(query(req)))));
   router.post('/Groups/.search', route((ctx, req) => listScimGroups(ctx, parseListParams(searchBody(req)))));
   router.post('/Groups', route((ctx, req) => createScimGroup(ctx, req.body)));
   router.get('/Groups/:id', route((ctx, req) => getScimGroup(ctx, param(req, 'id'), projectionOf(groupType, req))));
-  router.put('/Groups/:id', route((ctx, req) => replaceScimGroup(ctx, param(req, 'id'), req.body, precondition(req))));
-  router.patch('/Groups/:id', route((ctx, req) => patchScimGroup(ctx, param(req, 'id'), parsePatchRequest(req.body), precondition(req), patchProjection(req))));
+  router.put('/Groups/:id', route((ctx, req) => replaceScimGroup(ctx, { id: param(req, 'id'), body: req.body, pre: precondition(req) })));
+  router.patch('/Groups/:id', route((ctx, req) => patchScimGroup(ctx, { id: param(req, 'id'), ops: parsePatchRequest(req.body), pre: precondition(req), projection: patchProjection(req) })));
   router.delete('/Groups/:id', route((ctx, req) => deleteScimGroup(ctx, param(req, 'id'), precondition(req))));
 
   router.post('/.search', route((ctx, req) => rootSearch(ctx, parseListParams(searchBody(req)))));

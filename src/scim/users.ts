@@ -115,7 +115,8 @@ export function toScimUser(m: Member, baseUrl: string): Record<string, unknown> 
   return body;
 }
 
-function one(ctx: ScimContext, m: Member, status: number, projection?: Projection): ScimResult {
+function one(ctx: ScimContext, m: Member, answer: { status: number; projection?: Projection }): ScimResult {
+  const { status, projection } = answer;
   const body = toScimUser(m, ctx.baseUrl);
   return { status, body: projection ? project(body, projection) : body, version: m.version, location: `${ctx.baseUrl}/Users/${m.id}` };
 }
@@ -123,12 +124,12 @@ function one(ctx: ScimContext, m: Member, status: number, projection?: Projectio
 export async function createUser(ctx: ScimContext, body: unknown): Promise<ScimResult> {
   const doc = normalizeResource(userType, body);
   const m = await createMember(ctx.db, { orgId: ctx.orgId, actor: ctx.actor, member: toMemberInput(doc), ...passwordOf(doc) });
-  return one(ctx, m, 201);
+  return one(ctx, m, { status: 201 });
 }
 
 export async function getUser(ctx: ScimContext, id: string, projection: Projection): Promise<ScimResult> {
   const m = await getMember(ctx.db, { orgId: ctx.orgId, id, withGroups: wants(projection, 'groups') });
-  return one(ctx, m, 200, projection);
+  return one(ctx, m, { status: 200, projection });
 }
 
 export async function listUsers(ctx: ScimContext, params: ListParams): Promise<ScimResult> {
@@ -137,15 +138,15 @@ export async function listUsers(ctx: ScimContext, params: ListParams): Promise<S
   return { status: 200, body: listResponse(total, params.startIndex, members.map((m) => project(toScimUser(m, ctx.baseUrl), projection))) };
 }
 
-export async function replaceUser(ctx: ScimContext, id: string, body: unknown, pre: Precondition): Promise<ScimResult> {
+export async function replaceUser(ctx: ScimContext, { id, body, pre }: { id: string; body: unknown; pre: Precondition }): Promise<ScimResult> {
   const doc = normalizeResource(userType, body);
   const m = await updateMember(ctx.db, {
     orgId: ctx.orgId, actor: ctx.actor, id, change: (current) => toMemberInput(doc, current.active), ifVersion: pre.ifMatch, ...passwordOf(doc),
   });
-  return one(ctx, m, 200);
+  return one(ctx, m, { status: 200 });
 }
 
-export async function patchUser(ctx: ScimContext, id: string, ops: PatchOp[], pre: Precondition): Promise<ScimResult> {
+export async function patchUser(ctx: ScimContext, { id, ops, pre }: { id: string; ops: PatchOp[]; pre: Precondition }): Promise<ScimResult> {
   // The password is hashed before the directory's transaction starts, so it is read from the operations first.
   const password = passwordIn(userType, ops);
   const m = await updateMember(ctx.db, {
@@ -156,7 +157,7 @@ export async function patchUser(ctx: ScimContext, id: string, ops: PatchOp[], pr
       return toMemberInput(normalizeResource(userType, { ...doc, schemas: [USER_SCHEMA] }), current.active);
     },
   });
-  return one(ctx, m, 200);
+  return one(ctx, m, { status: 200 });
 }
 
 export async function deleteUser(ctx: ScimContext, id: string, pre: Precondition): Promise<ScimResult> {

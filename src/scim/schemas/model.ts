@@ -35,7 +35,8 @@ export function attr(name: string, type: AttributeType, description: string, opt
 export const str = (name: string, description: string, options: Options = {}) => attr(name, 'string', description, options);
 
 /** The usual shape of a multi-valued attribute: value, display, type, primary. */
-export function multi(name: string, description: string, types: string[], extra: Attribute[] = [], valueType: AttributeType = 'string'): Attribute {
+export function multi(name: string, description: string, shape: { types: string[]; extra?: Attribute[]; valueType?: AttributeType }): Attribute {
+  const { types, extra = [], valueType = 'string' } = shape;
   return attr(name, 'complex', description, {
     multiValued: true,
     subAttributes: [

@@ -30,10 +30,10 @@ export const userSchema: Schema = {
     str('timezone', "The user's time zone in IANA format (e.g. Europe/Paris)."),
     attr('active', 'boolean', "The user's administrative status in this organisation. false deactivates the membership and revokes its sessions."),
     str('password', 'The password, write-only: stored as an argon2id hash and never returned. Accepted only for accounts this organisation manages.', { mutability: 'writeOnly', returned: 'never' }),
-    multi('emails', 'E-mail addresses. The primary (else the first) is the sign-in e-mail of a new account.', ['work', 'home', 'other']),
-    multi('phoneNumbers', 'Phone numbers.', ['work', 'home', 'mobile', 'fax', 'pager', 'other']),
-    multi('ims', 'Instant messaging addresses.', ['aim', 'gtalk', 'icq', 'xmpp', 'msn', 'skype', 'qq', 'yahoo']),
-    multi('photos', 'URLs of photos of the user.', ['photo', 'thumbnail'], [], 'reference'),
+    multi('emails', 'E-mail addresses. The primary (else the first) is the sign-in e-mail of a new account.', { types: ['work', 'home', 'other'] }),
+    multi('phoneNumbers', 'Phone numbers.', { types: ['work', 'home', 'mobile', 'fax', 'pager', 'other'] }),
+    multi('ims', 'Instant messaging addresses.', { types: ['aim', 'gtalk', 'icq', 'xmpp', 'msn', 'skype', 'qq', 'yahoo'] }),
+    multi('photos', 'URLs of photos of the user.', { types: ['photo', 'thumbnail'], valueType: 'reference' }),
     attr('addresses', 'complex', 'Physical mailing addresses.', {
       multiValued: true,
       subAttributes: [
@@ -56,9 +56,9 @@ export const userSchema: Schema = {
         str('type', 'direct', { mutability: 'readOnly', canonicalValues: ['direct'] }),
       ],
     }),
-    multi('entitlements', 'Entitlements of the user.', []),
-    multi('roles', 'Roles of the user, as told by the identity provider.', []),
-    multi('x509Certificates', 'X.509 certificates (DER, base64).', [], [], 'binary'),
+    multi('entitlements', 'Entitlements of the user.', { types: [] }),
+    multi('roles', 'Roles of the user, as told by the identity provider.', { types: [] }),
+    multi('x509Certificates', 'X.509 certificates (DER, base64).', { types: [], valueType: 'binary' }),
   ],
 };
 
