@@ -12,6 +12,7 @@ import { createScimGroup, deleteScimGroup, getScimGroup, listScimGroups, patchSc
 import { parseListParams, SEARCH_SCHEMA } from './list-params.ts';
 import { parsePatchRequest } from './patch.ts';
 import { parseProjection } from './projection.ts';
+import { refuseDeepBody, refuseUndecodableUrl, verifyUtf8Body } from './request-guards.ts';
 import { rootSearch } from './root-search.ts';
 import { groupType, userType } from './schemas/resource-types.ts';
 import { createUser, deleteUser, getUser, listUsers, patchUser, replaceUser } from './users.ts';
@@ -56,6 +57,7 @@ const param = (req: Request, name: string) => String(req.params[name]);
 
 export function scimRouter(deps: Deps): Router {
   const router = Router();
+  router.use(refuseUndecodableUrl);
   const publicRoute = (fn: () => unknown) => (_req: Request, res: Response) => send(res, { status: 200, body: fn() });
   router.get('/ServiceProviderConfig', publicRoute(() => serviceProviderConfig(deps.baseUrl)));
   router.get('/ResourceTypes', publicRoute(() => listResourceTypes(deps.baseUrl)));
@@ -86,7 +88,8 @@ export function scimRouter(deps: Deps): Router {
     next();
   });
   // Bodies are read only once the caller is known: without a token, nothing is parsed.
-  router.use(express.json({ limit: MAX_PAYLOAD_BYTES, type: ['application/json', 'application/scim+json', 'application/*+json'] }));
+  router.use(express.json({ limit: MAX_PAYLOAD_BYTES, type: ['application/json', 'application/scim+json', 'application/*+json'], verify: verifyUtf8Body }));
+  router.use(refuseDeepBody);
 
   const route = (h: Handler) => async (req: Request, res: Response, next: NextFunction) => {
     try {
