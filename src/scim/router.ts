@@ -7,7 +7,7 @@ import { runBulk } from './bulk.ts';
 import type { Precondition, ScimContext, ScimResult } from './context.ts';
 import { etagOf } from './context.ts';
 import { getResourceType, getSchema, listResourceTypes, listSchemas, MAX_PAYLOAD_BYTES, serviceProviderConfig } from './discovery.ts';
-import { errorBody, invalidValue, notFound, ScimError, toScimError, unauthorized } from './errors.ts';
+import { errorBody, invalidValue, notFound, ScimError, ServiceUnavailable, toScimError, unauthorized } from './errors.ts';
 import { createScimGroup, deleteScimGroup, getScimGroup, listScimGroups, patchScimGroup, replaceScimGroup } from './groups.ts';
 import { parseListParams, SEARCH_SCHEMA } from './list-params.ts';
 import { parsePatchRequest } from './patch.ts';
@@ -32,6 +32,7 @@ function send(res: Response, r: ScimResult): void {
 
 function sendError(res: Response, e: ScimError): void {
   if (e.status === 401) res.set('WWW-Authenticate', 'Bearer realm="scim"');
+  if (e instanceof ServiceUnavailable) res.set('Retry-After', String(e.retryAfterSeconds));
   res.status(e.status).set('Content-Type', SCIM_CONTENT_TYPE).send(JSON.stringify(errorBody(e)));
 }
 
@@ -140,6 +141,7 @@ export function scimRouter(deps: Deps): Router {
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const { error, unexpected } = toScimError(err);
     if (unexpected) (req.log ?? deps.logger).error({ err }, 'unexpected error serving SCIM');
+    else if (error instanceof ServiceUnavailable) (req.log ?? deps.logger).warn({ err }, 'database statement cancelled serving SCIM: answered 503');
     sendError(res, error);
   });
   return router;
