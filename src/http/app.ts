@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { ping } from '../db.ts';
+import { isDecodableUri } from '../scim/request-guards.ts';
 import { scimRouter } from '../scim/router.ts';
 import { createMetrics } from './metrics.ts';
 import { operatorRouter } from './operator.ts';
@@ -66,6 +67,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/scim/v2', scimRouter({ db: deps.db, baseUrl: `${deps.issuer}/scim/v2`, logger: deps.logger }));
 
   app.use((req: Request, res: Response) => {
+    if (!isDecodableUri(req.originalUrl)) {
+      res.status(400).type('application/problem+json').json({ type: 'about:blank', title: 'Bad Request', status: 400, detail: 'the request URL is not valid percent-encoded UTF-8' });
+      return;
+    }
     res.status(404).type('application/problem+json').json({ type: 'about:blank', title: 'Not Found', status: 404, detail: `no route ${req.method} ${req.path}` });
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {

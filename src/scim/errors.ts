@@ -24,6 +24,19 @@ export class ScimError extends Error {
   }
 }
 
+/** 503 with Retry-After: the server is too busy to answer now, and the same request may succeed later. */
+export class ServiceUnavailable extends ScimError {
+  readonly retryAfterSeconds: number;
+  constructor(detail: string, retryAfterSeconds: number) {
+    super(503, undefined, detail);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** PostgreSQL cancelled the statement (statement_timeout): SQLSTATE 57014, query_canceled. */
+const QUERY_CANCELED = '57014';
+const RETRY_AFTER_SECONDS = 5;
+
 export const invalidValue = (detail: string) => new ScimError(400, 'invalidValue', detail);
 export const invalidSyntax = (detail: string) => new ScimError(400, 'invalidSyntax', detail);
 export const invalidFilter = (detail: string) => new ScimError(400, 'invalidFilter', detail);
@@ -40,7 +53,8 @@ export function errorBody(e: ScimError): ErrorBody {
 
 /**
  * Maps anything thrown while serving SCIM to a ScimError. `unexpected` is true for errors that are bugs or
- * outages: the caller logs them and answers 500 with a generic detail.
+ * outages: the caller logs them and answers 500 with a generic detail. A cancelled statement is neither: it is
+ * a ServiceUnavailable (503), which the caller logs as a warning.
  */
 /** The directory's refusals in SCIM's words, where SCIM has its own (by the rule that refused). */
 const scimWording: Record<string, (e: DirectoryError) => string> = {
@@ -63,7 +77,10 @@ export function toScimError(err: unknown): { error: ScimError; unexpected: boole
       case 'precondition_failed': return { error: new ScimError(412, undefined, detail), unexpected: false };
     }
   }
-  const e = err as { type?: string; status?: number } | null;
+  const e = err as { type?: string; status?: number; code?: unknown } | null;
+  if (e?.code === QUERY_CANCELED) {
+    return { error: new ServiceUnavailable('the request took too long for the database; try again later', RETRY_AFTER_SECONDS), unexpected: false };
+  }
   if (e?.type === 'entity.parse.failed') return { error: invalidSyntax('the request body is not valid JSON'), unexpected: false };
   if (e?.type === 'entity.too.large') return { error: new ScimError(413, undefined, 'the request body is larger than the server accepts'), unexpected: false };
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return { error: invalidSyntax('unsupported body encoding or charset'), unexpected: false };

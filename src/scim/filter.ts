@@ -54,6 +54,35 @@ function describe(path: string): string {
 }
 
 export const MAX_FILTER_DEPTH = 32;
+/**
+ * Comparisons (and value paths) in one filter. Each can cost a scan of the organisation's members, so this bounds
+ * the database work one request causes. Okta and Entra send one comparison, at times a handful joined by and/or.
+ */
+export const MAX_FILTER_COMPARISONS = 20;
+
+/** Deepest bracket nesting in filter text whose literals are masked; checked before the (recursive) parser runs. */
+function bracketDepth(masked: string): number {
+  let depth = 0;
+  let deepest = 0;
+  for (const c of masked) {
+    if (c === '(' || c === '[') deepest = Math.max(deepest, ++depth);
+    else if (c === ')' || c === ']') depth--;
+  }
+  return deepest;
+}
+
+/** Comparisons and value paths in a syntax tree, counted without recursion. */
+function comparisonCount(root: Filter): number {
+  let n = 0;
+  const stack = [root];
+  for (let f = stack.pop(); f; f = stack.pop()) {
+    if (f.op === 'and' || f.op === 'or') stack.push(...f.filters);
+    else if (f.op === 'not') stack.push(f.filter);
+    else if (f.op === '[]') { n++; stack.push(f.valFilter); }
+    else n++;
+  }
+  return n;
+}
 
 /**
  * Parses filter text into a syntax tree. String literals are JSON strings (RFC 7644 3.4.2.2), so `\\` is one
@@ -73,11 +102,15 @@ export function parseFilter(text: string): Filter {
     masked += `"s${literals.length - 1}"`;
     i = j;
   }
+  if (bracketDepth(masked) > MAX_FILTER_DEPTH) throw invalidFilter(`the filter is nested more than ${MAX_FILTER_DEPTH} levels deep`);
   let ast: Filter;
   try {
     ast = parse(masked);
   } catch (err) {
     throw invalidFilter(`the filter could not be parsed: ${(err as Error).message}`);
+  }
+  if (comparisonCount(ast) > MAX_FILTER_COMPARISONS) {
+    throw invalidFilter(`the filter has more than ${MAX_FILTER_COMPARISONS} comparisons; split it into several requests`);
   }
   return restoreLiterals(ast, literals, 0);
 }

@@ -7,11 +7,12 @@ import { runBulk } from './bulk.ts';
 import type { Precondition, ScimContext, ScimResult } from './context.ts';
 import { etagOf } from './context.ts';
 import { getResourceType, getSchema, listResourceTypes, listSchemas, MAX_PAYLOAD_BYTES, serviceProviderConfig } from './discovery.ts';
-import { errorBody, invalidValue, notFound, type ScimError, toScimError, unauthorized } from './errors.ts';
+import { errorBody, invalidValue, notFound, type ScimError, ServiceUnavailable, toScimError, unauthorized } from './errors.ts';
 import { createScimGroup, deleteScimGroup, getScimGroup, listScimGroups, patchScimGroup, replaceScimGroup } from './groups.ts';
 import { parseListParams, SEARCH_SCHEMA } from './list-params.ts';
 import { parsePatchRequest } from './patch.ts';
 import { parseProjection } from './projection.ts';
+import { refuseDeepBody, refuseUndecodableUrl, verifyUtf8Body } from './request-guards.ts';
 import { rootSearch } from './root-search.ts';
 import { groupType, userType } from './schemas/resource-types.ts';
 import { createUser, deleteUser, getUser, listUsers, patchUser, replaceUser } from './users.ts';
@@ -31,6 +32,7 @@ function send(res: Response, r: ScimResult): void {
 
 function sendError(res: Response, e: ScimError): void {
   if (e.status === 401) res.set('WWW-Authenticate', 'Bearer realm="scim"');
+  if (e instanceof ServiceUnavailable) res.set('Retry-After', String(e.retryAfterSeconds));
   res.status(e.status).set('Content-Type', SCIM_CONTENT_TYPE).send(JSON.stringify(errorBody(e)));
 }
 
@@ -56,6 +58,7 @@ const param = (req: Request, name: string) => String(req.params[name]);
 
 export function scimRouter(deps: Deps): Router {
   const router = Router();
+  router.use(refuseUndecodableUrl);
   const publicRoute = (fn: () => unknown) => (_req: Request, res: Response) => send(res, { status: 200, body: fn() });
   router.get('/ServiceProviderConfig', publicRoute(() => serviceProviderConfig(deps.baseUrl)));
   router.get('/ResourceTypes', publicRoute(() => listResourceTypes(deps.baseUrl)));
@@ -75,7 +78,8 @@ export function scimRouter(deps: Deps): Router {
     }
   });
   // Bodies are read only once the caller is known: without a token, nothing is parsed.
-  router.use(express.json({ limit: MAX_PAYLOAD_BYTES, type: ['application/json', 'application/scim+json', 'application/*+json'] }));
+  router.use(express.json({ limit: MAX_PAYLOAD_BYTES, type: ['application/json', 'application/scim+json', 'application/*+json'], verify: verifyUtf8Body }));
+  router.use(refuseDeepBody);
 
   const route = (h: Handler) => async (req: Request, res: Response, next: NextFunction) => {
     try {
@@ -120,6 +124,7 @@ export function scimRouter(deps: Deps): Router {
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const { error, unexpected } = toScimError(err);
     if (unexpected) (req.log ?? deps.logger).error({ err }, 'unexpected error serving SCIM');
+    else if (error instanceof ServiceUnavailable) (req.log ?? deps.logger).warn({ err }, 'database statement cancelled serving SCIM: answered 503');
     sendError(res, error);
   });
   return router;
