@@ -1,7 +1,7 @@
 // /Bulk (RFC 7644 section 3.7): operations run one by one, each in its own transaction; "bulkId:x" references
 // are resolved to the ids of resources created earlier in the same request (dependencies first).
 import type { ScimContext, ScimResult } from './context.ts';
-import { errorBody, invalidSyntax, invalidValue, ScimError, toScimError } from './errors.ts';
+import { errorBody, invalidSyntax, invalidValue, ScimError } from './errors.ts';
 import { createScimGroup, deleteScimGroup, patchScimGroup, replaceScimGroup } from './groups.ts';
 import { parsePatchRequest } from './patch.ts';
 import { createUser, deleteUser, patchUser, replaceUser } from './users.ts';
@@ -74,7 +74,8 @@ async function runOne(ctx: ScimContext, op: BulkOp): Promise<ScimResult> {
   throw invalidValue(`unsupported bulk method ${op.method}`);
 }
 
-export async function runBulk(ctx: ScimContext, body: unknown, onUnexpected: (err: unknown) => void): Promise<ScimResult> {
+/** `errorOf` turns what an operation threw into its SCIM error (and logs what needs logging). */
+export async function runBulk(ctx: ScimContext, body: unknown, errorOf: (err: unknown) => ScimError): Promise<ScimResult> {
   const { ops, failOnErrors } = parseBulkRequest(body);
   const results: (BulkResult | undefined)[] = new Array(ops.length);
   const created = new Map<string, string>();
@@ -103,9 +104,7 @@ export async function runBulk(ctx: ScimContext, body: unknown, onUnexpected: (er
         ...(r.version !== undefined ? { version: `W/"${r.version}"` } : {}), status: String(r.status),
       };
     } catch (err) {
-      const { error, unexpected } = toScimError(err);
-      if (unexpected) onUnexpected(err);
-      fail(ready, error);
+      fail(ready, errorOf(err));
     }
   }
   return { status: 200, body: { schemas: [BULK_RESPONSE], Operations: results.filter((r) => r !== undefined) } };

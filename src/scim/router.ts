@@ -30,6 +30,14 @@ function send(res: Response, r: ScimResult): void {
   res.set('Content-Type', SCIM_CONTENT_TYPE).send(JSON.stringify(r.body));
 }
 
+/** Anything thrown while serving SCIM, as the SCIM error to answer with; bugs, outages and timeouts are logged. */
+function scimErrorOf(log: Logger, err: unknown): ScimError {
+  const { error, unexpected } = toScimError(err);
+  if (unexpected) log.error({ err }, 'unexpected error serving SCIM');
+  else if (error instanceof ServiceUnavailable) log.warn({ err }, 'database statement cancelled serving SCIM: answered 503');
+  return error;
+}
+
 function sendError(res: Response, e: ScimError): void {
   if (e.status === 401) res.set('WWW-Authenticate', 'Bearer realm="scim"');
   if (e instanceof ServiceUnavailable) res.set('Retry-After', String(e.retryAfterSeconds));
@@ -118,14 +126,9 @@ export function scimRouter(deps: Deps): Router {
   router.delete('/Groups/:id', route((ctx, req) => deleteScimGroup(ctx, param(req, 'id'), precondition(req))));
 
   router.post('/.search', route((ctx, req) => rootSearch(ctx, parseListParams(searchBody(req)))));
-  router.post('/Bulk', route((ctx, req) => runBulk(ctx, req.body, (err) => deps.logger.error({ err }, 'unexpected error in a bulk operation'))));
+  router.post('/Bulk', route((ctx, req) => runBulk(ctx, req.body, (err) => scimErrorOf(req.log ?? deps.logger, err))));
 
   router.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`no SCIM endpoint ${req.method} ${req.path}`)));
-  router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const { error, unexpected } = toScimError(err);
-    if (unexpected) (req.log ?? deps.logger).error({ err }, 'unexpected error serving SCIM');
-    else if (error instanceof ServiceUnavailable) (req.log ?? deps.logger).warn({ err }, 'database statement cancelled serving SCIM: answered 503');
-    sendError(res, error);
-  });
+  router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => sendError(res, scimErrorOf(req.log ?? deps.logger, err)));
   return router;
 }
