@@ -88,22 +88,27 @@ export async function openDb(target: DbTarget): Promise<Db> {
 /**
  * Migrations run without a statement timeout: each runs in its own transaction (Knex's default), which
  * first lifts the pool's `statement_timeout` for itself only (`set local`), so building an index on a big
- * table is not cancelled after the 10 s meant for requests.
+ * table is not cancelled after the 10 s meant for requests. (A migration that opts out of its transaction,
+ * `config: { transaction: false }`, is not exempt: on a pool, nothing scopes a setting to it.)
  */
-export const untimedMigrationSource: Knex.MigrationSource<unknown> = {
-  getMigrations: (loadExtensions) => migrationSource.getMigrations(loadExtensions),
-  getMigrationName: (m) => migrationSource.getMigrationName(m as string),
-  getMigration: async (m) => {
-    const migration = await migrationSource.getMigration(m as string);
-    return {
-      ...migration,
-      up: async (knex: Knex) => {
-        await knex.raw('set local statement_timeout = 0');
-        return migration.up(knex);
-      },
-    };
-  },
-};
+export function untimed<T>(source: Knex.MigrationSource<T>): Knex.MigrationSource<T> {
+  return {
+    getMigrations: (loadExtensions) => source.getMigrations(loadExtensions),
+    getMigrationName: (m) => source.getMigrationName(m),
+    getMigration: async (m) => {
+      const migration = await source.getMigration(m);
+      return {
+        ...migration,
+        up: async (knex: Knex) => {
+          await knex.raw('set local statement_timeout = 0');
+          return migration.up(knex);
+        },
+      };
+    },
+  };
+}
+
+const untimedMigrationSource = untimed(migrationSource);
 
 /** The names of the migrations not yet applied (reads the migrations table; changes nothing). */
 export async function pendingMigrations(db: Db): Promise<string[]> {

@@ -31,8 +31,8 @@ export type Proc = {
 
 const running = new Set<ChildProcess>();
 
-export function start(args: string[], env: Record<string, string | undefined> = {}, options: { node?: string[] } = {}): Proc {
-  const child = spawn(process.execPath, [...(options.node ?? []), ...args], { cwd: ROOT, env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+export function start(args: string[], env: Record<string, string | undefined> = {}, options: { node?: string[]; cwd?: string } = {}): Proc {
+  const child = spawn(process.execPath, [...(options.node ?? []), ...args], { cwd: options.cwd ?? ROOT, env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
   running.add(child);
   let stdout = '';
   let stderr = '';
@@ -77,8 +77,8 @@ export async function killAll(): Promise<void> {
 
 export type Ran = { code: number | null; stdout: string; stderr: string };
 
-export async function runCli(args: string[], env: Record<string, string | undefined>): Promise<Ran> {
-  const p = start(['src/cli.ts', ...args], env);
+export async function runCli(args: string[], env: Record<string, string | undefined>, options: { node?: string[]; cwd?: string } = {}): Promise<Ran> {
+  const p = start([join(ROOT, 'src/cli.ts'), ...args], env, options);
   p.child.stdin!.end();
   const code = await p.exited;
   return { code, ...p.output() };
