@@ -38,7 +38,8 @@ export function createApp(deps: AppDeps): express.Express {
       return id;
     },
     serializers: {
-      req: (req) => ({ id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress, userAgent: req.headers?.['user-agent'] }),
+      // The client's address as `trust proxy` sees it: behind a trusted proxy, from X-Forwarded-For.
+      req: (req) => ({ id: req.id, method: req.method, url: req.url, remoteAddress: (req.raw as { ip?: string } | undefined)?.ip ?? req.remoteAddress, userAgent: req.headers?.['user-agent'] }),
       res: (res) => ({ statusCode: res.statusCode }),
     },
     autoLogging: { ignore: (req) => req.url === '/healthz' },

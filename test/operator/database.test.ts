@@ -1,8 +1,10 @@
 // The database connection the server opens: statement timeout (migrations exempt), the prepared-statement
 // switch, and the configuration that drives them.
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import type { Knex } from 'knex';
 import { pino } from 'pino';
+import supertest from 'supertest';
 import { loadConfig } from '../../src/config.ts';
 import { type Db, openDb, untimed } from '../../src/db.ts';
 import { reuse } from '../../src/directory/predicate.ts';
@@ -42,11 +44,19 @@ describe('database connection', function () {
     assert.throws(() => loadConfig({ SECRET: secret, DATABASE_STATEMENT_TIMEOUT_MS: '-1' }), /DATABASE_STATEMENT_TIMEOUT_MS/);
   });
 
-  it('the app trusts the proxies it is told to (TRUST_PROXY), loopback by default', () => {
-    const app = (trustProxy?: boolean | number | string) => createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer: 'http://x.test', trustProxy });
-    assert.equal(app().get('trust proxy'), 'loopback');
-    assert.equal(app(1).get('trust proxy'), 1);
-    assert.equal(app(false).get('trust proxy'), false);
+  it('the app trusts the proxies it is told to (TRUST_PROXY), loopback by default: the logged client address follows', async () => {
+    const loggedAddress = async (trustProxy?: boolean | number | string) => {
+      const lines: string[] = [];
+      const logger = pino({ level: 'info' }, new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } }));
+      const app = createApp({ db: testDb(), logger, issuer: 'http://x.test', trustProxy });
+      await supertest(app).get('/readyz').set('X-Forwarded-For', '203.0.113.9').expect(200);
+      const line = lines.map((l) => JSON.parse(l)).find((l) => l.req?.url === '/readyz');
+      return line.req.remoteAddress as string;
+    };
+    assert.equal(await loggedAddress(), '203.0.113.9', 'the test client is on loopback: a trusted proxy by default');
+    assert.equal(await loggedAddress(1), '203.0.113.9');
+    assert.match(await loggedAddress(false), /127\.0\.0\.1|::1/);
+    assert.match(await loggedAddress('10.0.0.0/8'), /127\.0\.0\.1|::1/);
   });
 
   it('cancels a statement that runs longer than the statement timeout on PostgreSQL; jit stays off', async () => {
