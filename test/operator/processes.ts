@@ -15,8 +15,16 @@ export function childEnv(env: Record<string, string | undefined> = {}): NodeJS.P
     if (v === undefined) delete base[k];
     else base[k] = v;
   }
+  // On PostgreSQL a process still keeps its development secret in DATA_DIR: not in the project's ./data.
+  if (env.DATABASE_URL && !('DATA_DIR' in env)) base.DATA_DIR = scratch();
   return base;
 }
+
+let scratchDir: string | undefined;
+function scratch(): string {
+  return (scratchDir ??= mkdtempSync(join(tmpdir(), 'roster-scratch-')));
+}
+process.on('exit', () => { if (scratchDir) rmSync(scratchDir, { recursive: true, force: true }); });
 
 export type Proc = {
   child: ChildProcess;
