@@ -20,5 +20,9 @@ USER node
 VOLUME ["/data"]
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-# SECRET is required in production; DATABASE_URL selects PostgreSQL (else the embedded database in /data).
+# Configuration comes from the environment only (docker run -e / --env-file; .env is not read in the image).
+# SECRET is required in production; ISSUER is the public https URL; DATABASE_URL selects PostgreSQL (else the
+# embedded database in /data, with its lock and the operator socket). METRICS_PORT (e.g. 9464) starts the
+# Prometheus listener: publish it to the internal network only, never through the public proxy.
+# Operator CLI: docker exec <container> node src/cli.ts <command> (runs as `node`, the owner of /data).
 CMD ["node", "src/main.ts"]

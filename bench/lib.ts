@@ -21,7 +21,7 @@ export async function withBenchDatabase<T>(url: string, fn: (db: Db, url: string
     await admin.raw(`create database ${name}`);
     created = true;
     console.log(`database ${name} created`);
-    db = openDb({ databaseUrl: u.toString(), poolMax: 10 });
+    db = await openDb({ databaseUrl: u.toString(), poolMax: 10 });
     await migrate(db);
     return await fn(db, u.toString());
   } finally {

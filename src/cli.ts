@@ -1,12 +1,15 @@
 // Operator commands: `npm run --silent cli -- <command>`. With --json, one JSON object on stdout.
-// On the embedded database, while a server runs on it, commands go to that server over loopback:
-// the embedded database belongs to one process.
+// On PostgreSQL the CLI opens the database itself. The embedded database belongs to one process: the CLI
+// takes DATA_DIR's lock before opening it (src/data-lock.ts); when a server holds it, the command goes to
+// that server over its operator socket (DATA_DIR/roster.sock), waiting for the server if it is still starting.
+// Nothing heavy (Knex, pg, PGlite, the directory) is loaded unless the CLI opens the database itself.
+import { request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from './config.ts';
-import { migrate, openDb } from './db.ts';
-import { DirectoryError } from './directory/errors.ts';
-import { type OperatorCommand, runOperatorCommand } from './operations.ts';
-import { readServerLock } from './server-lock.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
+import { acquireDataLock, checkSocketPath, DataLockError, describeHolder } from './data-lock.ts';
+import { DirectoryError, type DirectoryErrorCode } from './directory/errors.ts';
+import type { OperatorCommand } from './operations.ts';
 
 const usage = `usage: npm run --silent cli -- <command>
 
@@ -22,6 +25,14 @@ commands:
 `;
 
 class UsageError extends Error {}
+/** A problem with a one-line message of its own (the database, the lock, the running server). */
+class CliProblem extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
 
 function need(values: Record<string, unknown>, name: string): string {
   const v = values[name];
@@ -38,32 +49,91 @@ function toCommand(command: string, values: Record<string, unknown>): OperatorCo
   throw new UsageError(`unknown command "${command}"`);
 }
 
-/** Runs a command in the running server that owns the embedded database. */
-async function viaServer(port: number, token: string, command: OperatorCommand): Promise<Record<string, unknown>> {
-  const res = await fetch(`http://127.0.0.1:${port}/internal/operator/commands`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(command),
+/** The server's socket does not accept connections (yet): nothing was sent. */
+class NotListening extends Error {}
+
+/** One request to the running server's operator socket. */
+function callServer(socketPath: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request({ socketPath, method, path, headers: payload ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> });
+        } catch {
+          reject(new CliProblem(`roster: the running server answered ${res.statusCode} with something that is not JSON`));
+        }
+      });
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new NotListening());
+      else if (err.code === 'EACCES') reject(new CliProblem(`roster: no permission to use the running server's operator socket ${socketPath}; run the CLI as the user that runs the server`));
+      else reject(new CliProblem(`roster: the running server's operator socket ${socketPath} failed (${err.code ?? err.message}); the command may or may not have run: check before running it again`));
+    });
+    req.end(payload);
   });
-  const body = (await res.json()) as Record<string, unknown>;
-  if (res.status === 400) throw new UsageError(String(body.detail));
-  if (!res.ok) throw new Error(`the running server answered ${res.status}`);
+}
+
+/** Runs a command in the running server that holds the embedded database. */
+async function viaServer(socketPath: string, command: OperatorCommand | 'migrate'): Promise<Record<string, unknown>> {
+  if (command === 'migrate') {
+    const { body } = await callServer(socketPath, 'GET', '/ready');
+    return { applied: [], note: `the running server (pid ${body.pid}) migrated the database at start` };
+  }
+  const { status, body } = await callServer(socketPath, 'POST', '/commands', command);
+  if (status === 400) throw new DirectoryError(body.code as DirectoryErrorCode, String(body.detail));
+  if (status !== 200) throw new CliProblem(`roster: the running server answered ${status}: ${String(body.detail ?? '')}`);
   return body;
 }
 
-async function execute(command: OperatorCommand | 'migrate'): Promise<Record<string, unknown>> {
-  const config = loadConfig();
-  const lock = config.databaseUrl ? null : readServerLock(config.dataDir);
-  if (lock) {
-    if (command === 'migrate') return { applied: [], note: `the running server (pid ${lock.pid}) migrated the database at start` };
-    return viaServer(lock.port, lock.token, command);
-  }
-  const db = openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+/** Opens the database itself (PostgreSQL, or the embedded one whose lock this process holds), migrating if needed. */
+async function locally(config: Config, command: OperatorCommand | 'migrate'): Promise<Record<string, unknown>> {
+  const { migrate, openDb, pendingMigrations } = await import('./db.ts');
+  const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, statementTimeoutMs: config.statementTimeoutMs, preparedStatements: config.preparedStatements });
   try {
-    const applied = await migrate(db);
-    return command === 'migrate' ? { applied } : await runOperatorCommand(db, command);
+    const pending = await pendingMigrations(db);
+    let applied: string[] = [];
+    if (pending.length) {
+      process.stderr.write(`roster: migrating: ${pending.length} migration${pending.length === 1 ? '' : 's'} to apply\n`);
+      applied = await migrate(db);
+    }
+    if (command === 'migrate') return { applied };
+    const { runOperatorCommand } = await import('./operations.ts');
+    return await runOperatorCommand(db, command);
   } finally {
     await db.destroy();
+  }
+}
+
+async function execute(config: Config, name: string, command: OperatorCommand | 'migrate'): Promise<Record<string, unknown>> {
+  if (config.databaseUrl) return locally(config, command);
+  const socketPath = checkSocketPath(config.dataDir);
+  let waiting = false;
+  for (;;) {
+    const got = await acquireDataLock(config.dataDir, { kind: 'cli', command: name });
+    if ('lock' in got) {
+      try {
+        return await locally(config, command);
+      } finally {
+        got.lock.release();
+      }
+    }
+    const holder = got.heldBy;
+    if (holder.kind !== 'server') throw new DataLockError(describeHolder(holder, config.dataDir));
+    try {
+      return await viaServer(socketPath, command);
+    } catch (err) {
+      if (!(err instanceof NotListening)) throw err;
+    }
+    // The server holds the database but does not listen yet: it is opening or migrating it.
+    if (!waiting) {
+      process.stderr.write(`roster: the server (pid ${holder.pid}) is still starting (opening and migrating the embedded database in ${config.dataDir}); waiting for it to be ready (Ctrl-C to give up)\n`);
+      waiting = true;
+    }
+    await sleep(200);
   }
 }
 
@@ -101,11 +171,26 @@ async function main(argv: string[]): Promise<void> {
   const name = positionals.join(' ');
   if (values.help || name === '' || name === 'help') { process.stdout.write(usage); return; }
   const command = toCommand(name, values);
-  const out = await execute(command);
+  config = loadConfig();
+  const out = await execute(config, name, command);
   process.stdout.write((values.json ? JSON.stringify(out) : describe(command, out)) + '\n');
 }
 
-main(process.argv.slice(2)).catch((err) => {
+let config: Config | undefined;
+
+main(process.argv.slice(2)).catch(async (err) => {
+  if (err instanceof CliProblem || err instanceof DataLockError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(err instanceof CliProblem ? err.exitCode : 2);
+  }
+  if (config?.databaseUrl) {
+    const { databaseProblem } = await import('./db.ts');
+    const line = databaseProblem(err, config.databaseUrl);
+    if (line) {
+      process.stderr.write(`${line}\n`);
+      process.exit(1);
+    }
+  }
   const known = err instanceof UsageError || err instanceof ConfigError || err instanceof DirectoryError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
   if (known) {
     process.stderr.write(`error: ${(err as Error).message}\n${err instanceof UsageError && /unknown command|required/.test((err as Error).message) ? '\n' + usage : ''}`);

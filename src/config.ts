@@ -1,6 +1,6 @@
 // The only reader of process.env. Everything else receives a typed Config.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -13,6 +13,10 @@ const envSchema = z.object({
   SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  TRUST_PROXY: z.string().default('loopback'),
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  DATABASE_PREPARED_STATEMENTS: z.enum(['true', 'false'], 'must be true or false').default('true'),
 });
 
 export type Config = {
@@ -24,7 +28,23 @@ export type Config = {
   secret: string;
   smtpUrl: string | undefined;
   logLevel: string;
+  /** Port of the metrics listener (GET /metrics); unset: no metrics served. */
+  metricsPort: number | undefined;
+  /** Express's `trust proxy`: true, false, a hop count, or addresses/subnets/names ("loopback, 10.0.0.0/8"). */
+  trustProxy: boolean | number | string;
+  /** PostgreSQL statement_timeout of the server's connections (ms, 0: none); migrations are exempt. */
+  statementTimeoutMs: number;
+  /** Named prepared statements on PostgreSQL; off behind PgBouncer in transaction mode. */
+  preparedStatements: boolean;
 };
+
+function parseTrustProxy(value: string): boolean | number | string {
+  const v = value.trim();
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  if (/^\d+$/.test(v)) return Number(v);
+  return v;
+}
 
 export class ConfigError extends Error {}
 
@@ -50,15 +70,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secret: e.SECRET ?? readOrCreateDevSecret(dataDir),
     smtpUrl: e.SMTP_URL,
     logLevel: e.LOG_LEVEL,
+    metricsPort: e.METRICS_PORT,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+    preparedStatements: e.DATABASE_PREPARED_STATEMENTS === 'true',
   } satisfies Config;
 }
 
-/** Development only: a random secret kept in DATA_DIR so restarts keep cookies and encrypted data readable. */
+/**
+ * Development only: a random secret kept in DATA_DIR so restarts keep cookies and encrypted data readable.
+ * Written to a temporary file and linked into place (exclusive), so two processes starting together on a
+ * fresh DATA_DIR end up with the same secret and neither reads a half-written one.
+ */
 function readOrCreateDevSecret(dataDir: string): string {
   const file = join(dataDir, 'secret');
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   mkdirSync(dataDir, { recursive: true });
   const secret = randomBytes(32).toString('base64url');
-  writeFileSync(file, secret + '\n', { mode: 0o600 });
-  return secret;
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(temporary, secret + '\n', { flag: 'wx', mode: 0o600 });
+  try {
+    linkSync(temporary, file);
+    return secret;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return readFileSync(file, 'utf8').trim();
+  } finally {
+    rmSync(temporary, { force: true });
+  }
 }

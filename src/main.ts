@@ -1,58 +1,189 @@
-// Entry: config -> db -> migrate -> app -> listen; graceful shutdown on SIGTERM and SIGINT.
-import type { Server } from 'node:http';
-import { ConfigError, loadConfig } from './config.ts';
-import { migrate, openDb } from './db.ts';
-import { createApp } from './http/app.ts';
+// Entry: config -> (embedded database: data lock) -> db -> migrate -> app -> listen (public port, metrics
+// port, operator socket) -> ready; graceful shutdown on SIGTERM and SIGINT. A failure at start prints one
+// line saying what is wrong and what to do, releases what was taken (lock, socket, ports, database) and
+// exits non-zero.
+import { rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { type Config, ConfigError, loadConfig } from './config.ts';
+import { acquireDataLock, checkSocketPath, type DataLock, DataLockError, describeHolder } from './data-lock.ts';
+import { type Db, databaseProblem, describeDatabaseUrl, migrate, openDb, pendingMigrations, ping } from './db.ts';
+import { createApp, createMetricsApp } from './http/app.ts';
+import { createMetrics } from './http/metrics.ts';
+import { listenOperatorSocket } from './http/operator.ts';
 import { createLogger } from './logger.ts';
-import { newOperatorToken, readServerLock, removeServerLock, writeServerLock } from './server-lock.ts';
+
+/** A start-up failure whose message is the one line to print. */
+class StartupError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+class StoppedDuringStart extends Error {}
+
+// What this process has taken, so that any failure or signal gives it all back.
+const held: { lock?: DataLock; db?: Db; socket?: string; servers: Server[] } = { servers: [] };
+let stopping = false;
+
+/** Removes the operator socket and releases the lock: synchronous, so it also runs on process exit. */
+function releaseFiles(): void {
+  if (held.socket) rmSync(held.socket, { force: true });
+  held.socket = undefined;
+  held.lock?.release();
+  held.lock = undefined;
+}
+process.on('exit', releaseFiles);
+
+async function releaseAll(): Promise<void> {
+  const servers = held.servers.splice(0);
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
+    s.close(() => resolve());
+    s.closeIdleConnections();
+  })));
+  const db = held.db;
+  held.db = undefined;
+  await db?.destroy();
+  releaseFiles();
+}
+
+function listen(server: Server, port: number, variable: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const failed = (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(new StartupError(`roster: port ${port} (${variable}) is already in use, by another server or another Roster; stop it or set ${variable} to a free port`));
+      else if (err.code === 'EACCES') reject(new StartupError(`roster: no permission to listen on port ${port} (${variable}); use a port above 1023 or grant the permission`));
+      else reject(err);
+    };
+    server.once('error', failed);
+    server.listen(port, () => {
+      server.off('error', failed);
+      const address = server.address();
+      resolve(address && typeof address === 'object' ? address.port : port);
+    });
+  });
+}
+
+function step(): void {
+  if (stopping) throw new StoppedDuringStart();
+}
+
+async function start(config: Config, logger: ReturnType<typeof createLogger>): Promise<void> {
+  const embedded = !config.databaseUrl;
+  let socketPath: string | undefined;
+  if (embedded) {
+    socketPath = checkSocketPath(config.dataDir);
+    const got = await acquireDataLock(config.dataDir, { kind: 'server' });
+    if ('heldBy' in got) throw new StartupError(describeHolder(got.heldBy, config.dataDir), 2);
+    held.lock = got.lock;
+  }
+
+  let database: string;
+  if (config.databaseUrl) {
+    const d = describeDatabaseUrl(config.databaseUrl);
+    database = `postgresql (${d.where}/${d.database})`;
+    logger.info({ host: d.host, port: Number(d.port), database: d.database }, `connecting to PostgreSQL at ${d.where}, database "${d.database}"`);
+  } else {
+    database = `embedded (${config.dataDir})`;
+    logger.info({ dataDir: config.dataDir }, `opening the embedded database in ${config.dataDir} (this takes a few seconds)`);
+  }
+  held.db = await openDb({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    statementTimeoutMs: config.statementTimeoutMs,
+    preparedStatements: config.preparedStatements,
+    log: { warn: (msg) => logger.warn(msg), debug: (msg) => logger.debug(msg) },
+  });
+  const db = held.db;
+  await ping(db);
+  step();
+  const pending = await pendingMigrations(db);
+  if (pending.length) {
+    logger.info({ pending }, `migrating: ${pending.length} migration${pending.length === 1 ? '' : 's'} to apply`);
+    const applied = await migrate(db);
+    logger.info({ applied }, 'database migrated');
+  } else {
+    logger.info('database schema is up to date');
+  }
+  step();
+
+  const metrics = createMetrics();
+  const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy });
+  const server = createServer(app);
+  server.keepAliveTimeout = 65_000;
+  held.servers.push(server);
+  const port = await listen(server, config.port, 'PORT');
+  server.on('error', (err) => logger.error({ err }, 'HTTP server error'));
+  let metricsPort: number | undefined;
+  if (config.metricsPort !== undefined) {
+    const metricsServer = createServer(createMetricsApp(metrics));
+    held.servers.push(metricsServer);
+    metricsPort = await listen(metricsServer, config.metricsPort, 'METRICS_PORT');
+  }
+  if (socketPath) {
+    held.socket = socketPath;
+    held.servers.push(await listenOperatorSocket(db, logger, socketPath));
+  }
+  step();
+  logger.info({ port, metricsPort, issuer: config.issuer, database, operatorSocket: socketPath }, `ready: roster listening on port ${port}`);
+}
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (err) {
-    if (err instanceof ConfigError) { console.error(err.message); process.exit(2); }
+    if (err instanceof ConfigError) {
+      console.error(`roster: ${err.message}`);
+      process.exit(2);
+    }
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  const embedded = !config.databaseUrl;
-  if (embedded) {
-    const other = readServerLock(config.dataDir);
-    if (other) {
-      console.error(`another Roster server (pid ${other.pid}, port ${other.port}) already uses the embedded database in ${config.dataDir}; stop it or use another DATA_DIR`);
-      process.exit(2);
-    }
-  }
-  const operatorToken = embedded ? newOperatorToken() : undefined;
-  const db = openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const applied = await migrate(db);
-  if (applied.length) logger.info({ applied }, 'database migrated');
-  const app = createApp({ db, logger, issuer: config.issuer, operatorToken });
-  const server: Server = app.listen(config.port, () => {
-    const address = server.address();
-    const port = address && typeof address === 'object' ? address.port : config.port;
-    if (operatorToken) writeServerLock(config.dataDir, { pid: process.pid, port, token: operatorToken });
-    logger.info({ port, issuer: config.issuer, database: config.databaseUrl ? 'postgresql' : `embedded (${config.dataDir})` }, 'roster listening');
-  });
-  server.keepAliveTimeout = 65_000;
 
-  let stopping = false;
+  let ready = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
     const force = setTimeout(() => { logger.error('shutdown took longer than 10 s; exiting'); process.exit(1); }, 10_000);
     force.unref();
-    server.close(async () => {
-      if (embedded) removeServerLock(config.dataDir);
-      await db.destroy();
+    if (!ready) {
+      logger.info({ signal }, 'stopping: the server was still starting; stopping after the current step');
+      return; // start() notices at its next step and gives everything back
+    }
+    shutdown(signal);
+  };
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
+    releaseAll().then(() => {
       logger.info('stopped');
       process.exit(0);
+    }, (err) => {
+      logger.error({ err }, 'shutdown failed');
+      process.exit(1);
     });
-    server.closeIdleConnections();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  try {
+    await start(config, logger);
+    ready = true;
+  } catch (err) {
+    let code = 1;
+    if (err instanceof StoppedDuringStart) {
+      code = 0;
+      logger.info('stopped before it was ready');
+    } else if (err instanceof StartupError || err instanceof DataLockError) {
+      console.error(err.message);
+      code = err instanceof StartupError ? err.exitCode : 2;
+    } else {
+      const line = databaseProblem(err, config.databaseUrl);
+      if (line) console.error(line);
+      else console.error(err);
+    }
+    await releaseAll().catch((e) => logger.error({ err: e }, 'could not release everything after the failed start'));
+    process.exit(code);
+  }
 }
 
 main().catch((err) => {

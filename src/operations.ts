@@ -1,5 +1,5 @@
-// Operator commands, shared by the CLI (run directly against the database) and by the loopback operator
-// channel of a running server on the embedded database (which only one process may open).
+// Operator commands, shared by the CLI (run directly against the database) and by the operator socket
+// of a running server on the embedded database (which only one process may open): src/http/operator.ts.
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { issueCredential, listCredentials, revokeCredential } from './directory/credentials.ts';

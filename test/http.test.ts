@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import supertest from 'supertest';
 import { pino } from 'pino';
-import { createApp } from '../src/http/app.ts';
+import { createApp, createMetricsApp } from '../src/http/app.ts';
+import { createMetrics } from '../src/http/metrics.ts';
 import { openDb } from '../src/db.ts';
 import { testApp } from './helpers.ts';
+import { testDb } from './setup.ts';
 
 describe('HTTP service endpoints', () => {
   it('answers /healthz and /readyz while the database is reachable', async () => {
@@ -13,7 +15,7 @@ describe('HTTP service endpoints', () => {
   });
 
   it('answers /readyz with 503 when the database is not reachable', async () => {
-    const broken = openDb({ databaseUrl: 'postgres://nobody@127.0.0.1:1/none' });
+    const broken = await openDb({ databaseUrl: 'postgres://nobody@127.0.0.1:1/none' });
     const app = supertest(createApp({ db: broken, logger: pino({ level: 'silent' }), issuer: 'http://x.test' }));
     const res = await app.get('/readyz');
     assert.equal(res.status, 503);
@@ -21,12 +23,16 @@ describe('HTTP service endpoints', () => {
     await broken.destroy();
   });
 
-  it('exposes Prometheus metrics, labelled by route pattern rather than by id', async () => {
-    const app = supertest(testApp());
+  it('exposes Prometheus metrics on the metrics app only (never the public one), labelled by route pattern rather than by id', async () => {
+    const metrics = createMetrics();
+    const app = supertest(createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer: 'http://x.test', metrics }));
     await app.get('/scim/v2/ServiceProviderConfig').expect(200);
-    const res = await app.get('/metrics').expect(200);
+    await app.get('/metrics').expect(404);
+    const res = await supertest(createMetricsApp(metrics)).get('/metrics').expect(200);
     assert.match(res.text, /http_request_duration_seconds_count\{method="GET",route="\/scim\/v2\/ServiceProviderConfig",status="200"\} \d+/);
     assert.match(res.text, /process_resident_memory_bytes/);
+    // The public app's own 404 for /metrics was recorded too, under no route.
+    assert.match(res.text, /route="unmatched",status="404"/);
   });
 
   it('gives every response a request id, keeping a sane one from the caller', async () => {

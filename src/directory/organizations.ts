@@ -65,7 +65,8 @@ export async function createOrganization(db: Knex, input: { name: string; ownerE
 
 /** The organisation with this id, or NotFound. */
 export async function getOrganization(db: Knex, id: string): Promise<Organization> {
-  const row = isUuid(id) ? await db('organizations').where({ id }).first('id', 'name', 'slug') : undefined;
+  if (!isUuid(id)) throw new Invalid(`"${id}" is not an organisation id (a UUID)`, { field: 'orgId', rule: 'malformed_id' });
+  const row = await db('organizations').where({ id }).first('id', 'name', 'slug');
   if (!row) throw new NotFound(`no organisation ${id}`, { field: 'orgId', rule: 'org_not_found' });
   return row;
 }

@@ -1,4 +1,6 @@
-// Express assembly: request id, JSON logs, security headers, metrics, health, and the protocol routers.
+// Express assembly: request id, JSON logs, security headers, health, and the protocol routers. Nothing for
+// operators is served here: the metrics have their own listener (METRICS_PORT, createMetricsApp), the
+// operator commands a Unix socket (./operator.ts).
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
@@ -9,10 +11,14 @@ import { ping } from '../db.ts';
 import { isDecodableUri } from '../scim/request-guards.ts';
 import { scimRouter } from '../scim/router.ts';
 import { createMetrics } from './metrics.ts';
-import { operatorRouter } from './operator.ts';
 
-/** operatorToken: set by a server on the embedded database, for the CLI's loopback channel. */
-export type AppDeps = { db: Knex; logger: Logger; issuer: string; operatorToken?: string };
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * metrics: the registry the app records into (the caller serves it with createMetricsApp); a private one
+ * when omitted. trustProxy: Express's `trust proxy` (TRUST_PROXY), default `loopback`.
+ */
+export type AppDeps = { db: Knex; logger: Logger; issuer: string; metrics?: Metrics; trustProxy?: boolean | number | string };
 
 const requestIdPattern = /^[\w.:-]{1,128}$/;
 
@@ -20,8 +26,8 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags are the resources' versions, set by the protocols; never a hash of the body
-  app.set('trust proxy', 'loopback');
-  const metrics = createMetrics();
+  app.set('trust proxy', deps.trustProxy ?? 'loopback');
+  const metrics = deps.metrics ?? createMetrics();
 
   app.use(pinoHttp({
     logger: deps.logger,
@@ -33,10 +39,11 @@ export function createApp(deps: AppDeps): express.Express {
       return id;
     },
     serializers: {
-      req: (req) => ({ id: req.id, method: req.method, url: req.url, remoteAddress: req.remoteAddress, userAgent: req.headers?.['user-agent'] }),
+      // The client's address as `trust proxy` sees it: behind a trusted proxy, from X-Forwarded-For.
+      req: (req) => ({ id: req.id, method: req.method, url: req.url, remoteAddress: (req.raw as { ip?: string } | undefined)?.ip ?? req.remoteAddress, userAgent: req.headers?.['user-agent'] }),
       res: (res) => ({ statusCode: res.statusCode }),
     },
-    autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
+    autoLogging: { ignore: (req) => req.url === '/healthz' },
   }));
   // Security headers for an API: a CSP that allows nothing (no response here is a page), no framing, no
   // sniffing, HSTS. The headers for retired browser features (Flash, IE downloads, DNS prefetch) are left out.
@@ -59,11 +66,6 @@ export function createApp(deps: AppDeps): express.Express {
       res.status(503).json({ status: 'unavailable', database: 'unreachable' });
     }
   });
-  app.get('/metrics', async (_req, res) => {
-    res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
-
-  if (deps.operatorToken) app.use('/internal/operator', operatorRouter(deps.db, deps.operatorToken));
   app.use('/scim/v2', scimRouter({ db: deps.db, baseUrl: `${deps.issuer}/scim/v2`, logger: deps.logger }));
 
   app.use((req: Request, res: Response) => {
@@ -82,5 +84,16 @@ export function createApp(deps: AppDeps): express.Express {
     req.log.error({ err }, 'unexpected error');
     res.status(500).type('application/problem+json').json({ type: 'about:blank', title: 'Internal Server Error', status: 500 });
   });
+  return app;
+}
+
+/** The metrics listener's app (METRICS_PORT): GET /metrics in the Prometheus text format, nothing else. */
+export function createMetricsApp(metrics: Metrics): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.use((_req: Request, res: Response) => { res.status(404).type('text/plain').send('not found: this port serves GET /metrics only\n'); });
   return app;
 }

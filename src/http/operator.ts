@@ -1,39 +1,75 @@
-// The loopback operator channel: only from 127.0.0.1/::1, only with the token from the server's lock file
-// (readable by whoever may read DATA_DIR, i.e. whoever could open the database anyway).
-import { timingSafeEqual } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response, Router } from 'express';
+// The operator channel of a server on the embedded database: HTTP on a Unix socket in DATA_DIR, mode 0600,
+// never on the public port. Whoever may connect to it is whoever may open DATA_DIR's files as the server's
+// user, i.e. whoever could open the database anyway. The CLI sends its commands here while the server holds
+// the database (src/cli.ts).
+//
+//   GET  /ready      200 {"pid"} once the server is ready
+//   POST /commands   an operator command (src/operations.ts): 200 with its result, 400 {"code","detail"}
+import { chmodSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Knex } from 'knex';
+import type { Logger } from 'pino';
 import { DirectoryError } from '../directory/errors.ts';
 import { runOperatorCommand } from '../operations.ts';
 
-const loopback = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+const bodyLimit = 16 * 1024;
 
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
 }
 
-export function operatorRouter(db: Knex, token: string): Router {
-  const router = Router();
-  router.use((req: Request, res: Response, next: NextFunction) => {
-    const given = /^Bearer (\S+)$/.exec(req.get('Authorization') ?? '')?.[1] ?? '';
-    if (!loopback.has(req.socket.remoteAddress ?? '') || !sameSecret(given, token)) {
-      res.status(404).type('application/problem+json').json({ type: 'about:blank', title: 'Not Found', status: 404 });
-      return;
-    }
-    next();
-  });
-  router.post('/commands', express.json({ limit: '16kb' }), async (req: Request, res: Response, next: NextFunction) => {
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > bodyLimit) throw new DirectoryError('invalid', 'the command is too large');
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new DirectoryError('invalid', 'the command is not JSON');
+  }
+}
+
+export function operatorHandler(db: Knex, logger: Logger) {
+  return async (req: IncomingMessage, res: ServerResponse) => {
     try {
-      res.json(await runOperatorCommand(db, req.body));
+      if (req.method === 'GET' && req.url === '/ready') return send(res, 200, { pid: process.pid });
+      if (req.method !== 'POST' || req.url !== '/commands') return send(res, 404, { code: 'not_found', detail: `no operator route ${req.method} ${req.url}` });
+      const command = await readJson(req);
+      const name = (command as { command?: unknown })?.command;
+      logger.info({ operatorCommand: typeof name === 'string' ? name : null }, 'operator command');
+      send(res, 200, await runOperatorCommand(db, command));
     } catch (err) {
-      if (err instanceof DirectoryError) {
-        res.status(400).type('application/problem+json').json({ type: 'about:blank', title: 'Bad Request', status: 400, detail: err.message });
-        return;
-      }
-      next(err);
+      if (err instanceof DirectoryError) return send(res, 400, { code: err.code, detail: err.message });
+      logger.error({ err }, 'operator command failed');
+      send(res, 500, { code: 'internal', detail: 'the command failed; see the server log' });
     }
-  });
-  return router;
+  };
+}
+
+/**
+ * Listens on `path` (the caller holds the data lock, so a file there is a leftover of a dead server and is
+ * removed). The socket is created under umask 0177, so it is never accessible to anyone but its owner, not
+ * even for an instant, then set to 0600 explicitly.
+ */
+export async function listenOperatorSocket(db: Knex, logger: Logger, path: string): Promise<Server> {
+  rmSync(path, { force: true });
+  const server = createServer(operatorHandler(db, logger));
+  const umask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(umask);
+  }
+  chmodSync(path, 0o600);
+  return server;
 }

@@ -1,0 +1,142 @@
+// The embedded database belongs to one process. Whoever opens it (the server, or a CLI command run with no
+// server) first takes DATA_DIR/roster.lock, atomically and before the database is opened: a second server,
+// or a CLI command while another one runs, gets one line naming the holder; a CLI command while a server
+// holds it hands its command to the server over the operator socket (DATA_DIR/roster.sock, mode 0600).
+//
+// Taking the lock: the holder's description is written to a private temporary file (exclusive create, `wx`)
+// and hard-linked to roster.lock; link() fails with EEXIST when the lock exists, so exactly one process
+// wins, and a reader never sees a half-written lock. A lock whose process is dead (a crash, SIGKILL) is
+// stale: to remove it, a process must first create roster.lock.takeover-<nonce of that lock> (exclusive
+// create again). Only that one process removes that lock, and only after reading it again and finding the
+// same nonce, so two processes racing on one stale lock never both remove it, and a late one never removes
+// the new holder's lock. Then it tries to take the lock like anyone else.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { linkSync, mkdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export type LockHolder = {
+  kind: 'server' | 'cli';
+  /** The CLI command holding the database ("org create"). */
+  command?: string;
+  pid: number;
+  host: string;
+  since: string;
+  nonce: string;
+};
+
+export const lockPath = (dataDir: string) => join(dataDir, 'roster.lock');
+export const socketPath = (dataDir: string) => join(dataDir, 'roster.sock');
+
+/** sun_path: 108 bytes on Linux, 104 on macOS and the BSDs, including the terminating NUL. */
+const socketPathLimit = process.platform === 'linux' ? 107 : 103;
+
+export class DataLockError extends Error {}
+
+/** Throws a DataLockError when DATA_DIR is too long for a Unix socket path. */
+export function checkSocketPath(dataDir: string): string {
+  const path = socketPath(dataDir);
+  const bytes = Buffer.byteLength(path);
+  if (bytes > socketPathLimit) {
+    throw new DataLockError(`roster: DATA_DIR is too long for the operator socket: ${path} is ${bytes} bytes, the limit for a Unix socket path is ${socketPathLimit}; use a shorter DATA_DIR (or a symbolic link to it)`);
+  }
+  return path;
+}
+
+/** The nonces of the locks this process holds. */
+const mine = new Set<string>();
+
+function alive(holder: LockHolder): boolean {
+  if (holder.host !== hostname()) return true; // another machine's process (shared storage): cannot tell, assume alive
+  // Our pid on a lock we did not take: left by an earlier process that had our pid (a container's pid 1).
+  if (holder.pid === process.pid) return mine.has(holder.nonce);
+  try {
+    process.kill(holder.pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readHolder(path: string): LockHolder | null {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new DataLockError(`roster: cannot read the lock file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const h = JSON.parse(text) as LockHolder;
+    if (typeof h.pid === 'number' && typeof h.nonce === 'string') return h;
+  } catch { /* reported below */ }
+  throw new DataLockError(`roster: the lock file ${path} is not a Roster lock; if no Roster process uses this DATA_DIR, delete it`);
+}
+
+/** One line: what holds the embedded database. */
+export function describeHolder(holder: LockHolder, dataDir: string): string {
+  const who = holder.kind === 'server'
+    ? `a Roster server (pid ${holder.pid}${holder.host !== hostname() ? ` on ${holder.host}` : ''}, since ${holder.since})`
+    : `the CLI command "${holder.command}" (pid ${holder.pid}${holder.host !== hostname() ? ` on ${holder.host}` : ''}, since ${holder.since})`;
+  const what = holder.kind === 'server' ? 'stop it, or use another DATA_DIR' : 'wait for it to finish, then try again';
+  return `roster: the embedded database in ${dataDir} is in use by ${who}; ${what}`;
+}
+
+export type DataLock = { holder: LockHolder; path: string; release: () => void };
+
+/**
+ * Takes the lock of DATA_DIR, or answers who holds it (a live process). Never opens the database.
+ * A lock is released by release(), and in any case when the process exits normally.
+ */
+export async function acquireDataLock(dataDir: string, me: { kind: 'server' | 'cli'; command?: string }): Promise<{ lock: DataLock } | { heldBy: LockHolder }> {
+  mkdirSync(dataDir, { recursive: true });
+  const path = lockPath(dataDir);
+  const holder: LockHolder = { ...me, pid: process.pid, host: hostname(), since: new Date().toISOString(), nonce: randomBytes(12).toString('hex') };
+  const temporary = `${path}.${holder.nonce}`;
+  writeFileSync(temporary, JSON.stringify(holder) + '\n', { flag: 'wx', mode: 0o600 });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        linkSync(temporary, path);
+        mine.add(holder.nonce);
+        const release = () => {
+          process.off('exit', release);
+          mine.delete(holder.nonce);
+          // Only our own lock: never one that a later process took after ours was (wrongly) found stale.
+          try {
+            if (readHolder(path)?.nonce === holder.nonce) unlinkSync(path);
+          } catch { /* exiting: nothing more to do about a lock file we cannot read */ }
+        };
+        process.on('exit', release);
+        return { lock: { holder, path, release } };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const current = readHolder(path);
+      if (!current) continue; // released meanwhile: try again
+      if (alive(current)) return { heldBy: current };
+      // Stale. Only the process that creates this lock's takeover file may remove it.
+      const guard = `${path}.takeover-${current.nonce}`;
+      try {
+        writeFileSync(guard, String(process.pid), { flag: 'wx', mode: 0o600 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        // Another process is taking it over right now (a few microseconds); unless it died doing so.
+        const started = statSync(guard, { throwIfNoEntry: false });
+        if (attempt > 100 && started && Date.now() - started.mtimeMs > 5_000) {
+          throw new DataLockError(`roster: the lock file ${path} was left by a process that no longer runs (pid ${current.pid}), and so was ${guard}; if no Roster process uses this DATA_DIR, delete both`);
+        }
+        await sleep(20);
+        continue;
+      }
+      try {
+        if (readHolder(path)?.nonce === current.nonce) unlinkSync(path);
+      } finally {
+        rmSync(guard, { force: true });
+      }
+    }
+  } finally {
+    rmSync(temporary, { force: true });
+  }
+}
