@@ -6,7 +6,7 @@
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { type Config, ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { acquireDataLock, checkSocketPath, DataLockError, describeHolder } from './data-lock.ts';
 import { DirectoryError, type DirectoryErrorCode } from './directory/errors.ts';
 import type { OperatorCommand } from './operations.ts';
@@ -171,6 +171,7 @@ async function main(argv: string[]): Promise<void> {
   const name = positionals.join(' ');
   if (values.help || name === '' || name === 'help') { process.stdout.write(usage); return; }
   const command = toCommand(name, values);
+  loadDotEnv();
   config = loadConfig();
   const out = await execute(config, name, command);
   process.stdout.write((values.json ? JSON.stringify(out) : describe(command, out)) + '\n');

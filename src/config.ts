@@ -48,6 +48,19 @@ function parseTrustProxy(value: string): boolean | number | string {
 
 export class ConfigError extends Error {}
 
+/**
+ * Loads `.env` from the working directory into the environment when there is one (silently skipped when
+ * there is none); a variable already set in the environment wins over the file.
+ */
+export function loadDotEnv(path = '.env'): void {
+  if (!existsSync(path)) return;
+  try {
+    process.loadEnvFile(path);
+  } catch (err) {
+    throw new ConfigError(`cannot read ${resolve(path)}: ${(err as Error).message}`);
+  }
+}
+
 /** Reads and validates the environment; a bad value stops the process with a clear message. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const blanksRemoved = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));

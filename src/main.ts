@@ -4,7 +4,7 @@
 // exits non-zero.
 import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { type Config, ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { acquireDataLock, checkSocketPath, type DataLock, DataLockError, describeHolder } from './data-lock.ts';
 import { type Db, databaseProblem, describeDatabaseUrl, migrate, openDb, pendingMigrations, ping } from './db.ts';
 import { createApp, createMetricsApp } from './http/app.ts';
@@ -130,6 +130,7 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
 async function main(): Promise<void> {
   let config: Config;
   try {
+    loadDotEnv();
     config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
