@@ -1,7 +1,7 @@
 // Starting the server and the CLI as an operator does: what they print, how they fail, what they load.
 // Real processes, on the database of the run (PostgreSQL when DATABASE_URL is set, else the embedded one).
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
 import { lockPath, socketPath } from '../../src/data-lock.ts';
