@@ -6,7 +6,7 @@ import { createServer, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
 import { lockPath, socketPath } from '../../src/data-lock.ts';
 import { testDatabaseUrl } from '../setup.ts';
-import { assertNoStack, killAll, preparedDataDir, ROOT, runCli, start, startServer, tempDir } from './processes.ts';
+import { assertNoStack, killAll, preparedDataDir, runCli, start, startServer, tempDir } from './processes.ts';
 
 const dirs: string[] = [];
 const dir = (d: string) => (dirs.push(d), d);
