@@ -118,6 +118,9 @@ const bearer = /^Bearer\s+(\S+)\s*$/i;
  */
 export function baselineApp(databaseUrl: string, orgId: string): { app: express.Express; pool: pg.Pool } {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+  // An idle connection closed under the pool (the bench database is dropped with `force` at the end) must not
+  // crash the bench: pg emits that on the pool, and an 'error' event without a listener throws.
+  pool.on('error', () => {});
   const app = express();
   const lookup = async (org: string, userName: unknown, res: express.Response) => {
     const { rows } = await pool.query('select id, user_name, given_name, family_name, emails from memberships where org_id = $1 and lower(user_name) = lower($2)',

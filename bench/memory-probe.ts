@@ -22,7 +22,7 @@ registerHooks({
 
 export type ProbeReport = {
   memory: NodeJS.MemoryUsage;
-  heapSpaces: Record<string, number>; // V8 heap space -> bytes used
+  heapSpaces: Record<string, { used: number; size: number }>; // V8 heap space -> bytes used, bytes reserved
   modules: number;
   packages: string[]; // node_modules packages loaded
   pgliteLoaded: boolean;
@@ -37,7 +37,7 @@ function report(): ProbeReport {
   }
   return {
     memory: process.memoryUsage(),
-    heapSpaces: Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.space_used_size])),
+    heapSpaces: Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, { used: s.space_used_size, size: s.space_size }])),
     modules: modules.size,
     packages: [...packages].sort(),
     pgliteLoaded: packages.has('@electric-sql/pglite'),

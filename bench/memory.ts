@@ -25,6 +25,8 @@ const maxOf = (when: string, samples: MemorySample[]): MemorySample => {
 export class MemoryWatch {
   readonly samples: MemorySample[] = [];
   last?: ProbeReport;
+  /** The probe that saw the largest V8 heap in a sampled phase. */
+  largestHeap?: ProbeReport;
   private readonly server: RosterChild;
   private running?: { name: string; proc: ProcMemory[]; probes: ProbeReport[]; timers: NodeJS.Timeout[] };
 
@@ -55,6 +57,7 @@ export class MemoryWatch {
     this.running = undefined;
     for (const t of run.timers) clearInterval(t);
     if (run.probes.length === 0 || run.proc.length === 0) return undefined;
+    for (const r of run.probes) if (!this.largestHeap || r.memory.heapTotal > this.largestHeap.memory.heapTotal) this.largestHeap = r;
     const rows = run.probes.map((r, i) => sampleOf(run.name, run.proc[Math.min(i, run.proc.length - 1)], r));
     // The RSS maxima come from the frequent /proc samples, the heap maxima from the probes.
     const procMax = { rss: Math.max(...run.proc.map((p) => p.rss)), rssAnon: Math.max(...run.proc.map((p) => p.rssAnon)), rssFile: Math.max(...run.proc.map((p) => p.rssFile)) };
@@ -71,4 +74,11 @@ export function formatMemory(samples: MemorySample[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ') + ' |';
   return [line(head), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...body.map(line)].join('\n');
+}
+
+/** "new_space 16/32, old_space 40/48, ...": each V8 heap space's used / reserved MB, largest first. */
+export function formatHeapSpaces(r: ProbeReport): string {
+  const m = (b: number) => (b / 1024 / 1024).toFixed(0);
+  return Object.entries(r.heapSpaces).filter(([, s]) => s.size >= 512 * 1024).sort(([, a], [, b]) => b.size - a.size)
+    .map(([name, s]) => `${name} ${m(s.used)}/${m(s.size)}`).join(', ');
 }

@@ -18,12 +18,23 @@ export function procMemory(pid: number): ProcMemory {
   return { rss: kb('VmRSS'), rssAnon: kb('RssAnon'), rssFile: kb('RssFile') + kb('RssShmem'), hwm: kb('VmHWM') };
 }
 
+/**
+ * CPU time used (user + system), in microseconds, from /proc (clock ticks, 100 per second): the whole process,
+ * or with `mainThread` only its main thread (the JavaScript event loop; not V8's GC helpers or a worker).
+ */
+export function procCpuMicros(pid: number, mainThread = false): number {
+  const fields = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000; // utime, stime (fields 14 and 15 of stat)
+}
+
 export type RosterChild = {
   url: string;
   pid: number;
   /** The server's process.memoryUsage(), V8 heap spaces and loaded packages; `gc` first runs a full collection. */
   probe: (what?: 'report' | 'gc') => Promise<ProbeReport>;
   proc: () => ProcMemory;
+  /** CPU time of the whole server process, or of its main thread only. */
+  cpuMicros: (mainThread?: boolean) => number;
   stop: () => Promise<void>;
 };
 
@@ -40,11 +51,12 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 /**
  * Starts `node --expose-gc --import ./bench/memory-probe.ts src/main.ts` on a free loopback port against
  * `databaseUrl` (already migrated), LOG_LEVEL=warn (so no per-request log lines), and waits for /healthz.
- * --expose-gc only lets the probe force a collection on request; nothing else calls it.
+ * --expose-gc only lets the probe force a collection on request; nothing else calls it. `nodeFlags` go before
+ * it (BENCH_ROSTER_FLAGS, e.g. V8 heap sizes, to try what a deployment could set).
  */
-export async function startRoster(databaseUrl: string, opts: { stubPglite?: boolean } = {}): Promise<RosterChild> {
+export async function startRoster(databaseUrl: string, opts: { stubPglite?: boolean; nodeFlags?: string[] } = {}): Promise<RosterChild> {
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ['--expose-gc', '--import', './bench/memory-probe.ts', 'src/main.ts'], {
+  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeFlags ?? []), '--expose-gc', '--import', './bench/memory-probe.ts', 'src/main.ts'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: {
@@ -97,6 +109,7 @@ export async function startRoster(databaseUrl: string, opts: { stubPglite?: bool
       child.send({ probe: what, id });
     }),
     proc: () => procMemory(child.pid!),
+    cpuMicros: (mainThread = false) => procCpuMicros(child.pid!, mainThread),
     stop,
   };
 }

@@ -8,8 +8,8 @@ import { performance } from 'node:perf_hooks';
 import { createOrganization } from '../src/directory/organizations.ts';
 import { baselineApp, failureRate, formatTable, groupSize, listen, mb, type Row, runLoad, SEED, seed, settle, vacuum, withBenchDatabase } from './lib.ts';
 import type { LoadJob, LoadKind, LoadStats } from './load-worker.ts';
-import { formatMemory, MemoryWatch } from './memory.ts';
-import { startRoster } from './roster-child.ts';
+import { formatHeapSpaces, formatMemory, MemoryWatch } from './memory.ts';
+import { procCpuMicros, startRoster } from './roster-child.ts';
 
 const databaseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -20,6 +20,8 @@ const MAX_FAILURE_RATE = 0.001;
 const only = process.env.BENCH_ONLY;
 /** BENCH_STUB_PGLITE=1 runs Roster with `knex-pglite` replaced by an empty module (what a lazy import would save). */
 const stubPglite = process.env.BENCH_STUB_PGLITE === '1';
+/** BENCH_ROSTER_FLAGS="--max-semi-space-size=4": node flags for the Roster server process (memory experiments). */
+const rosterFlags = (process.env.BENCH_ROSTER_FLAGS ?? '').split(/\s+/).filter(Boolean);
 const ROUNDS = 4;
 const SETTLE_SECONDS = 5;
 
@@ -94,7 +96,7 @@ async function main(): Promise<void> {
       const seedSeconds = (performance.now() - started) / 1000;
       console.log(`seeded ${users} users, groups of ${SEED.bigGroup} and ${SEED.smallGroup} members, ${spareIds.length} spare members, analyzed: ${seedSeconds.toFixed(1)} s`);
 
-      const roster = await startRoster(benchUrl, { stubPglite });
+      const roster = await startRoster(benchUrl, { stubPglite, nodeFlags: rosterFlags });
       const memory = new MemoryWatch(roster);
       const { app, pool } = baselineApp(benchUrl, orgId);
       const baseline = await listen(app);
@@ -130,11 +132,26 @@ async function main(): Promise<void> {
         const lookupRounds: LoadStats[] = [];
         const bareRounds: LoadStats[] = [];
         const authRounds: LoadStats[] = [];
+        // CPU time per response over the rounds (warm-ups included): the Roster server's process, and the main
+        // thread (event loop) of Roster and of the baselines' server, which is this process's main thread (the
+        // load generator runs on a worker thread): where the lookup's cost is, on machine-drift-free terms.
+        const cpu = { roster: { process: 0, main: 0, n: 0 }, bare: { main: 0, n: 0 }, auth: { main: 0, n: 0 } };
+        const timed = async (side: { main: number; n: number; process?: number }, mainCpu: () => number, run: () => Promise<LoadStats>) => {
+          const m0 = mainCpu();
+          const p0 = roster.cpuMicros();
+          const s = await run();
+          side.main += mainCpu() - m0;
+          if (side.process !== undefined) side.process += roster.cpuMicros() - p0;
+          side.n += s.okWithWarmup + s.non2xx;
+          return s;
+        };
+        const benchMain = () => procCpuMicros(process.pid, true);
+        const rosterMain = () => roster.cpuMicros(true);
         for (let r = 0; r < rounds; r++) {
           const of = `(round ${r + 1}/${rounds})`;
-          lookupRounds.push(await measure(`lookup ${of}`, 'lookup', roster.url, { seconds: seconds / rounds }));
-          bareRounds.push(await measure(`lookup-baseline-bare ${of}`, 'baseline', baseline.url, { seconds: seconds / rounds }));
-          authRounds.push(await measure(`lookup-baseline-auth ${of}`, 'baseline-auth', baseline.url, { seconds: seconds / rounds }));
+          lookupRounds.push(await timed(cpu.roster, rosterMain, () => measure(`lookup ${of}`, 'lookup', roster.url, { seconds: seconds / rounds })));
+          bareRounds.push(await timed(cpu.bare, benchMain, () => measure(`lookup-baseline-bare ${of}`, 'baseline', baseline.url, { seconds: seconds / rounds })));
+          authRounds.push(await timed(cpu.auth, benchMain, () => measure(`lookup-baseline-auth ${of}`, 'baseline-auth', baseline.url, { seconds: seconds / rounds })));
         }
         await memory.stop();
         await settle(db);
@@ -151,6 +168,14 @@ async function main(): Promise<void> {
           lookupVsBare: lookup.rps / lookupBare.rps, lookupVsAuth: lookup.rps / lookupAuth.rps,
           lookupVsBareRounds: lookupRounds.map((l, i) => l.rps / bareRounds[i].rps), lookupVsAuthRounds: lookupRounds.map((l, i) => l.rps / authRounds[i].rps),
         };
+        const per = (micros: number, n: number) => micros / Math.max(1, n);
+        const cpuPerLookup = {
+          rosterProcess: per(cpu.roster.process, cpu.roster.n), rosterMainThread: per(cpu.roster.main, cpu.roster.n),
+          bareMainThread: per(cpu.bare.main, cpu.bare.n), authMainThread: per(cpu.auth.main, cpu.auth.n),
+        };
+        const cpuLine = `CPU per lookup (user + system, 10 ms ticks, warm-ups included): Roster ${cpuPerLookup.rosterMainThread.toFixed(0)} µs on its event loop `
+          + `(${cpuPerLookup.rosterProcess.toFixed(0)} µs whole process); baselines' event loop: bare ${cpuPerLookup.bareMainThread.toFixed(0)} µs, `
+          + `token check + lookup ${cpuPerLookup.authMainThread.toFixed(0)} µs`;
         const lookupRows: Row[] = [
           { name: 'GET /Users?filter=userName eq, vs bare lookup (no auth)', roster: lookup, baseline: lookupBare, ratio: ratios.lookupVsBare, ratioNote: '(roster/bare)' },
           { name: 'GET /Users?filter=userName eq, vs token check + lookup', roster: lookup, baseline: lookupAuth, ratio: ratios.lookupVsAuth, ratioNote: '(roster/authenticated, aim >= 0.9)' },
@@ -158,17 +183,19 @@ async function main(): Promise<void> {
         const printMemory = async () => {
           const end = memory.samples.at(-1)!;
           const hwm = roster.proc().hwm;
-          console.log(`\nRoster server memory: its own process (node src/main.ts, pid ${roster.pid}, PostgreSQL, pool of 10, LOG_LEVEL=warn), ${memory.last!.modules} modules, PGlite ${memory.last!.pgliteLoaded ? 'loaded' : memory.last!.pgliteStubbed ? 'stubbed out' : 'not loaded'}\n`);
+          console.log(`\nRoster server memory: its own process (node ${rosterFlags.length ? rosterFlags.join(' ') + ' ' : ''}src/main.ts, pid ${roster.pid}, PostgreSQL, pool of 10, LOG_LEVEL=warn), ${memory.last!.modules} modules, PGlite ${memory.last!.pgliteLoaded ? 'loaded' : memory.last!.pgliteStubbed ? 'stubbed out' : 'not loaded'}\n`);
           console.log(formatMemory(memory.samples));
+          if (memory.largestHeap) console.log(`\nV8 heap at its largest under load (used/reserved MB): ${formatHeapSpaces(memory.largestHeap)}`);
           console.log(`\nRoster peak RSS (VmHWM): ${mb(hwm)}, last ${mb(end.rss)} (aim <= 150 MB); V8 heap used ${mb(end.heapUsed)} of ${mb(end.heapTotal)}, the rest (code, native, malloc) ${mb(end.rss - end.heapTotal)}`);
           return hwm;
         };
         if (only === 'lookup') {
-          console.log(`\nlookup per-round ratios: vs bare ${perRound(bareRounds)}; vs authenticated ${perRound(authRounds)}\n`);
+          console.log(`\nlookup per-round ratios: vs bare ${perRound(bareRounds)}; vs authenticated ${perRound(authRounds)}\n${cpuLine}\n`);
           console.log(formatTable(lookupRows));
           await printMemory();
           return;
         }
+        memory.start('page, create, add-member load (max)');
         const page = await measure('page', 'page', roster.url);
 
         // Requests in flight when autocannon stops (after the warm-up and after the run) complete unseen by it.
@@ -192,6 +219,7 @@ async function main(): Promise<void> {
         const patchSmall = await patch('add-member-small', smallGroupId);
         const patchBig = await patch('add-member-big', bigGroupId);
 
+        await memory.stop();
         await memory.snapshot('end of all runs');
         await memory.snapshot('end of all runs, full gc', true);
         const rows: Row[] = [
@@ -205,7 +233,7 @@ async function main(): Promise<void> {
         peakRss = Math.max(peakRss, rss);
         console.log(`\nSCIM benchmark: ${connections} connections, ${seconds} s per run after ${warmupSeconds} s warm-up, ${users} users; seeding took ${seedSeconds.toFixed(1)} s\n`);
         console.log(formatTable(rows));
-        console.log(`\nlookup per-round ratios: vs bare ${perRound(bareRounds)}; vs authenticated ${perRound(authRounds)}`);
+        console.log(`\nlookup per-round ratios: vs bare ${perRound(bareRounds)}; vs authenticated ${perRound(authRounds)}\n${cpuLine}`);
         const hwm = await printMemory();
         console.log(`bench process RSS (baseline server, load-generator thread, seeding client; not Roster): ${mb(rss)} now, ${mb(peakRss)} peak`);
 
@@ -213,9 +241,10 @@ async function main(): Promise<void> {
         writeFileSync(resultsFile, JSON.stringify({
           date: new Date().toISOString(), node: process.version,
           postgres: (await db.raw('show server_version')).rows[0].server_version,
-          settings: { seconds, warmupSeconds, connections, users, bigGroup: SEED.bigGroup, smallGroup: SEED.smallGroup, spares: spareIds.length },
+          settings: { seconds, warmupSeconds, connections, users, rosterFlags, bigGroup: SEED.bigGroup, smallGroup: SEED.smallGroup, spares: spareIds.length },
           seedSeconds, loadAverageAtStart: load, benchProcess: { rssBytes: rss, peakRssBytes: peakRss },
           rosterServer: { pid: roster.pid, peakRssBytes: hwm, samples: memory.samples, pgliteLoaded: memory.last!.pgliteLoaded, pgliteStubbed: stubPglite, modules: memory.last!.modules, packages: memory.last!.packages, heapSpaces: memory.last!.heapSpaces },
+          rosterCpuMicrosPerLookup: cpuPerLookup,
           ratios: { ...ratios, bigVsSmallGroupAdd: patchBig.rps / patchSmall.rps },
           runs: stats,
         }, null, 2) + '\n');
