@@ -186,7 +186,8 @@ async function main(): Promise<void> {
           console.log(`\nRoster server memory: its own process (node ${rosterFlags.length ? rosterFlags.join(' ') + ' ' : ''}src/main.ts, pid ${roster.pid}, PostgreSQL, pool of 10, LOG_LEVEL=warn), ${memory.last!.modules} modules, PGlite ${memory.last!.pgliteLoaded ? 'loaded' : memory.last!.pgliteStubbed ? 'stubbed out' : 'not loaded'}\n`);
           console.log(formatMemory(memory.samples));
           if (memory.largestHeap) console.log(`\nV8 heap at its largest under load (used/reserved MB): ${formatHeapSpaces(memory.largestHeap)}`);
-          console.log(`\nRoster peak RSS (VmHWM): ${mb(hwm)}, last ${mb(end.rss)} (aim <= 150 MB); V8 heap used ${mb(end.heapUsed)} of ${mb(end.heapTotal)}, the rest (code, native, malloc) ${mb(end.rss - end.heapTotal)}`);
+          console.log(`\nRoster peak RSS (VmHWM): ${mb(hwm)}, last ${mb(end.rss)} (aim <= 150 MB); last V8 heap used ${mb(end.heapUsed)} of ${mb(end.heapTotal)}; `
+            + `RSS outside the V8 heap ${mb(end.rss - end.heapTotal)} (node's code, native memory, and pages a shrunk heap did not give back)`);
           return hwm;
         };
         if (only === 'lookup') {
