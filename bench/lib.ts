@@ -1,5 +1,5 @@
 // Helpers of the SCIM benchmark: a throw-away database, fast SQL seeding, the baseline server, the load worker, the table.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Worker } from 'node:worker_threads';
@@ -40,7 +40,8 @@ export const SEED = { users: 100_000, bigGroup: 50_000, smallGroup: 10 } as cons
 const memberId = (n: string) => `md5('m' || ${n})::uuid`;
 
 /**
- * SQL-only seeding: users 1..users (accounts + memberships, the profile as the SCIM layer stores it),
+ * SQL-only seeding: users 1..users (accounts + memberships with the typed person columns the directory stores:
+ * given_name, family_name, and `emails` holding one primary work e-mail, the same address as the userName),
  * the big group holds users 1..bigGroup, the small group the next smallGroup users; everyone after is a spare.
  */
 export async function seed(db: Db, orgId: string, users: number): Promise<{ bigGroupId: string; smallGroupId: string; spareIds: string[] }> {
@@ -49,10 +50,9 @@ export async function seed(db: Db, orgId: string, users: number): Promise<{ bigG
     await trx.raw(`insert into accounts (id, email, given_name, family_name, managed_by_org_id, created_at, updated_at)
       select md5('a' || n)::uuid, 'user' || n || '@bench.test', 'Given' || n, 'Family' || n, ?, t, t
       from generate_series(1, ?::int) n, lateral (select now() - (?::int - n) * interval '1 second' as t) ts`, [orgId, users, users]);
-    await trx.raw(`insert into memberships (org_id, id, account_id, user_name, profile, created_at, updated_at)
-      select ?, ${memberId('n')}, md5('a' || n)::uuid, 'user' || n || '@bench.test',
-        jsonb_build_object('name', jsonb_build_object('givenName', 'Given' || n, 'familyName', 'Family' || n),
-          'emails', jsonb_build_array(jsonb_build_object('value', 'user' || n || '@bench.test', 'type', 'work', 'primary', true))), t, t
+    await trx.raw(`insert into memberships (org_id, id, account_id, user_name, given_name, family_name, emails, created_at, updated_at)
+      select ?, ${memberId('n')}, md5('a' || n)::uuid, 'user' || n || '@bench.test', 'Given' || n, 'Family' || n,
+        jsonb_build_array(jsonb_build_object('value', 'user' || n || '@bench.test', 'type', 'work', 'primary', true)), t, t
       from generate_series(1, ?::int) n, lateral (select now() - (?::int - n) * interval '1 second' as t) ts`, [orgId, users, users]);
   });
   const [big] = await db('groups').insert({ org_id: orgId, display_name: `Big (${bigGroup})` }).returning('id');
@@ -94,7 +94,7 @@ export async function settle(db: Db, timeoutMs = 120_000): Promise<void> {
  * group's row) would otherwise slow the next run, and the order of the runs would decide their ratio.
  */
 export async function vacuum(db: Db): Promise<void> {
-  await db.raw('vacuum (analyze) groups, group_members, memberships, accounts, audit_events, scim_tokens');
+  await db.raw('vacuum (analyze) groups, group_members, memberships, accounts, audit_events, credentials');
 }
 
 /** Listens on an ephemeral loopback port; the handler may be attached later (when it needs to know the port). */
@@ -106,16 +106,47 @@ export async function listen(handler?: RequestListener): Promise<{ server: Serve
   return { server, url, close };
 }
 
-/** The DESIGN's yardstick: bare express + pg, one indexed query per request, no auth, no logging, no SCIM. */
+const bearer = /^Bearer\s+(\S+)\s*$/i;
+
+/**
+ * The DESIGN's yardsticks, one express app on one `pg.Pool` (10 connections), no logging, no SCIM, plain
+ * `pool.query` (unnamed statements, as plain pg code writes them):
+ * - `GET /lookup?userName=`: one indexed query, no authentication, the organisation fixed in advance;
+ * - `GET /auth/lookup?userName=`: a plain bearer-token check first (sha256 of the token, one indexed query of
+ *   `credentials` for an active SCIM token), then the same lookup scoped by the organisation the token gave:
+ *   two round trips, as Roster makes.
+ */
 export function baselineApp(databaseUrl: string, orgId: string): { app: express.Express; pool: pg.Pool } {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+  // An idle connection closed under the pool (the bench database is dropped with `force` at the end) must not
+  // crash the bench: pg emits that on the pool, and an 'error' event without a listener throws.
+  pool.on('error', () => {});
   const app = express();
+  const lookup = async (org: string, userName: unknown, res: express.Response) => {
+    const { rows } = await pool.query('select id, user_name, given_name, family_name, emails from memberships where org_id = $1 and lower(user_name) = lower($2)',
+      [org, String(userName ?? '')]);
+    if (rows.length === 0) res.status(404).json({ error: 'not found' });
+    else res.json(rows[0]);
+  };
   app.get('/lookup', async (req, res, next) => {
     try {
-      const { rows } = await pool.query('select id, user_name, profile from memberships where org_id = $1 and lower(user_name) = lower($2)',
-        [orgId, String(req.query.userName ?? '')]);
-      if (rows.length === 0) res.status(404).json({ error: 'not found' });
-      else res.json(rows[0]);
+      await lookup(orgId, req.query.userName, res);
+    } catch (err) {
+      next(err);
+    }
+  });
+  app.get('/auth/lookup', async (req, res, next) => {
+    try {
+      const token = bearer.exec(req.headers.authorization ?? '')?.[1];
+      const hash = token ? createHash('sha256').update(token).digest('hex') : undefined;
+      const { rows } = hash
+        ? await pool.query(`select org_id from credentials where secret_hash = $1 and kind = 'scim_token' and revoked_at is null`, [hash])
+        : { rows: [] };
+      if (rows.length === 0) {
+        res.status(401).json({ error: 'unauthorized' });
+        return;
+      }
+      await lookup(rows[0].org_id, req.query.userName, res);
     } catch (err) {
       next(err);
     }

@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import autocannon from 'autocannon';
 
-export type LoadKind = 'lookup' | 'baseline' | 'page' | 'create' | 'patch';
+export type LoadKind = 'lookup' | 'baseline' | 'baseline-auth' | 'page' | 'create' | 'patch';
 
 export type LoadJob = {
   kind: LoadKind;
@@ -34,6 +34,8 @@ function requestsFor(job: LoadJob, state: { wrapped: boolean }): object[] {
       return [{ method: 'GET', headers: scim, setupRequest: (r: { path: string }) => ({ ...r, path: `/scim/v2/Users?filter=${encodeURIComponent(`userName eq "user${rand(job.users)}@bench.test"`)}` }) }];
     case 'baseline':
       return [{ method: 'GET', setupRequest: (r: { path: string }) => ({ ...r, path: `/lookup?userName=${encodeURIComponent(`user${rand(job.users)}@bench.test`)}` }) }];
+    case 'baseline-auth':
+      return [{ method: 'GET', headers: { authorization: `Bearer ${job.token}` }, setupRequest: (r: { path: string }) => ({ ...r, path: `/auth/lookup?userName=${encodeURIComponent(`user${rand(job.users)}@bench.test`)}` }) }];
     case 'page':
       return [{ method: 'GET', headers: scim, setupRequest: (r: { path: string }) => ({ ...r, path: `/scim/v2/Users?startIndex=${rand(99_900)}&count=100` }) }];
     case 'create': {

@@ -1,21 +1,27 @@
-// SCIM benchmark: Roster in-process against a fresh, SQL-seeded database, beside a bare express + pg baseline.
-// npm run bench:scim   (env: DATABASE_URL, BENCH_SECONDS=10, BENCH_WARMUP=2, BENCH_CONNECTIONS=10). See bench/README.md.
+// SCIM benchmark: Roster as its own process (node src/main.ts) against a fresh, SQL-seeded database, beside two
+// express + pg baselines (bare lookup; bearer-token check + lookup), and the Roster server's memory.
+// npm run bench:scim   (env: DATABASE_URL, BENCH_SECONDS=10, BENCH_WARMUP=2, BENCH_CONNECTIONS=10, BENCH_ONLY=lookup,
+// BENCH_STUB_PGLITE=1). See bench/README.md.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { pino } from 'pino';
 import { createOrganization } from '../src/directory/organizations.ts';
-import { createApp } from '../src/http/app.ts';
 import { baselineApp, failureRate, formatTable, groupSize, listen, mb, type Row, runLoad, SEED, seed, settle, vacuum, withBenchDatabase } from './lib.ts';
 import type { LoadJob, LoadKind, LoadStats } from './load-worker.ts';
+import { formatHeapSpaces, formatMemory, MemoryWatch } from './memory.ts';
+import { procCpuMicros, startRoster } from './roster-child.ts';
 
 const databaseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const warmupSeconds = Number(process.env.BENCH_WARMUP ?? 2);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const MAX_FAILURE_RATE = 0.001;
-/** BENCH_ONLY=lookup measures only the lookup and its baseline (for profiling). */
+/** BENCH_ONLY=lookup measures only the lookup and its baselines (for profiling). */
 const only = process.env.BENCH_ONLY;
+/** BENCH_STUB_PGLITE=1 runs Roster with `knex-pglite` replaced by an empty module (what a lazy import would save). */
+const stubPglite = process.env.BENCH_STUB_PGLITE === '1';
+/** BENCH_ROSTER_FLAGS="--max-semi-space-size=4": node flags for the Roster server process (memory experiments). */
+const rosterFlags = (process.env.BENCH_ROSTER_FLAGS ?? '').split(/\s+/).filter(Boolean);
 const ROUNDS = 4;
 const SETTLE_SECONDS = 5;
 
@@ -46,12 +52,29 @@ async function preflight(rosterUrl: string, baselineUrl: string, token: string):
   const auth = { authorization: `Bearer ${token}` };
   const user = 'user4242@bench.test';
   const lookup = await fetch(`${rosterUrl}/scim/v2/Users?filter=${encodeURIComponent(`userName eq "${user}"`)}`, { headers: auth });
-  const found = (await lookup.json()) as { totalResults: number; Resources: { userName: string; emails: { value: string }[] }[] };
-  assert(lookup.status === 200 && found.totalResults === 1 && found.Resources[0].userName === user && found.Resources[0].emails[0].value === user,
-    `preflight: the filter lookup answered ${lookup.status} ${JSON.stringify(found).slice(0, 300)}`);
+  type Found = { totalResults: number; Resources: { userName: string; name?: { givenName?: string }; emails?: { value: string; type?: string; primary?: boolean }[] }[] };
+  const found = (await lookup.json()) as Found;
+  const r = found.Resources?.[0];
+  // The seeded typed columns come back through SCIM: the one primary work e-mail, the same address as the userName.
+  assert(lookup.status === 200 && found.totalResults === 1 && r.userName === user && r.name?.givenName === 'Given4242'
+    && r.emails?.length === 1 && r.emails[0].value === user && r.emails[0].type === 'work' && r.emails[0].primary === true,
+  `preflight: the filter lookup answered ${lookup.status} ${JSON.stringify(found).slice(0, 300)}`);
+  const byEmail = await fetch(`${rosterUrl}/scim/v2/Users?filter=${encodeURIComponent(`emails[type eq "work" and value eq "${user}"]`)}`, { headers: auth });
+  const foundByEmail = (await byEmail.json()) as Found;
+  assert(byEmail.status === 200 && foundByEmail.totalResults === 1 && foundByEmail.Resources[0].userName === user,
+    `preflight: the e-mail filter answered ${byEmail.status} ${JSON.stringify(foundByEmail).slice(0, 300)}`);
+  const noToken = await fetch(`${rosterUrl}/scim/v2/Users?filter=${encodeURIComponent(`userName eq "${user}"`)}`);
+  assert(noToken.status === 401, `preflight: Roster answered a lookup without a token with ${noToken.status}`);
   const base = await fetch(`${baselineUrl}/lookup?userName=${encodeURIComponent(user)}`);
-  const row = (await base.json()) as { user_name: string };
-  assert(base.status === 200 && row.user_name === user, `preflight: the baseline lookup answered ${base.status} ${JSON.stringify(row)}`);
+  const row = (await base.json()) as { user_name: string; emails: { value: string }[] };
+  assert(base.status === 200 && row.user_name === user && row.emails[0].value === user, `preflight: the baseline lookup answered ${base.status} ${JSON.stringify(row)}`);
+  const authBase = await fetch(`${baselineUrl}/auth/lookup?userName=${encodeURIComponent(user)}`, { headers: auth });
+  const authRow = (await authBase.json()) as { user_name: string };
+  assert(authBase.status === 200 && authRow.user_name === user, `preflight: the authenticated baseline answered ${authBase.status} ${JSON.stringify(authRow)}`);
+  for (const bad of [undefined, `Bearer ${token}x`]) {
+    const refused = await fetch(`${baselineUrl}/auth/lookup?userName=${encodeURIComponent(user)}`, { headers: bad ? { authorization: bad } : {} });
+    assert(refused.status === 401, `preflight: the authenticated baseline answered ${refused.status} to ${bad ? 'a wrong token' : 'no token'}`);
+  }
   const page = await fetch(`${rosterUrl}/scim/v2/Users?startIndex=99900&count=100`, { headers: auth });
   const list = (await page.json()) as { Resources: unknown[] };
   assert(page.status === 200 && list.Resources?.length === 100, `preflight: the last page answered ${page.status} with ${list.Resources?.length} resources`);
@@ -73,11 +96,13 @@ async function main(): Promise<void> {
       const seedSeconds = (performance.now() - started) / 1000;
       console.log(`seeded ${users} users, groups of ${SEED.bigGroup} and ${SEED.smallGroup} members, ${spareIds.length} spare members, analyzed: ${seedSeconds.toFixed(1)} s`);
 
-      const roster = await listen();
-      roster.server.on('request', createApp({ db, logger: pino({ level: 'silent' }), issuer: roster.url }));
+      const roster = await startRoster(benchUrl, { stubPglite, nodeFlags: rosterFlags });
+      const memory = new MemoryWatch(roster);
       const { app, pool } = baselineApp(benchUrl, orgId);
       const baseline = await listen(app);
       try {
+        await memory.snapshot('start (idle, migrated, 1 request)');
+        console.log(`Roster server: pid ${roster.pid}, ${roster.url}, ${memory.last!.modules} modules, PGlite ${memory.last!.pgliteLoaded ? 'loaded' : memory.last!.pgliteStubbed ? 'stubbed out (BENCH_STUB_PGLITE=1)' : 'not loaded'}`);
         await preflight(roster.url, baseline.url, org.scimToken);
         const stats: Record<string, LoadStats> = {};
         const measure = async (name: string, kind: LoadKind, url: string, extra: Partial<LoadJob> = {}) => {
@@ -93,29 +118,85 @@ async function main(): Promise<void> {
           return s;
         };
 
-        // The lookup and its baseline alternate in rounds, so that drift in the machine's load (other tenants,
-        // a busy neighbour) falls on both alike; each side's numbers combine its rounds.
-        // Both servers first run unmeasured until steady (V8 has compiled the hot paths, the pools are full and
-        // every connection has prepared its statements), as a long-running server is.
-        process.stdout.write(`warming up both servers (${SETTLE_SECONDS} s each, not measured)... `);
+        // The lookup and its two baselines alternate in rounds, so that drift in the machine's load (other
+        // tenants, a busy neighbour) falls on all alike; each side's numbers combine its rounds.
+        // All first run unmeasured until steady (V8 has compiled the hot paths, the pools are full and every
+        // connection has prepared its statements), as a long-running server is.
+        process.stdout.write(`warming up Roster and both baselines (${SETTLE_SECONDS} s each, not measured)... `);
+        memory.start('lookup load (max of samples)');
         await runLoad({ kind: 'lookup', url: roster.url, seconds: SETTLE_SECONDS, warmupSeconds: 0, connections, token: org.scimToken, users });
         await runLoad({ kind: 'baseline', url: baseline.url, seconds: SETTLE_SECONDS, warmupSeconds: 0, connections, token: org.scimToken, users });
+        await runLoad({ kind: 'baseline-auth', url: baseline.url, seconds: SETTLE_SECONDS, warmupSeconds: 0, connections, token: org.scimToken, users });
         console.log('done');
         const rounds = Math.max(1, Math.min(ROUNDS, Math.floor(seconds / 2)));
         const lookupRounds: LoadStats[] = [];
-        const baseRounds: LoadStats[] = [];
+        const bareRounds: LoadStats[] = [];
+        const authRounds: LoadStats[] = [];
+        // CPU time per response over the rounds (warm-ups included): the Roster server's process, and the main
+        // thread (event loop) of Roster and of the baselines' server, which is this process's main thread (the
+        // load generator runs on a worker thread): where the lookup's cost is, on machine-drift-free terms.
+        const cpu = { roster: { process: 0, main: 0, n: 0 }, bare: { main: 0, n: 0 }, auth: { main: 0, n: 0 } };
+        const timed = async (side: { main: number; n: number; process?: number }, mainCpu: () => number, run: () => Promise<LoadStats>) => {
+          const m0 = mainCpu();
+          const p0 = roster.cpuMicros();
+          const s = await run();
+          side.main += mainCpu() - m0;
+          if (side.process !== undefined) side.process += roster.cpuMicros() - p0;
+          side.n += s.okWithWarmup + s.non2xx;
+          return s;
+        };
+        const benchMain = () => procCpuMicros(process.pid, true);
+        const rosterMain = () => roster.cpuMicros(true);
         for (let r = 0; r < rounds; r++) {
-          lookupRounds.push(await measure(`lookup (round ${r + 1}/${rounds})`, 'lookup', roster.url, { seconds: seconds / rounds }));
-          baseRounds.push(await measure(`lookup-baseline (round ${r + 1}/${rounds})`, 'baseline', baseline.url, { seconds: seconds / rounds }));
+          const of = `(round ${r + 1}/${rounds})`;
+          lookupRounds.push(await timed(cpu.roster, rosterMain, () => measure(`lookup ${of}`, 'lookup', roster.url, { seconds: seconds / rounds })));
+          bareRounds.push(await timed(cpu.bare, benchMain, () => measure(`lookup-baseline-bare ${of}`, 'baseline', baseline.url, { seconds: seconds / rounds })));
+          authRounds.push(await timed(cpu.auth, benchMain, () => measure(`lookup-baseline-auth ${of}`, 'baseline-auth', baseline.url, { seconds: seconds / rounds })));
         }
+        await memory.stop();
+        await settle(db);
+        await memory.snapshot('after lookup load');
+        await memory.snapshot('after lookup load, full gc', true);
         const lookup = combine(lookupRounds);
-        const lookupBase = combine(baseRounds);
+        const lookupBare = combine(bareRounds);
+        const lookupAuth = combine(authRounds);
         stats.lookup = lookup;
-        stats['lookup-baseline'] = lookupBase;
+        stats['lookup-baseline-bare'] = lookupBare;
+        stats['lookup-baseline-auth'] = lookupAuth;
+        const perRound = (base: LoadStats[]) => lookupRounds.map((l, i) => (l.rps / base[i].rps).toFixed(2)).join(', ');
+        const ratios = {
+          lookupVsBare: lookup.rps / lookupBare.rps, lookupVsAuth: lookup.rps / lookupAuth.rps,
+          lookupVsBareRounds: lookupRounds.map((l, i) => l.rps / bareRounds[i].rps), lookupVsAuthRounds: lookupRounds.map((l, i) => l.rps / authRounds[i].rps),
+        };
+        const per = (micros: number, n: number) => micros / Math.max(1, n);
+        const cpuPerLookup = {
+          rosterProcess: per(cpu.roster.process, cpu.roster.n), rosterMainThread: per(cpu.roster.main, cpu.roster.n),
+          bareMainThread: per(cpu.bare.main, cpu.bare.n), authMainThread: per(cpu.auth.main, cpu.auth.n),
+        };
+        const cpuLine = `CPU per lookup (user + system, 10 ms ticks, warm-ups included): Roster ${cpuPerLookup.rosterMainThread.toFixed(0)} µs on its event loop `
+          + `(${cpuPerLookup.rosterProcess.toFixed(0)} µs whole process); baselines' event loop: bare ${cpuPerLookup.bareMainThread.toFixed(0)} µs, `
+          + `token check + lookup ${cpuPerLookup.authMainThread.toFixed(0)} µs`;
+        const lookupRows: Row[] = [
+          { name: 'GET /Users?filter=userName eq, vs bare lookup (no auth)', roster: lookup, baseline: lookupBare, ratio: ratios.lookupVsBare, ratioNote: '(roster/bare)' },
+          { name: 'GET /Users?filter=userName eq, vs token check + lookup', roster: lookup, baseline: lookupAuth, ratio: ratios.lookupVsAuth, ratioNote: '(roster/authenticated, aim >= 0.9)' },
+        ];
+        const printMemory = async () => {
+          const end = memory.samples.at(-1)!;
+          const hwm = roster.proc().hwm;
+          console.log(`\nRoster server memory: its own process (node ${rosterFlags.length ? rosterFlags.join(' ') + ' ' : ''}src/main.ts, pid ${roster.pid}, PostgreSQL, pool of 10, LOG_LEVEL=warn), ${memory.last!.modules} modules, PGlite ${memory.last!.pgliteLoaded ? 'loaded' : memory.last!.pgliteStubbed ? 'stubbed out' : 'not loaded'}\n`);
+          console.log(formatMemory(memory.samples));
+          if (memory.largestHeap) console.log(`\nV8 heap at its largest under load (used/reserved MB): ${formatHeapSpaces(memory.largestHeap)}`);
+          console.log(`\nRoster peak RSS (VmHWM): ${mb(hwm)}, last ${mb(end.rss)} (aim <= 150 MB); last V8 heap used ${mb(end.heapUsed)} of ${mb(end.heapTotal)}; `
+            + `RSS outside the V8 heap ${mb(end.rss - end.heapTotal)} (node's code, native memory, and pages a shrunk heap did not give back)`);
+          return hwm;
+        };
         if (only === 'lookup') {
-          console.log(`\nlookup: ${lookup.rps.toFixed(0)} req/s (p99 ${lookup.p99} ms) vs baseline ${lookupBase.rps.toFixed(0)} req/s (p99 ${lookupBase.p99} ms): ratio ${(lookup.rps / lookupBase.rps).toFixed(2)}`);
+          console.log(`\nlookup per-round ratios: vs bare ${perRound(bareRounds)}; vs authenticated ${perRound(authRounds)}\n${cpuLine}\n`);
+          console.log(formatTable(lookupRows));
+          await printMemory();
           return;
         }
+        memory.start('page, create, add-member load (max)');
         const page = await measure('page', 'page', roster.url);
 
         // Requests in flight when autocannon stops (after the warm-up and after the run) complete unseen by it.
@@ -139,8 +220,11 @@ async function main(): Promise<void> {
         const patchSmall = await patch('add-member-small', smallGroupId);
         const patchBig = await patch('add-member-big', bigGroupId);
 
+        await memory.stop();
+        await memory.snapshot('end of all runs');
+        await memory.snapshot('end of all runs, full gc', true);
         const rows: Row[] = [
-          { name: 'GET /Users?filter=userName eq (vs baseline lookup)', roster: lookup, baseline: lookupBase, ratio: lookup.rps / lookupBase.rps, ratioNote: '(roster/baseline, aim >= 0.5)' },
+          ...lookupRows,
           { name: 'GET /Users?startIndex=random&count=100', roster: page },
           { name: 'POST /Users', roster: create },
           { name: `PATCH /Groups add 1 member, ${SEED.smallGroup}-member group`, roster: patchSmall },
@@ -150,20 +234,25 @@ async function main(): Promise<void> {
         peakRss = Math.max(peakRss, rss);
         console.log(`\nSCIM benchmark: ${connections} connections, ${seconds} s per run after ${warmupSeconds} s warm-up, ${users} users; seeding took ${seedSeconds.toFixed(1)} s\n`);
         console.log(formatTable(rows));
-        console.log(`\nprocess RSS: ${mb(rss)} now, ${mb(peakRss)} peak (servers, load-generator thread and the seeding client share this process)`);
+        console.log(`\nlookup per-round ratios: vs bare ${perRound(bareRounds)}; vs authenticated ${perRound(authRounds)}\n${cpuLine}`);
+        const hwm = await printMemory();
+        console.log(`bench process RSS (baseline server, load-generator thread, seeding client; not Roster): ${mb(rss)} now, ${mb(peakRss)} peak`);
 
         mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
         writeFileSync(resultsFile, JSON.stringify({
           date: new Date().toISOString(), node: process.version,
           postgres: (await db.raw('show server_version')).rows[0].server_version,
-          settings: { seconds, warmupSeconds, connections, users, bigGroup: SEED.bigGroup, smallGroup: SEED.smallGroup, spares: spareIds.length },
-          seedSeconds, loadAverageAtStart: load, rssBytes: rss, peakRssBytes: peakRss,
-          ratios: { lookupVsBaseline: lookup.rps / lookupBase.rps, bigVsSmallGroupAdd: patchBig.rps / patchSmall.rps },
+          settings: { seconds, warmupSeconds, connections, users, rosterFlags, bigGroup: SEED.bigGroup, smallGroup: SEED.smallGroup, spares: spareIds.length },
+          seedSeconds, loadAverageAtStart: load, benchProcess: { rssBytes: rss, peakRssBytes: peakRss },
+          rosterServer: { pid: roster.pid, peakRssBytes: hwm, samples: memory.samples, pgliteLoaded: memory.last!.pgliteLoaded, pgliteStubbed: stubPglite, modules: memory.last!.modules, packages: memory.last!.packages, heapSpaces: memory.last!.heapSpaces },
+          rosterCpuMicrosPerLookup: cpuPerLookup,
+          ratios: { ...ratios, bigVsSmallGroupAdd: patchBig.rps / patchSmall.rps },
           runs: stats,
         }, null, 2) + '\n');
         console.log(`results written to ${resultsFile.pathname}`);
       } finally {
-        await roster.close();
+        await memory.stop();
+        await roster.stop();
         await baseline.close();
         await pool.end();
       }
