@@ -2,7 +2,7 @@
 // express + pg baselines (bare lookup; bearer-token check + lookup), and the Roster server's memory.
 // npm run bench:scim   (env: DATABASE_URL, BENCH_SECONDS=10, BENCH_WARMUP=2, BENCH_CONNECTIONS=10, BENCH_ONLY=lookup,
 // BENCH_STUB_PGLITE=1). See bench/README.md.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createOrganization } from '../src/directory/organizations.ts';
@@ -20,8 +20,13 @@ const MAX_FAILURE_RATE = 0.001;
 const only = process.env.BENCH_ONLY;
 /** BENCH_STUB_PGLITE=1 runs Roster with `knex-pglite` replaced by an empty module (what a lazy import would save). */
 const stubPglite = process.env.BENCH_STUB_PGLITE === '1';
-/** BENCH_ROSTER_FLAGS="--max-semi-space-size=4": node flags for the Roster server process (memory experiments). */
-const rosterFlags = (process.env.BENCH_ROSTER_FLAGS ?? '').split(/\s+/).filter(Boolean);
+/**
+ * The Roster server runs with the node flags of `npm start` (package.json), so the bench measures what is
+ * deployed; BENCH_ROSTER_FLAGS="--max-semi-space-size=4" adds more (memory experiments; later flags win).
+ */
+const startFlags = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } })
+  .scripts.start.split(/\s+/).filter((w) => w.startsWith('--'));
+const rosterFlags = [...startFlags, ...(process.env.BENCH_ROSTER_FLAGS ?? '').split(/\s+/).filter(Boolean)];
 const ROUNDS = 4;
 const SETTLE_SECONDS = 5;
 

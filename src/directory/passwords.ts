@@ -1,6 +1,8 @@
 // Password hashing: argon2id with the library's defaults (m=64 MiB, t=3, p=4), the OWASP-recommended family.
-import argon2 from 'argon2';
 import { Invalid } from './errors.ts';
+
+/** argon2 is loaded on first use: most requests never hash a password, and the native module costs memory. */
+const argon2 = async () => (await import('argon2')).default;
 
 export const passwordPolicy = { minLength: 8, maxLength: 256 } as const;
 
@@ -15,9 +17,10 @@ export function checkPasswordPolicy(password: string): void {
 
 export async function hashPassword(password: string): Promise<string> {
   checkPasswordPolicy(password);
-  return argon2.hash(password, { type: argon2.argon2id });
+  const a = await argon2();
+  return a.hash(password, { type: a.argon2id });
 }
 
 export async function verifyPassword(hash: string, password: string): Promise<boolean> {
-  return argon2.verify(hash, password);
+  return (await argon2()).verify(hash, password);
 }

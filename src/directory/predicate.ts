@@ -1,5 +1,5 @@
 // A protocol-neutral query predicate, compiled here into one parameterised SQL condition.
-// Protocols (SCIM filters) build a Predicate; only this file turns it into SQL.
+// The doors build a Predicate (a filter of theirs, a search); only this file turns it into SQL.
 import type { Knex } from 'knex';
 import { Invalid } from './errors.ts';
 

@@ -1,6 +1,6 @@
 // Bearer secrets: 256 random bits, shown once, stored only as a SHA-256 hash.
 // SHA-256 (not argon2) is right here: the secret has 256 bits of entropy, so there is nothing to brute-force,
-// and every SCIM request verifies one.
+// and every machine request verifies one.
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 
 export type IssuedSecret = { secret: string; hash: string };

@@ -86,8 +86,11 @@ export function scimRouter(deps: Deps): Router {
     }
   });
   // Bodies are read only once the caller is known: without a token, nothing is parsed.
-  router.use(express.json({ limit: MAX_PAYLOAD_BYTES, type: ['application/json', 'application/scim+json', 'application/*+json'], verify: verifyUtf8Body }));
-  router.use(refuseDeepBody);
+  // Only the routes that take a body read one (the lookups Okta and Entra make all day need none).
+  const body = [
+    express.json({ limit: MAX_PAYLOAD_BYTES, type: ['application/json', 'application/scim+json', 'application/*+json'], verify: verifyUtf8Body }),
+    refuseDeepBody,
+  ];
 
   const route = (h: Handler) => async (req: Request, res: Response, next: NextFunction) => {
     try {
@@ -110,23 +113,23 @@ export function scimRouter(deps: Deps): Router {
   const patchProjection = (req: Request) => (query(req).attributes || query(req).excludedAttributes ? projectionOf(groupType, req) : null);
 
   router.get('/Users', route((ctx, req) => listUsers(ctx, parseListParams(query(req)))));
-  router.post('/Users/.search', route((ctx, req) => listUsers(ctx, parseListParams(searchBody(req)))));
-  router.post('/Users', route((ctx, req) => createUser(ctx, req.body)));
+  router.post('/Users/.search', ...body, route((ctx, req) => listUsers(ctx, parseListParams(searchBody(req)))));
+  router.post('/Users', ...body, route((ctx, req) => createUser(ctx, req.body)));
   router.get('/Users/:id', route((ctx, req) => getUser(ctx, param(req, 'id'), projectionOf(userType, req))));
-  router.put('/Users/:id', route((ctx, req) => replaceUser(ctx, { id: param(req, 'id'), body: req.body, pre: precondition(req) })));
-  router.patch('/Users/:id', route((ctx, req) => patchUser(ctx, { id: param(req, 'id'), ops: parsePatchRequest(req.body), pre: precondition(req) })));
+  router.put('/Users/:id', ...body, route((ctx, req) => replaceUser(ctx, { id: param(req, 'id'), body: req.body, pre: precondition(req) })));
+  router.patch('/Users/:id', ...body, route((ctx, req) => patchUser(ctx, { id: param(req, 'id'), ops: parsePatchRequest(req.body), pre: precondition(req) })));
   router.delete('/Users/:id', route((ctx, req) => deleteUser(ctx, param(req, 'id'), precondition(req))));
 
   router.get('/Groups', route((ctx, req) => listScimGroups(ctx, parseListParams(query(req)))));
-  router.post('/Groups/.search', route((ctx, req) => listScimGroups(ctx, parseListParams(searchBody(req)))));
-  router.post('/Groups', route((ctx, req) => createScimGroup(ctx, req.body)));
+  router.post('/Groups/.search', ...body, route((ctx, req) => listScimGroups(ctx, parseListParams(searchBody(req)))));
+  router.post('/Groups', ...body, route((ctx, req) => createScimGroup(ctx, req.body)));
   router.get('/Groups/:id', route((ctx, req) => getScimGroup(ctx, param(req, 'id'), projectionOf(groupType, req))));
-  router.put('/Groups/:id', route((ctx, req) => replaceScimGroup(ctx, { id: param(req, 'id'), body: req.body, pre: precondition(req) })));
-  router.patch('/Groups/:id', route((ctx, req) => patchScimGroup(ctx, { id: param(req, 'id'), ops: parsePatchRequest(req.body), pre: precondition(req), projection: patchProjection(req) })));
+  router.put('/Groups/:id', ...body, route((ctx, req) => replaceScimGroup(ctx, { id: param(req, 'id'), body: req.body, pre: precondition(req) })));
+  router.patch('/Groups/:id', ...body, route((ctx, req) => patchScimGroup(ctx, { id: param(req, 'id'), ops: parsePatchRequest(req.body), pre: precondition(req), projection: patchProjection(req) })));
   router.delete('/Groups/:id', route((ctx, req) => deleteScimGroup(ctx, param(req, 'id'), precondition(req))));
 
-  router.post('/.search', route((ctx, req) => rootSearch(ctx, parseListParams(searchBody(req)))));
-  router.post('/Bulk', route((ctx, req) => runBulk(ctx, req.body, (err) => scimErrorOf(req.log ?? deps.logger, err))));
+  router.post('/.search', ...body, route((ctx, req) => rootSearch(ctx, parseListParams(searchBody(req)))));
+  router.post('/Bulk', ...body, route((ctx, req) => runBulk(ctx, req.body, (err) => scimErrorOf(req.log ?? deps.logger, err))));
 
   router.use((req: Request, _res: Response, next: NextFunction) => next(notFound(`no SCIM endpoint ${req.method} ${req.path}`)));
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => sendError(res, scimErrorOf(req.log ?? deps.logger, err)));
