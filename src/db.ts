@@ -30,6 +30,22 @@ export type DbTarget = {
 };
 
 /**
+ * Statement names by text: the texts are a bounded set, and a Map lookup is cheaper than a hash per query.
+ * (Module-level: Knex's transaction clients are built from the client's prototype, without its own fields.)
+ */
+const statementNames = new Map<string, string>();
+
+function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    name = 'roster_' + createHash('sha1').update(sql).digest('hex').slice(0, 32);
+    if (statementNames.size >= 10_000) statementNames.clear(); // a safety bound: the texts are few
+    statementNames.set(sql, name);
+  }
+  return name;
+}
+
+/**
  * Knex's PostgreSQL client, plus named prepared statements: a query marked `.options({ prepare: true })` is
  * named after a hash of its compiled text, so each connection parses and plans it once. Planning was most
  * of a lookup's database time. Mark only statements whose text comes from a bounded set: each distinct text
@@ -39,25 +55,13 @@ export type DbTarget = {
  * statement runs unnamed.
  */
 class PreparingPgClient extends (PgClient as typeof Knex.Client) {
-  /** Statement names by text: the texts are a bounded set, and a Map lookup is cheaper than a hash per query. */
-  statementNames = new Map<string, string>();
   _query(connection: unknown, obj: { sql: string; options?: Record<string, unknown> }) {
     if (obj.options?.prepare) {
       const { prepare: _, ...options } = obj.options;
       const named = (this.config as { preparedStatements?: boolean }).preparedStatements !== false;
-      obj.options = named ? { ...options, name: this.statementName(obj.sql) } : options;
+      obj.options = named ? { ...options, name: statementName(obj.sql) } : options;
     }
     return (PgClient as { prototype: { _query: (c: unknown, o: unknown) => unknown } }).prototype._query.call(this, connection, obj);
-  }
-
-  statementName(sql: string): string {
-    let name = this.statementNames.get(sql);
-    if (name === undefined) {
-      name = 'roster_' + createHash('sha1').update(sql).digest('hex').slice(0, 32);
-      if (this.statementNames.size >= 10_000) this.statementNames.clear(); // a safety bound: the texts are few
-      this.statementNames.set(sql, name);
-    }
-    return name;
   }
 }
 
