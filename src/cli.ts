@@ -145,8 +145,10 @@ function describe(command: OperatorCommand | 'migrate', out: Record<string, unkn
   if (command.command === 'scim-token create') return `SCIM token ${out.id} (the secret is shown once): ${out.scimToken}`;
   if (command.command === 'scim-token revoke') return `revoked SCIM token ${out.revoked}`;
   if (command.command === 'scim-token list') {
-    const tokens = out.tokens as { id: string; name: string; createdAt: string; revokedAt: string | null }[];
-    return tokens.map((t) => `${t.id}  ${t.revokedAt ? 'revoked ' + new Date(t.revokedAt).toISOString() : 'active '}  created ${new Date(t.createdAt).toISOString()}  ${t.name}`).join('\n') || 'no SCIM tokens';
+    const tokens = out.tokens as { id: string; name: string; createdAt: string; lastUsedAt: string | null; revokedAt: string | null }[];
+    const at = (d: string | null) => (d ? new Date(d).toISOString() : 'never');
+    return tokens.map((t) => `${t.id}  ${t.revokedAt ? 'revoked ' + at(t.revokedAt) : 'active '}  created ${at(t.createdAt)}  last used ${at(t.lastUsedAt)} (to the minute)  ${t.name}`)
+      .join('\n') || 'no SCIM tokens';
   }
   const owner = out.owner as { email: string; temporaryPassword: string | null; id: string };
   return [
