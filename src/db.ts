@@ -98,7 +98,7 @@ export async function openDb(target: DbTarget): Promise<Db> {
     connection = { filename: dir };
   }
   const { default: ClientPgLite } = await import('knex-pglite');
-  return knexFactory({ client: ClientPgLite as unknown as typeof Knex.Client, dialect: 'postgres', connection, log: knexLog(target.log) });
+  return knexFactory({ client: withDeleteCounts(ClientPgLite as unknown as typeof Knex.Client), dialect: 'postgres', connection, log: knexLog(target.log) });
 }
 
 /**
@@ -190,4 +190,17 @@ export function databaseProblem(err: unknown, databaseUrl: string | undefined): 
   if (/SSL|certificate/i.test(e?.message ?? '')) return `roster: TLS to PostgreSQL on ${where} failed (${e.message}); fix the sslmode in DATABASE_URL or the server's certificate`;
   if (/^0[08]|^28/.test(code ?? '')) return `roster: PostgreSQL on ${where} refused the connection (${e.message}); check DATABASE_URL`;
   return null;
+}
+
+/**
+ * knex-pglite names a delete's result "DEL" where Knex's PostgreSQL dialect expects "DELETE", so a delete
+ * answered its raw result instead of the number of rows deleted (as it does on PostgreSQL).
+ */
+function withDeleteCounts(Base: typeof Knex.Client): typeof Knex.Client {
+  return class extends (Base as unknown as new (config: Knex.Config) => { processResponse(obj: unknown, runner: unknown): unknown }) {
+    processResponse(obj: { method?: string }, runner: unknown) {
+      const out = super.processResponse(obj, runner) as { command?: string; rowCount?: number } | null;
+      return obj.method === 'del' && out !== null && typeof out === 'object' && out.command === 'DEL' ? out.rowCount : out;
+    }
+  } as unknown as typeof Knex.Client;
 }

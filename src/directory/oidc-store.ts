@@ -1,0 +1,102 @@
+// The OpenID Connect provider's storage in PostgreSQL: the seven-method adapter contract of oidc-provider
+// (upsert, find, findByUid, findByUserCode, consume, destroy, revokeByGrantId; see its memory adapter), one
+// row per model instance in `oidc_payloads`. Nothing else reads or writes that table: sessions revoke what
+// was issued under them through `revokeGrants`, here.
+//
+// Expiry is the database's clock (every instance agrees); an expired payload is never found. A consumed
+// payload (an authorization code, a rotated refresh token) is found with `consumed` set, which the provider
+// refuses, and which lets it detect a replay and revoke the grant.
+import type { Knex } from 'knex';
+
+export type OidcPayload = Record<string, unknown> & { grantId?: string; uid?: string; userCode?: string; sessionUid?: string };
+
+/** Models that belong to a grant: revoking the grant removes them (as in oidc-provider's memory adapter). */
+const grantable = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
+
+type Row = { payload: OidcPayload; consumed_at: Date | string | null };
+
+const epoch = (d: Date | string) => Math.floor(new Date(d).getTime() / 1000);
+
+function payloadOf(row: Row | undefined): OidcPayload | undefined {
+  if (!row) return undefined;
+  return row.consumed_at ? { ...row.payload, consumed: epoch(row.consumed_at) } : row.payload;
+}
+
+/** One model's storage: what oidc-provider calls `new Adapter(name)`. */
+export class OidcModelStore {
+  readonly db: Knex;
+  readonly model: string;
+
+  constructor(db: Knex, model: string) {
+    this.db = db;
+    this.model = model;
+  }
+
+  /** A live (unexpired) row of this model matching `where`. */
+  private async findWhere(where: Record<string, string>): Promise<OidcPayload | undefined> {
+    const row = await this.db('oidc_payloads')
+      .where({ model: this.model, ...where })
+      .where((q) => q.whereNull('expires_at').orWhere('expires_at', '>', this.db.fn.now()))
+      .first('payload', 'consumed_at');
+    return payloadOf(row as Row | undefined);
+  }
+
+  async upsert(id: string, payload: OidcPayload, expiresIn?: number): Promise<void> {
+    const expiresAt = typeof expiresIn === 'number' ? this.db.raw('now() + make_interval(secs => ?)', [expiresIn]) : null;
+    const row = {
+      model: this.model, id, payload: JSON.stringify(payload),
+      grant_id: grantable.has(this.model) ? (payload.grantId ?? null) : null,
+      session_uid: payload.sessionUid ?? null,
+      uid: this.model === 'Session' ? (payload.uid ?? null) : null,
+      user_code: payload.userCode ?? null,
+      expires_at: expiresAt,
+      consumed_at: null,
+    };
+    await this.db('oidc_payloads').insert(row).onConflict(['model', 'id']).merge();
+  }
+
+  find(id: string): Promise<OidcPayload | undefined> {
+    return this.findWhere({ id });
+  }
+
+  findByUid(uid: string): Promise<OidcPayload | undefined> {
+    return this.findWhere({ uid });
+  }
+
+  findByUserCode(userCode: string): Promise<OidcPayload | undefined> {
+    return this.findWhere({ user_code: userCode });
+  }
+
+  async consume(id: string): Promise<void> {
+    await this.db('oidc_payloads').where({ model: this.model, id }).update({ consumed_at: this.db.fn.now() });
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.db('oidc_payloads').where({ model: this.model, id }).delete();
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await revokeGrants(this.db, [grantId]);
+  }
+}
+
+/** The adapter class oidc-provider takes (`adapter` in its configuration), bound to a database. */
+export function oidcAdapter(db: Knex): new (model: string) => OidcModelStore {
+  return class extends OidcModelStore {
+    constructor(model: string) {
+      super(db, model);
+    }
+  };
+}
+
+/** Deletes everything issued under these grants (tokens, codes) and the grants themselves. */
+export async function revokeGrants(trx: Knex, grantIds: string[] | Knex.QueryBuilder): Promise<number> {
+  return trx('oidc_payloads')
+    .where((q) => q.whereIn('grant_id', grantIds).orWhere((g) => g.where('model', 'Grant').whereIn('id', grantIds)))
+    .delete();
+}
+
+/** Removes expired payloads (they are never found; this only reclaims the space). Returns how many. */
+export async function deleteExpiredOidcPayloads(db: Knex): Promise<number> {
+  return db('oidc_payloads').where('expires_at', '<', db.fn.now()).delete();
+}
