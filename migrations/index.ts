@@ -3,12 +3,14 @@
 import type { Knex } from 'knex';
 import * as m001 from './001-directory.ts';
 import * as m002 from './002-typed-members.ts';
+import * as m003 from './003-signing-keys.ts';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down?: (knex: Knex) => Promise<void> };
 
 const migrations: Record<string, Migration> = {
   '001-directory': m001,
   '002-typed-members': m002,
+  '003-signing-keys': m003,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -22,6 +22,9 @@ commands:
   scim-token list --org ORG_ID [--json]            the organisation's SCIM tokens (ids, names, dates; never secrets)
   scim-token revoke --org ORG_ID --id TOKEN_ID [--json]
                                                    revoke a SCIM token at once
+  keys list [--json]                               the OpenID Connect signing keys that are published
+  keys rotate [--json]                             add a signing key that signs from now on; the old one stays
+                                                   published for a day, until the tokens it signed have expired
 `;
 
 class UsageError extends Error {}
@@ -46,6 +49,7 @@ function toCommand(command: string, values: Record<string, unknown>): OperatorCo
   if (command === 'scim-token create') return { command, orgId: need(values, 'org'), name: typeof values.name === 'string' ? values.name : 'cli' };
   if (command === 'scim-token list') return { command, orgId: need(values, 'org') };
   if (command === 'scim-token revoke') return { command, orgId: need(values, 'org'), tokenId: need(values, 'id') };
+  if (command === 'keys rotate' || command === 'keys list') return { command };
   throw new UsageError(`unknown command "${command}"`);
 }
 
@@ -102,7 +106,8 @@ async function locally(config: Config, command: OperatorCommand | 'migrate'): Pr
     }
     if (command === 'migrate') return { applied };
     const { runOperatorCommand } = await import('./operations.ts');
-    return await runOperatorCommand(db, command);
+    const { createSealer } = await import('./directory/sealing.ts');
+    return await runOperatorCommand({ db, sealer: createSealer(config.secret) }, command);
   } finally {
     await db.destroy();
   }
@@ -144,6 +149,15 @@ function describe(command: OperatorCommand | 'migrate', out: Record<string, unkn
   }
   if (command.command === 'scim-token create') return `SCIM token ${out.id} (the secret is shown once): ${out.scimToken}`;
   if (command.command === 'scim-token revoke') return `revoked SCIM token ${out.revoked}`;
+  if (command.command === 'keys rotate') {
+    const retired = out.retired as string[];
+    return `signing key ${out.kid} signs from now on${retired.length ? `; ${retired.join(', ')} stay${retired.length === 1 ? 's' : ''} published for a day` : ''}`;
+  }
+  if (command.command === 'keys list') {
+    const keys = out.keys as { kid: string; alg: string; active: boolean; createdAt: string; unpublishAt: string | null }[];
+    return keys.map((k) => `${k.kid}  ${k.alg}  ${k.active ? 'signing' : `published until ${new Date(k.unpublishAt!).toISOString()}`}  created ${new Date(k.createdAt).toISOString()}`).join('\n')
+      || 'no signing keys yet (the server creates the first at start)';
+  }
   if (command.command === 'scim-token list') {
     const tokens = out.tokens as { id: string; name: string; createdAt: string; lastUsedAt: string | null; revokedAt: string | null }[];
     const at = (d: string | null) => (d ? new Date(d).toISOString() : 'never');

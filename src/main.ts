@@ -7,6 +7,8 @@ import { createServer, type Server } from 'node:http';
 import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { acquireDataLock, checkSocketPath, type DataLock, DataLockError, describeHolder } from './data-lock.ts';
 import { type Db, databaseProblem, describeDatabaseUrl, migrate, openDb, pendingMigrations, ping } from './db.ts';
+import { createSealer } from './directory/sealing.ts';
+import { ensureSigningKey } from './directory/signing-keys.ts';
 import { createApp, createMetricsApp } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
 import { listenOperatorSocket } from './http/operator.ts';
@@ -105,6 +107,9 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
     logger.info('database schema is up to date');
   }
   step();
+  const sealer = createSealer(config.secret);
+  if (await ensureSigningKey(db, sealer)) logger.info('created the first OIDC signing key (rotate with: cli keys rotate)');
+  step();
 
   const metrics = createMetrics();
   const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy });
@@ -121,7 +126,7 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
   }
   if (socketPath) {
     held.socket = socketPath;
-    held.servers.push(await listenOperatorSocket(db, logger, socketPath));
+    held.servers.push(await listenOperatorSocket({ db, sealer }, logger, socketPath));
   }
   step();
   logger.info({ port, metricsPort, issuer: config.issuer, database, operatorSocket: socketPath }, `ready: roster listening on port ${port}`);

@@ -5,20 +5,30 @@ import { z } from 'zod';
 import { issueCredential, listCredentials, revokeCredential } from './directory/credentials.ts';
 import { Invalid, NotFound } from './directory/errors.ts';
 import { createOrganization, getOrganization } from './directory/organizations.ts';
+import type { Sealer } from './directory/sealing.ts';
+import { listSigningKeys, rotateSigningKey } from './directory/signing-keys.ts';
 
 const commandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('org create'), name: z.string(), ownerEmail: z.string() }),
   z.object({ command: z.literal('scim-token create'), orgId: z.string(), name: z.string().min(1).max(200) }),
   z.object({ command: z.literal('scim-token list'), orgId: z.string() }),
   z.object({ command: z.literal('scim-token revoke'), orgId: z.string(), tokenId: z.string() }),
+  z.object({ command: z.literal('keys rotate') }),
+  z.object({ command: z.literal('keys list') }),
 ]);
+
+/** What operator commands work with: the database, and the sealer of secrets at rest (from SECRET). */
+export type OperatorDeps = { db: Knex; sealer: Sealer };
 
 export type OperatorCommand = z.infer<typeof commandSchema>;
 
-export async function runOperatorCommand(db: Knex, input: unknown): Promise<Record<string, unknown>> {
+export async function runOperatorCommand(deps: OperatorDeps, input: unknown): Promise<Record<string, unknown>> {
+  const { db } = deps;
   const parsed = commandSchema.safeParse(input);
   if (!parsed.success) throw new Invalid(`not an operator command: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   const c = parsed.data;
+  if (c.command === 'keys rotate') return rotateSigningKey(db, deps.sealer);
+  if (c.command === 'keys list') return { keys: await listSigningKeys(db) };
   if (c.command === 'org create') {
     const r = await createOrganization(db, { name: c.name, ownerEmail: c.ownerEmail });
     return {

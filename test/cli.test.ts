@@ -146,6 +146,20 @@ describe('CLI', function () {
     assert.match(badOrg.stderr, /UUID/);
   });
 
+  it('keys rotate adds a signing key that signs from now on; keys list shows it first and the replaced ones still published', async () => {
+    const before = JSON.parse((await runCli(['keys', 'list', '--json'], target.env)).stdout) as { keys: { kid: string; active: boolean }[] };
+    if (server) assert.equal(before.keys.filter((k) => k.active).length, 1, 'the server created the first key at start');
+    const r = await runCli(['keys', 'rotate', '--json'], target.env);
+    assert.equal(r.code, 0, r.stderr);
+    const { kid, retired } = JSON.parse(r.stdout) as { kid: string; retired: string[] };
+    assert.deepEqual(retired.sort(), before.keys.filter((k) => k.active).map((k) => k.kid).sort());
+    const after = JSON.parse((await runCli(['keys', 'list', '--json'], target.env)).stdout) as { keys: { kid: string; active: boolean; unpublishAt: string | null }[] };
+    assert.deepEqual([after.keys[0].kid, after.keys[0].active], [kid, true]);
+    for (const old of retired) assert.ok(after.keys.find((k) => k.kid === old && !k.active && k.unpublishAt), `${old} stays published`);
+    const text = await runCli(['keys', 'list'], target.env);
+    assert.match(text.stdout, new RegExp(`^${kid}  RS256  signing`, 'm'));
+  });
+
   it('migrate: up to date, or (on the embedded database) answered by the running server', async () => {
     const r = await runCli(['migrate'], target.env);
     assert.equal(r.code, 0, r.stderr);

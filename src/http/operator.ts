@@ -7,10 +7,9 @@
 //   POST /commands   an operator command (src/operations.ts): 200 with its result, 400 {"code","detail"}
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { DirectoryError } from '../directory/errors.ts';
-import { runOperatorCommand } from '../operations.ts';
+import { type OperatorDeps, runOperatorCommand } from '../operations.ts';
 
 const bodyLimit = 16 * 1024;
 
@@ -33,7 +32,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-export function operatorHandler(db: Knex, logger: Logger) {
+export function operatorHandler(deps: OperatorDeps, logger: Logger) {
   return async (req: IncomingMessage, res: ServerResponse) => {
     try {
       if (req.method === 'GET' && req.url === '/ready') return send(res, 200, { pid: process.pid });
@@ -41,7 +40,7 @@ export function operatorHandler(db: Knex, logger: Logger) {
       const command = await readJson(req);
       const name = (command as { command?: unknown })?.command;
       logger.info({ operatorCommand: typeof name === 'string' ? name : null }, 'operator command');
-      send(res, 200, await runOperatorCommand(db, command));
+      send(res, 200, await runOperatorCommand(deps, command));
     } catch (err) {
       if (err instanceof DirectoryError) return send(res, 400, { code: err.code, detail: err.message });
       logger.error({ err }, 'operator command failed');
@@ -55,9 +54,9 @@ export function operatorHandler(db: Knex, logger: Logger) {
  * removed). The socket is created under umask 0177, so it is never accessible to anyone but its owner, not
  * even for an instant, then set to 0600 explicitly.
  */
-export async function listenOperatorSocket(db: Knex, logger: Logger, path: string): Promise<Server> {
+export async function listenOperatorSocket(deps: OperatorDeps, logger: Logger, path: string): Promise<Server> {
   rmSync(path, { force: true });
-  const server = createServer(operatorHandler(db, logger));
+  const server = createServer(operatorHandler(deps, logger));
   const umask = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {

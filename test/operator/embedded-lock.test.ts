@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { lockPath, socketPath } from '../../src/data-lock.ts';
+import { createSealer } from '../../src/directory/sealing.ts';
 import { listenOperatorSocket } from '../../src/http/operator.ts';
 import { unique, USER } from '../helpers.ts';
 import { testDb } from '../setup.ts';
@@ -121,7 +122,7 @@ describe('embedded database: one process at a time', function () {
     await sleep(500); // whatever it does meanwhile, it must not give up
     assert.equal(cli.child.exitCode, null, 'the CLI is still waiting');
     assert.equal(existsSync(join(d, 'pgdata')), false, 'the CLI did not open the database');
-    const socket = await listenOperatorSocket(testDb(), pino({ level: 'silent' }), socketPath(d));
+    const socket = await listenOperatorSocket({ db: testDb(), sealer: createSealer('test-secret-of-at-least-32-characters!') }, pino({ level: 'silent' }), socketPath(d));
     try {
       assert.equal(await cli.exited, 0, cli.output().stderr);
       const out = JSON.parse(cli.output().stdout);
