@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import * as m001 from './001-directory.ts';
 import * as m002 from './002-typed-members.ts';
 import * as m003 from './003-signing-keys.ts';
+import * as m004 from './004-oidc-clients.ts';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down?: (knex: Knex) => Promise<void> };
 
@@ -11,6 +12,7 @@ const migrations: Record<string, Migration> = {
   '001-directory': m001,
   '002-typed-members': m002,
   '003-signing-keys': m003,
+  '004-oidc-clients': m004,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

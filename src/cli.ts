@@ -22,6 +22,12 @@ commands:
   scim-token list --org ORG_ID [--json]            the organisation's SCIM tokens (ids, names, dates; never secrets)
   scim-token revoke --org ORG_ID --id TOKEN_ID [--json]
                                                    revoke a SCIM token at once
+  client create --org ORG_ID --redirect-uri URI [--redirect-uri URI ...] [--public] [--name NAME] [--json]
+                                                   register an OpenID Connect client; prints client_id and (not
+                                                   for --public) client_secret, shown once
+  client list --org ORG_ID [--json]                the organisation's OIDC clients (never secrets)
+  client revoke --org ORG_ID --id CLIENT_ID [--json]
+                                                   revoke a client and its secret at once
   keys list [--json]                               the OpenID Connect signing keys that are published
   keys rotate [--json]                             add a signing key that signs from now on; the old one stays
                                                    published for a day, until the tokens it signed have expired
@@ -50,6 +56,13 @@ function toCommand(command: string, values: Record<string, unknown>): OperatorCo
   if (command === 'scim-token list') return { command, orgId: need(values, 'org') };
   if (command === 'scim-token revoke') return { command, orgId: need(values, 'org'), tokenId: need(values, 'id') };
   if (command === 'keys rotate' || command === 'keys list') return { command };
+  if (command === 'client create') {
+    const uris = values['redirect-uri'];
+    if (!Array.isArray(uris) || uris.length === 0) throw new UsageError('--redirect-uri is required');
+    return { command, orgId: need(values, 'org'), redirectUris: uris as string[], public: values.public === true, ...(typeof values.name === 'string' ? { name: values.name } : {}) };
+  }
+  if (command === 'client list') return { command, orgId: need(values, 'org') };
+  if (command === 'client revoke') return { command, orgId: need(values, 'org'), clientId: need(values, 'id') };
   throw new UsageError(`unknown command "${command}"`);
 }
 
@@ -149,6 +162,14 @@ function describe(command: OperatorCommand | 'migrate', out: Record<string, unkn
   }
   if (command.command === 'scim-token create') return `SCIM token ${out.id} (the secret is shown once): ${out.scimToken}`;
   if (command.command === 'scim-token revoke') return `revoked SCIM token ${out.revoked}`;
+  if (command.command === 'client create') {
+    return [`client_id:     ${out.client_id}`, out.client_secret ? `client_secret: ${out.client_secret}\nThe secret is shown once and stored only as a hash: keep it now.` : 'a public client: no secret; it must use PKCE'].join('\n');
+  }
+  if (command.command === 'client revoke') return `revoked client ${out.revoked}`;
+  if (command.command === 'client list') {
+    const clients = out.clients as { clientId: string; name: string; public: boolean; redirectUris: string[]; revokedAt: string | null }[];
+    return clients.map((c) => `${c.clientId}  ${c.revokedAt ? 'revoked' : 'active '}  ${c.public ? 'public      ' : 'confidential'}  ${c.redirectUris.join(' ')}  ${c.name}`).join('\n') || 'no clients';
+  }
   if (command.command === 'keys rotate') {
     const retired = out.retired as string[];
     return `signing key ${out.kid} signs from now on${retired.length ? `; ${retired.join(', ')} stay${retired.length === 1 ? 's' : ''} published for a day` : ''}`;
@@ -181,6 +202,7 @@ async function main(argv: string[]): Promise<void> {
     allowPositionals: true,
     options: {
       name: { type: 'string' }, 'owner-email': { type: 'string' }, org: { type: 'string' }, id: { type: 'string' },
+      'redirect-uri': { type: 'string', multiple: true }, public: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     },
   });

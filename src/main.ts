@@ -7,9 +7,11 @@ import { createServer, type Server } from 'node:http';
 import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { acquireDataLock, checkSocketPath, type DataLock, DataLockError, describeHolder } from './data-lock.ts';
 import { type Db, databaseProblem, describeDatabaseUrl, migrate, openDb, pendingMigrations, ping } from './db.ts';
+import { DirectoryError } from './directory/errors.ts';
 import { createSealer } from './directory/sealing.ts';
 import { ensureSigningKey } from './directory/signing-keys.ts';
 import { createApp, createMetricsApp } from './http/app.ts';
+import { createOidcProvider, oidcHandler } from './oidc/provider.ts';
 import { createMetrics } from './http/metrics.ts';
 import { listenOperatorSocket } from './http/operator.ts';
 import { createLogger } from './logger.ts';
@@ -111,8 +113,9 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
   if (await ensureSigningKey(db, sealer)) logger.info('created the first OIDC signing key (rotate with: cli keys rotate)');
   step();
 
+  const provider = await createOidcProvider({ db, issuer: config.issuer, sealer, secret: config.secret, trustProxy: config.trustProxy !== false });
   const metrics = createMetrics();
-  const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy });
+  const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidcHandler(provider) });
   const server = createServer(app);
   server.keepAliveTimeout = 65_000;
   held.servers.push(server);
@@ -182,6 +185,9 @@ async function main(): Promise<void> {
     } else if (err instanceof StartupError || err instanceof DataLockError) {
       console.error(err.message);
       code = err instanceof StartupError ? err.exitCode : 2;
+    } else if (err instanceof DirectoryError) {
+      console.error(`roster: ${err.message}`);
+      code = 2;
     } else {
       const line = databaseProblem(err, config.databaseUrl);
       if (line) console.error(line);

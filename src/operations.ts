@@ -2,6 +2,7 @@
 // of a running server on the embedded database (which only one process may open): src/http/operator.ts.
 import type { Knex } from 'knex';
 import { z } from 'zod';
+import { createClient, listClients, revokeClient } from './directory/clients.ts';
 import { issueCredential, listCredentials, revokeCredential } from './directory/credentials.ts';
 import { Invalid, NotFound } from './directory/errors.ts';
 import { createOrganization, getOrganization } from './directory/organizations.ts';
@@ -14,6 +15,9 @@ const commandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('scim-token list'), orgId: z.string() }),
   z.object({ command: z.literal('scim-token revoke'), orgId: z.string(), tokenId: z.string() }),
   z.object({ command: z.literal('keys rotate') }),
+  z.object({ command: z.literal('client create'), orgId: z.string(), redirectUris: z.array(z.string()).min(1).max(20), public: z.boolean(), name: z.string().min(1).max(200).optional() }),
+  z.object({ command: z.literal('client list'), orgId: z.string() }),
+  z.object({ command: z.literal('client revoke'), orgId: z.string(), clientId: z.string() }),
   z.object({ command: z.literal('keys list') }),
 ]);
 
@@ -39,6 +43,16 @@ export async function runOperatorCommand(deps: OperatorDeps, input: unknown): Pr
     };
   }
   const { id: orgId } = await getOrganization(db, c.orgId);
+  const actor = { type: 'system', id: 'cli' } as const;
+  if (c.command === 'client create') {
+    const created = await createClient(db, { orgId, actor, redirectUris: c.redirectUris, public: c.public, name: c.name });
+    return { client_id: created.clientId, ...(created.clientSecret ? { client_secret: created.clientSecret } : {}) };
+  }
+  if (c.command === 'client list') return { clients: await listClients(db, { orgId }) };
+  if (c.command === 'client revoke') {
+    if (!(await revokeClient(db, { orgId, actor, clientId: c.clientId }))) throw new NotFound(`no active client ${c.clientId} in this organisation`);
+    return { revoked: c.clientId };
+  }
   const kind = 'scim_token';
   if (c.command === 'scim-token list') return { tokens: await listCredentials(db, { orgId, kind }) };
   if (c.command === 'scim-token revoke') {

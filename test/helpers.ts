@@ -7,6 +7,11 @@ import { createApp } from '../src/http/app.ts';
 import { testDb } from './setup.ts';
 
 export const ISSUER = 'http://roster.test';
+/**
+ * The SECRET of every process of a test run that shares the test database (PostgreSQL): what one seals (the
+ * OIDC signing keys), the others must open.
+ */
+export const TEST_SECRET = 'the SECRET of this test run, 32+ characters long';
 export const SCIM_BASE = `${ISSUER}/scim/v2`;
 export const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';

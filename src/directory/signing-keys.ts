@@ -4,6 +4,7 @@
 import { generateKeyPair, randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Knex } from 'knex';
+import { Invalid } from './errors.ts';
 import type { Sealer } from './sealing.ts';
 
 const generate = promisify(generateKeyPair);
@@ -70,7 +71,15 @@ const publishedKeys = (db: Knex) => db('signing_keys')
 /** The private keys the provider holds: the one that signs first, then those still published. */
 export async function providerSigningKeys(db: Knex, sealer: Sealer): Promise<Jwk[]> {
   const rows = (await publishedKeys(db).select('kid', 'private_jwk_sealed')) as KeyRow[];
-  return rows.map((r) => JSON.parse(sealer.open(r.private_jwk_sealed, sealContext(r.kid))) as Jwk);
+  return rows.map((r) => {
+    let plain: string;
+    try {
+      plain = sealer.open(r.private_jwk_sealed, sealContext(r.kid));
+    } catch {
+      throw new Invalid(`the OIDC signing key ${r.kid} cannot be opened with this SECRET: SECRET must stay the one the keys were created with`, { field: 'SECRET', rule: 'cannot_open' });
+    }
+    return JSON.parse(plain) as Jwk;
+  });
 }
 
 /** The public keys to publish (JWKS), with when each stops being published. */

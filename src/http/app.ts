@@ -2,6 +2,7 @@
 // operators is served here: the metrics have their own listener (METRICS_PORT, createMetricsApp), the
 // operator commands a Unix socket (./operator.ts).
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { Knex } from 'knex';
@@ -10,6 +11,7 @@ import { pinoHttp } from 'pino-http';
 import { ping } from '../db.ts';
 import { isDecodableUri } from '../scim/request-guards.ts';
 import { scimRouter } from '../scim/router.ts';
+import { isOidcPath } from '../oidc/provider.ts';
 import { createMetrics } from './metrics.ts';
 
 export type Metrics = ReturnType<typeof createMetrics>;
@@ -18,7 +20,11 @@ export type Metrics = ReturnType<typeof createMetrics>;
  * metrics: the registry the app records into (the caller serves it with createMetricsApp); a private one
  * when omitted. trustProxy: Express's `trust proxy` (TRUST_PROXY), default `loopback`.
  */
-export type AppDeps = { db: Knex; logger: Logger; issuer: string; metrics?: Metrics; trustProxy?: boolean | number | string };
+export type AppDeps = {
+  db: Knex; logger: Logger; issuer: string; metrics?: Metrics; trustProxy?: boolean | number | string;
+  /** The OpenID Connect provider's handler (src/oidc/provider.ts), for its paths; absent, they are 404. */
+  oidc?: (req: IncomingMessage, res: ServerResponse) => void;
+};
 
 const requestIdPattern = /^[\w.:-]{1,128}$/;
 
@@ -66,6 +72,10 @@ export function createApp(deps: AppDeps): express.Express {
       res.status(503).json({ status: 'unavailable', database: 'unreachable' });
     }
   });
+  if (deps.oidc) {
+    const oidc = deps.oidc;
+    app.use((req: Request, res: Response, next: NextFunction) => (isOidcPath(req.path) ? oidc(req, res) : next()));
+  }
   app.use('/scim/v2', scimRouter({ db: deps.db, baseUrl: `${deps.issuer}/scim/v2`, logger: deps.logger }));
 
   app.use((req: Request, res: Response) => {

@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import { createSealer } from '../../src/directory/sealing.ts';
 import { ensureSigningKey, listSigningKeys, providerSigningKeys, rotateSigningKey } from '../../src/directory/signing-keys.ts';
+import { TEST_SECRET } from '../helpers.ts';
 import { testDb } from '../setup.ts';
 
-const sealer = createSealer('a test SECRET that is long enough, 32+');
+const sealer = createSealer(TEST_SECRET);
 
 describe('directory: sealing secrets at rest', () => {
   it('opens what it sealed, only with the same SECRET and the same context; a changed byte is refused', () => {

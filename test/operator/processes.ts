@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { TEST_SECRET } from '../helpers.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -17,6 +18,8 @@ export function childEnv(env: Record<string, string | undefined> = {}): NodeJS.P
   }
   // On PostgreSQL a process still keeps its development secret in DATA_DIR: not in the project's ./data.
   if (env.DATABASE_URL && !('DATA_DIR' in env)) base.DATA_DIR = scratch();
+  // Processes sharing the test database share its SECRET, as the instances of one deployment do.
+  if (env.DATABASE_URL && !('SECRET' in env)) base.SECRET = TEST_SECRET;
   return base;
 }
 

@@ -99,6 +99,17 @@ describe('server and CLI start-up', function () {
     }
   });
 
+  it('a SECRET other than the one the signing keys were sealed with: one line saying so, exit 2, and the keys are untouched', async () => {
+    const env = await runDatabase();
+    const first = await startServer(env); // creates the first signing key when there is none
+    assert.equal(await first.stop(), 0);
+    const other = start(['src/main.ts'], { ...env, PORT: '0', SECRET: 'not the SECRET the keys were sealed with, 32+' });
+    assert.equal(await other.exited, 2);
+    assert.match(oneLine(other.output().stderr), /^roster: the OIDC signing key \S+ cannot be opened with this SECRET: SECRET must stay the one the keys were created with$/);
+    const again = await startServer(env);
+    assert.equal(await again.stop(), 0, 'with the right SECRET it starts as before');
+  });
+
   it('METRICS_PORT serves /metrics on its own listener; the public port does not', async () => {
     const server = await startServer({ ...(await runDatabase()), METRICS_PORT: '0' });
     assert.ok(server.metricsPort && server.metricsPort !== server.port);

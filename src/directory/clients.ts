@@ -1,0 +1,92 @@
+// OpenID Connect clients of an organisation. A confidential client authenticates with a secret from the one
+// credential path (kind client_secret: hashed, shown once); a public client (a single-page or native app)
+// has none and must use PKCE. Revoking a client refuses it at once, with all its secrets.
+import { randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
+import { type Actor, recordAudit } from './audit.ts';
+import { issueCredential, revokeCredential, verifyCredential } from './credentials.ts';
+import { Invalid, NotFound } from './errors.ts';
+
+export type ClientInput = { orgId: string; actor: Actor; name?: string; redirectUris: string[]; public: boolean };
+export type ClientInfo = { clientId: string; orgId: string; name: string; public: boolean; redirectUris: string[]; grantTypes: string[]; createdAt: Date; revokedAt: Date | null };
+
+const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** An absolute https URI without a fragment; plain http only to the loopback (a developer's machine). */
+export function checkRedirectUri(uri: string): void {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw new Invalid(`"${uri}" is not an absolute URI`, { field: 'redirectUris', rule: 'not_absolute' });
+  }
+  if (url.hash) throw new Invalid(`a redirect URI cannot have a fragment: "${uri}"`, { field: 'redirectUris', rule: 'fragment' });
+  if (url.protocol === 'http:' && !loopbackHosts.has(url.hostname)) {
+    throw new Invalid(`a redirect URI must use https (plain http only to localhost): "${uri}"`, { field: 'redirectUris', rule: 'not_https' });
+  }
+  if (uri.length > 2000) throw new Invalid('a redirect URI is at most 2,000 characters', { field: 'redirectUris', rule: 'too_long' });
+}
+
+/** Registers a client; a confidential one gets a secret, shown this once. */
+export async function createClient(db: Knex, input: ClientInput): Promise<{ clientId: string; clientSecret: string | null }> {
+  if (input.redirectUris.length === 0 || input.redirectUris.length > 20) {
+    throw new Invalid('a client has 1 to 20 redirect URIs', { field: 'redirectUris', rule: 'count' });
+  }
+  input.redirectUris.forEach(checkRedirectUri);
+  const clientId = `rst_client_${randomBytes(16).toString('base64url')}`;
+  const grantTypes = input.public ? ['authorization_code', 'refresh_token'] : ['authorization_code', 'refresh_token', 'client_credentials'];
+  return db.transaction(async (trx) => {
+    const secret = input.public ? null : await issueCredential(trx, { orgId: input.orgId, kind: 'client_secret', name: clientId });
+    await trx('oidc_clients').insert({
+      client_id: clientId, org_id: input.orgId, name: input.name ?? clientId, public: input.public,
+      redirect_uris: input.redirectUris, grant_types: grantTypes, secret_credential_id: secret?.id ?? null,
+    });
+    await recordAudit(trx, { orgId: input.orgId, actor: input.actor, action: 'client.created', targetType: 'client', targetId: clientId, details: { public: input.public, redirectUris: input.redirectUris } });
+    return { clientId, clientSecret: secret?.secret ?? null };
+  });
+}
+
+type Row = { client_id: string; org_id: string; name: string; public: boolean; redirect_uris: string[]; grant_types: string[]; created_at: Date; revoked_at: Date | null };
+
+const toInfo = (r: Row): ClientInfo => ({
+  clientId: r.client_id, orgId: r.org_id, name: r.name, public: r.public, redirectUris: r.redirect_uris, grantTypes: r.grant_types,
+  createdAt: new Date(r.created_at), revokedAt: r.revoked_at ? new Date(r.revoked_at) : null,
+});
+
+export async function listClients(db: Knex, input: { orgId: string }): Promise<ClientInfo[]> {
+  const rows = await db('oidc_clients').where({ org_id: input.orgId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'client_id' }]);
+  return (rows as Row[]).map(toInfo);
+}
+
+/** Revokes a client of this organisation and its secret at once. False if it has no such active client. */
+export async function revokeClient(db: Knex, input: { orgId: string; actor: Actor; clientId: string }): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    const [row] = await trx('oidc_clients').where({ org_id: input.orgId, client_id: input.clientId }).whereNull('revoked_at')
+      .update({ revoked_at: trx.fn.now() }).returning('secret_credential_id');
+    if (!row) return false;
+    if (row.secret_credential_id) await revokeCredential(trx, { orgId: input.orgId, kind: 'client_secret', id: row.secret_credential_id });
+    await recordAudit(trx, { orgId: input.orgId, actor: input.actor, action: 'client.revoked', targetType: 'client', targetId: input.clientId });
+    return true;
+  });
+}
+
+/** An active client, or undefined. */
+export async function findClient(db: Knex, clientId: string): Promise<(ClientInfo & { secretCredentialId: string | null }) | undefined> {
+  if (typeof clientId !== 'string' || clientId.length > 100) return undefined;
+  const row = await db('oidc_clients').where({ client_id: clientId }).whereNull('revoked_at').first();
+  return row ? { ...toInfo(row as Row), secretCredentialId: row.secret_credential_id } : undefined;
+}
+
+/** Whether `secret` is the active secret of this confidential client (one indexed lookup, through the credential path). */
+export async function verifyClientSecret(db: Knex, input: { clientId: string; secret: string }): Promise<boolean> {
+  const client = await findClient(db, input.clientId);
+  if (!client?.secretCredentialId) return false;
+  const credential = await verifyCredential(db, { kind: 'client_secret', secret: input.secret });
+  return credential !== null && credential.id === client.secretCredentialId && credential.orgId === client.orgId;
+}
+
+export async function getClient(db: Knex, input: { orgId: string; clientId: string }): Promise<ClientInfo> {
+  const row = await db('oidc_clients').where({ org_id: input.orgId, client_id: input.clientId }).first();
+  if (!row) throw new NotFound(`no client ${input.clientId} in this organisation`, { field: 'clientId', rule: 'client_not_found' });
+  return toInfo(row as Row);
+}

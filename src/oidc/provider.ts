@@ -1,0 +1,106 @@
+// The OpenID Connect provider (oidc-provider) over the directory: its storage in PostgreSQL, its signing keys
+// from the directory (sealed at rest), its clients from the organisations' registered clients, whose secrets
+// are checked through the one credential path (only their hashes are stored).
+//
+// What works today: discovery, JWKS, the client credentials grant, introspection and revocation. The sign-in
+// pages (the authorization code flow's interactions) are the next step: until then the interaction route
+// says so in a page of its own.
+import { hkdfSync } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Knex } from 'knex';
+import Provider, { type Adapter, type AdapterPayload, type Configuration } from 'oidc-provider';
+import { findClient, verifyClientSecret } from '../directory/clients.ts';
+import { OidcModelStore } from '../directory/oidc-store.ts';
+import type { Sealer } from '../directory/sealing.ts';
+import { providerSigningKeys } from '../directory/signing-keys.ts';
+
+export type OidcDeps = { db: Knex; issuer: string; sealer: Sealer; secret: string; trustProxy: boolean };
+
+/** Where oidc-provider's endpoints live (discovery is always /.well-known/openid-configuration). */
+export const OIDC_PREFIX = '/oidc';
+const routes = {
+  authorization: `${OIDC_PREFIX}/auth`, token: `${OIDC_PREFIX}/token`, jwks: `${OIDC_PREFIX}/jwks`, userinfo: `${OIDC_PREFIX}/me`,
+  introspection: `${OIDC_PREFIX}/token/introspection`, revocation: `${OIDC_PREFIX}/token/revocation`, end_session: `${OIDC_PREFIX}/session/end`,
+};
+
+/** The Client model: read-only, from the organisations' registered clients (no dynamic registration). */
+class ClientStore implements Adapter {
+  readonly db: Knex;
+  constructor(db: Knex) { this.db = db; }
+  async find(clientId: string): Promise<AdapterPayload | undefined> {
+    const c = await findClient(this.db, clientId);
+    if (!c) return undefined;
+    return {
+      client_id: c.clientId,
+      client_name: c.name,
+      redirect_uris: c.redirectUris,
+      grant_types: c.grantTypes,
+      response_types: ['code'],
+      token_endpoint_auth_method: c.public ? 'none' : 'client_secret_basic',
+      // Not the secret: a marker that the client has one. compareClientSecret checks the presented secret
+      // against its hash; nothing may use this value as a key (no HS* algorithms, no client_secret_jwt).
+      ...(c.secretCredentialId ? { client_secret: `hashed:${c.secretCredentialId}` } : {}),
+    } as AdapterPayload;
+  }
+  async upsert(): Promise<void> { throw new Error('clients are registered through the directory'); }
+  async findByUid(): Promise<undefined> { return undefined; }
+  async findByUserCode(): Promise<undefined> { return undefined; }
+  async consume(): Promise<void> { throw new Error('clients are not consumed'); }
+  async destroy(): Promise<void> { throw new Error('clients are revoked through the directory'); }
+  async revokeByGrantId(): Promise<void> { /* clients belong to no grant */ }
+}
+
+function derivedKey(secret: string, purpose: string): string {
+  return Buffer.from(hkdfSync('sha256', secret, 'roster', purpose, 32)).toString('base64url');
+}
+
+export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
+  const { db } = deps;
+  const keys = await providerSigningKeys(db, deps.sealer);
+  const configuration: Configuration = {
+    adapter: function adapterFor(model: string): Adapter {
+      return model === 'Client' ? new ClientStore(db) : new OidcModelStore(db, model);
+    } as unknown as Configuration['adapter'],
+    jwks: { keys: keys as never[] },
+    cookies: { keys: [derivedKey(deps.secret, 'roster oidc cookies v1')] },
+    routes,
+    features: {
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      devInteractions: { enabled: false },
+    },
+    clientDefaults: { id_token_signed_response_alg: 'RS256', token_endpoint_auth_method: 'client_secret_basic' },
+    enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
+    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    interactions: { url: async (_ctx, interaction) => `${OIDC_PREFIX}/interaction/${interaction.uid}` },
+  };
+  const provider = new Provider(deps.issuer, configuration);
+  provider.proxy = deps.trustProxy;
+  // Only hashes of client secrets are stored: check the presented secret through the credential path.
+  const clientPrototype = provider.Client.prototype as unknown as { clientId: string; compareClientSecret(actual: string): Promise<boolean> };
+  clientPrototype.compareClientSecret = function (this: { clientId: string }, actual: string) {
+    return verifyClientSecret(db, { clientId: this.clientId, secret: actual });
+  };
+  return provider;
+}
+
+const discovery = '/.well-known/openid-configuration';
+
+/** Whether a request path belongs to the provider. */
+export const isOidcPath = (path: string) => path === discovery || path === OIDC_PREFIX || path.startsWith(`${OIDC_PREFIX}/`);
+
+/** The provider as a request handler; the sign-in pages are not built yet, and the interaction route says so. */
+export function oidcHandler(provider: Provider): (req: IncomingMessage, res: ServerResponse) => void {
+  const callback = provider.callback();
+  return (req, res) => {
+    if (req.url?.startsWith(`${OIDC_PREFIX}/interaction/`)) {
+      res.writeHead(501, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
+      res.end('<!doctype html><html lang="en"><meta charset="utf-8"><title>Sign-in is not available yet</title>'
+        + '<h1>Sign-in is not available yet</h1><p>This Roster server does not have its sign-in pages yet: '
+        + 'applications can use the client credentials grant, not the authorization code flow.</p></html>');
+      return;
+    }
+    callback(req, res);
+  };
+}

@@ -1,0 +1,103 @@
+// The OpenID Connect provider mounted in Roster's app, on the test database, driven by a real openid-client.
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import * as client from 'openid-client';
+import { createClient, revokeClient } from '../../src/directory/clients.ts';
+import { createOrganization } from '../../src/directory/organizations.ts';
+import { createSealer } from '../../src/directory/sealing.ts';
+import { ensureSigningKey, listSigningKeys } from '../../src/directory/signing-keys.ts';
+import { createApp } from '../../src/http/app.ts';
+import { createOidcProvider, oidcHandler } from '../../src/oidc/provider.ts';
+import { TEST_SECRET as SECRET, unique } from '../helpers.ts';
+import { testDb } from '../setup.ts';
+
+const actor = { type: 'system', id: 'test' } as const;
+
+/** The OAuth error code of a refusal: in the body, or (a 401) in the WWW-Authenticate challenge. */
+type OAuthFailure = { error?: string; cause?: { parameters?: { error?: string } }[] };
+const oauthError = (e: OAuthFailure) => e.error ?? e.cause?.[0]?.parameters?.error;
+
+async function newOrgId(): Promise<string> {
+  const name = unique('oidc-');
+  return (await createOrganization(testDb(), { name, ownerEmail: `owner@${name}.test` })).org.id;
+}
+
+describe('OIDC provider (client credentials, introspection, revocation)', function () {
+  this.timeout(60_000);
+  let server: Server;
+  let issuer: string;
+
+  before(async () => {
+    const sealer = createSealer(SECRET);
+    await ensureSigningKey(testDb(), sealer);
+    server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const provider = await createOidcProvider({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: false });
+    server.on('request', createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer, oidc: oidcHandler(provider) }));
+  });
+  after(() => new Promise((resolve) => server.close(resolve)));
+
+  const configFor = async (clientId: string, secret: string) =>
+    client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(secret), { execute: [client.allowInsecureRequests] });
+
+  it('publishes discovery and the signing key; a registered confidential client gets a token that introspects until revoked', async () => {
+    const orgId = await newOrgId();
+    const { clientId, clientSecret } = await createClient(testDb(), { orgId, actor, redirectUris: ['https://app.example/callback'], public: false });
+    assert.match(clientSecret!, /^rst_secret_/);
+    const config = await configFor(clientId, clientSecret!);
+    const meta = config.serverMetadata();
+    assert.equal(meta.issuer, issuer);
+    assert.equal(meta.token_endpoint, `${issuer}/oidc/token`);
+    const jwks = (await (await fetch(meta.jwks_uri!)).json()) as { keys: { kid: string; d?: string }[] };
+    const published = await listSigningKeys(testDb());
+    assert.ok(published[0].active);
+    assert.deepEqual(jwks.keys.map((k) => k.kid).sort(), published.map((k) => k.kid).sort(), 'the signing key and those still published');
+    assert.equal(jwks.keys[0].d, undefined, 'no private part is published');
+
+    const token = await client.clientCredentialsGrant(config);
+    const seen = await client.tokenIntrospection(config, token.access_token);
+    assert.deepEqual([seen.active, seen.client_id], [true, clientId]);
+    await client.tokenRevocation(config, token.access_token);
+    assert.equal((await client.tokenIntrospection(config, token.access_token)).active, false);
+  });
+
+  it('refuses a wrong secret, another client\'s secret, a revoked client and a public client (invalid_client or unauthorized_client)', async () => {
+    const orgA = await newOrgId();
+    const orgB = await newOrgId();
+    const a = await createClient(testDb(), { orgId: orgA, actor, redirectUris: ['https://a.example/cb'], public: false });
+    const b = await createClient(testDb(), { orgId: orgB, actor, redirectUris: ['https://b.example/cb'], public: false });
+    const pub = await createClient(testDb(), { orgId: orgA, actor, redirectUris: ['http://localhost:5173/cb'], public: true });
+    assert.equal(pub.clientSecret, null);
+    const refused = async (clientId: string, secret: string, what: string) => {
+      const config = await configFor(clientId, secret);
+      await assert.rejects(client.clientCredentialsGrant(config), (e: OAuthFailure) => ['invalid_client', 'unauthorized_client'].includes(oauthError(e) ?? ''), what);
+    };
+    await refused(a.clientId, `${a.clientSecret}x`, 'a wrong secret');
+    await refused(a.clientId, b.clientSecret!, "another organisation's client secret");
+    await refused(pub.clientId, a.clientSecret!, 'a public client');
+    assert.ok(await client.clientCredentialsGrant(await configFor(a.clientId, a.clientSecret!)));
+    assert.equal(await revokeClient(testDb(), { orgId: orgB, actor, clientId: a.clientId }), false, 'another organisation cannot revoke it');
+    assert.equal(await revokeClient(testDb(), { orgId: orgA, actor, clientId: a.clientId }), true);
+    await refused(a.clientId, a.clientSecret!, 'a revoked client');
+  });
+
+  it('refuses redirect URIs that are not absolute https (plain http only to localhost), and stores the secret only as a hash', async () => {
+    const orgId = await newOrgId();
+    for (const uri of ['not a uri', 'http://app.example/cb', 'https://app.example/cb#frag']) {
+      await assert.rejects(createClient(testDb(), { orgId, actor, redirectUris: [uri], public: false }), (e: { code?: string }) => e.code === 'invalid', uri);
+    }
+    assert.equal((await testDb()('oidc_clients').where({ org_id: orgId }).count({ n: '*' }))[0].n, 0);
+    const { clientSecret } = await createClient(testDb(), { orgId, actor, redirectUris: ['https://app.example/cb'], public: false });
+    const hits = (await testDb().raw('select count(*)::int as n from credentials c where position(? in c::text) > 0', [clientSecret!.slice(11)])).rows[0].n;
+    assert.equal(hits, 0);
+  });
+
+  it('says in a page that the sign-in pages are not built yet, rather than failing', async () => {
+    const res = await fetch(`${issuer}/oidc/interaction/some-uid`);
+    assert.equal(res.status, 501);
+    assert.match(await res.text(), /Sign-in is not available yet/);
+  });
+});
