@@ -73,6 +73,7 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
     clientDefaults: { id_token_signed_response_alg: 'RS256', token_endpoint_auth_method: 'client_secret_basic' },
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
+    responseTypes: ['code'], // the authorization code flow only: no implicit or hybrid tokens in URLs
     interactions: { url: async (_ctx, interaction) => `${OIDC_PREFIX}/interaction/${interaction.uid}` },
   };
   const provider = new Provider(deps.issuer, configuration);

@@ -51,6 +51,7 @@ describe('OIDC provider (client credentials, introspection, revocation)', functi
     const meta = config.serverMetadata();
     assert.equal(meta.issuer, issuer);
     assert.equal(meta.token_endpoint, `${issuer}/oidc/token`);
+    assert.deepEqual(meta.response_types_supported, ['code'], 'no implicit or hybrid flows');
     const jwks = (await (await fetch(meta.jwks_uri!)).json()) as { keys: { kid: string; d?: string }[] };
     const published = await listSigningKeys(testDb());
     assert.ok(published[0].active);
