@@ -204,7 +204,7 @@ export async function updateMember(db: Knex, update: MemberUpdate): Promise<Memb
     const current = toMember(row);
     checkVersion('member', { expected: update.ifVersion, actual: current.version });
     const next = update.change(current);
-    checkPerson(next);
+    checkPerson(next, current);
     const profile = accountProfileOf(next);
     if (isDeepStrictEqual(stateOf(next), stateOf(current)) && passwordHash === undefined) return;
     if (current.role === 'owner' && !next.active) throw new Forbidden('the owner of the organisation cannot be deactivated', { rule: 'owner_protected' });

@@ -96,8 +96,9 @@ function checkText(field: string, value: unknown, max: number = limits.text): vo
   checkLength(field, value, max);
 }
 
-function checkList(field: string, list: object[]): void {
-  if (list.length > limits.listItems) throw new Invalid(`${field} holds at most ${limits.listItems} entries`, { field, rule: 'too_many' });
+/** `before`: the list's current length, on an update; a list already past the cap (older data) may stay or shrink. */
+function checkList(field: string, list: object[], before = 0): void {
+  if (list.length > limits.listItems && list.length > before) throw new Invalid(`${field} holds at most ${limits.listItems} entries`, { field, rule: 'too_many' });
   let primaries = 0;
   for (const item of list) {
     for (const [k, v] of Object.entries(item)) {
@@ -109,17 +110,20 @@ function checkList(field: string, list: object[]): void {
   if (primaries > 1) throw new Invalid(`at most one of ${field} is primary`, { field, rule: 'one_primary' });
 }
 
-/** Everything the directory refuses in a person, whatever the door. */
-export function checkPerson(p: Person): void {
+/**
+ * Everything the directory refuses in a person, whatever the door. On an update, `current` is the stored
+ * person: rules added since it was stored must not keep it from being changed (or deactivated).
+ */
+export function checkPerson(p: Person, current?: Person): void {
   checkName('userName', p.userName);
   checkText('userName', p.userName, limits.userName);
   checkText('externalId', p.externalId, limits.externalId);
   checkText('displayName', p.displayName);
   for (const [k, v] of Object.entries(p.name)) checkText(`name.${k}`, v);
   for (const f of scalarFields) checkText(f, p[f]);
-  checkList('emails', p.emails);
-  checkList('phoneNumbers', p.phoneNumbers);
-  checkList('addresses', p.addresses);
+  checkList('emails', p.emails, current?.emails.length);
+  checkList('phoneNumbers', p.phoneNumbers, current?.phoneNumbers.length);
+  checkList('addresses', p.addresses, current?.addresses.length);
 }
 
 /** The person's columns in `memberships`. */

@@ -108,6 +108,19 @@ describe('directory: members with typed fields', () => {
     assert.equal((await testDb()('memberships').where({ org_id: orgId }).count({ n: '*' }))[0].n, 1); // the owner only
   });
 
+  it('a member stored with more entries than a list now allows (older data) can still be deactivated, and its list may shrink, not grow', async () => {
+    const orgId = await newOrgId();
+    const m = await createMember(testDb(), { orgId, actor, member: { ...newPerson(`${unique('many')}@example.test`), active: true } });
+    const many = Array.from({ length: 120 }, (_, i) => ({ value: `alias${i}@example.test` }));
+    await testDb()('memberships').where({ org_id: orgId, id: m.id }).update({ emails: JSON.stringify([{ value: m.userName, primary: true }, ...many]) });
+    const off = await updateMember(testDb(), { orgId, actor, id: m.id, change: (c) => ({ ...c, active: false }) });
+    assert.deepEqual([off.active, off.emails.length], [false, 121]);
+    const fewer = await updateMember(testDb(), { orgId, actor, id: m.id, change: (c) => ({ ...c, emails: c.emails.slice(0, 110) }) });
+    assert.equal(fewer.emails.length, 110);
+    await assert.rejects(updateMember(testDb(), { orgId, actor, id: m.id, change: (c) => ({ ...c, emails: [...c.emails, { value: 'one-more@example.test' }] }) }),
+      (e: DirectoryError) => e.rule === 'too_many');
+  });
+
   it('has no protocol vocabulary: nothing in src/directory imports a door or names SCIM wire concepts', () => {
     const dir = join(import.meta.dirname, '../../src/directory');
     const words = [/from '\.\.\/(scim|http|oidc|admin)\//, /from 'express'/, /from 'oidc-provider'/, /urn:ietf:params:scim/, /If-Match/i, /scimType/, /\bschemas\b/, /\bprofile\b.*jsonb/];
