@@ -7,6 +7,7 @@ import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.ts';
+import { ensurePrivateDir } from './private-dir.ts';
 import { acquireDataLock, checkSocketPath, DataLockError, describeHolder } from './data-lock.ts';
 import { DirectoryError, type DirectoryErrorCode } from './directory/errors.ts';
 import type { OperatorCommand } from './operations.ts';
@@ -129,6 +130,7 @@ async function locally(config: Config, command: OperatorCommand | 'migrate'): Pr
 async function execute(config: Config, name: string, command: OperatorCommand | 'migrate'): Promise<Record<string, unknown>> {
   if (config.databaseUrl) return locally(config, command);
   const socketPath = checkSocketPath(config.dataDir);
+  ensurePrivateDir(config.dataDir);
   let waiting = false;
   for (;;) {
     const got = await acquireDataLock(config.dataDir, { kind: 'cli', command: name });

@@ -90,7 +90,7 @@ export type DataLock = { holder: LockHolder; path: string; release: () => void }
  * A lock is released by release(), and in any case when the process exits normally.
  */
 export async function acquireDataLock(dataDir: string, me: { kind: 'server' | 'cli'; command?: string }): Promise<{ lock: DataLock } | { heldBy: LockHolder }> {
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = lockPath(dataDir);
   const holder: LockHolder = { ...me, pid: process.pid, host: hostname(), since: new Date().toISOString(), nonce: randomBytes(12).toString('hex') };
   const temporary = `${path}.${holder.nonce}`;

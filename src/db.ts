@@ -94,7 +94,7 @@ export async function openDb(target: DbTarget): Promise<Db> {
   if (!target.inMemory) {
     if (!target.dataDir) throw new Error('openDb: dataDir is required for the embedded database');
     const dir = join(target.dataDir, 'pgdata');
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     connection = { filename: dir };
   }
   const { default: ClientPgLite } = await import('knex-pglite');

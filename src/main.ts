@@ -15,6 +15,7 @@ import { createOidcProvider, oidcHandler } from './oidc/provider.ts';
 import { createMetrics } from './http/metrics.ts';
 import { listenOperatorSocket } from './http/operator.ts';
 import { createLogger } from './logger.ts';
+import { ensurePrivateDir } from './private-dir.ts';
 
 /** A start-up failure whose message is the one line to print. */
 class StartupError extends Error {
@@ -75,6 +76,9 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
   const embedded = !config.databaseUrl;
   let socketPath: string | undefined;
   if (embedded) {
+    if (ensurePrivateDir(config.dataDir).tightened) {
+      logger.warn({ dataDir: config.dataDir }, `${config.dataDir} was open to other users: made it readable by this user only (mode 0700)`);
+    }
     socketPath = checkSocketPath(config.dataDir);
     const got = await acquireDataLock(config.dataDir, { kind: 'server' });
     if ('heldBy' in got) throw new StartupError(describeHolder(got.heldBy, config.dataDir), 2);

@@ -1,7 +1,7 @@
 // Starting the server and the CLI as an operator does: what they print, how they fail, what they load.
 // Real processes, on the database of the run (PostgreSQL when DATABASE_URL is set, else the embedded one).
 import assert from 'node:assert/strict';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
 import { lockPath, socketPath } from '../../src/data-lock.ts';
@@ -108,6 +108,19 @@ describe('server and CLI start-up', function () {
     assert.match(oneLine(other.output().stderr), /^roster: the OIDC signing key \S+ cannot be opened with this SECRET: SECRET must stay the one the keys were created with$/);
     const again = await startServer(env);
     assert.equal(await again.stop(), 0, 'with the right SECRET it starts as before');
+  });
+
+  it('the embedded database folder is private: a new DATA_DIR is created 0700, one open to others is tightened with a warning', async () => {
+    const parent = dir(tempDir());
+    const fresh = join(parent, 'new', 'data');
+    const created = await startServer({ DATA_DIR: fresh });
+    assert.equal(statSync(fresh).mode & 0o777, 0o700);
+    assert.equal(await created.stop(), 0);
+    chmodSync(fresh, 0o755);
+    const again = await startServer({ DATA_DIR: fresh });
+    assert.equal(statSync(fresh).mode & 0o777, 0o700);
+    assert.ok(logMessages(again.output().stdout).some((m) => /was open to other users: made it readable by this user only/.test(m)));
+    assert.equal(await again.stop(), 0);
   });
 
   it('METRICS_PORT serves /metrics on its own listener; the public port does not', async () => {
