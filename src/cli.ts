@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { ensurePrivateDir } from './private-dir.ts';
-import { acquireDataLock, checkSocketPath, DataLockError, describeHolder } from './data-lock.ts';
+import { acquireDataLock, BIND_GRACE_MS, checkSocketPath, DataLockError, describeHolder } from './data-lock.ts';
 import { DirectoryError, type DirectoryErrorCode } from './directory/errors.ts';
 import type { OperatorCommand } from './operations.ts';
 
@@ -68,7 +68,12 @@ function toCommand(command: string, values: Record<string, unknown>): OperatorCo
 }
 
 /** The server's socket does not accept connections (yet): nothing was sent. */
-class NotListening extends Error {}
+class NotListening extends Error {
+  readonly code: string;
+  constructor(code: string) { super(code); this.code = code; }
+}
+/** The server answered that it is still starting (it binds its socket before opening the database). */
+class Starting extends Error {}
 
 /** One request to the running server's operator socket. */
 function callServer(socketPath: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -87,7 +92,7 @@ function callServer(socketPath: string, method: 'GET' | 'POST', path: string, bo
       });
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new NotListening());
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new NotListening(err.code));
       else if (err.code === 'EACCES') reject(new CliProblem(`roster: no permission to use the running server's operator socket ${socketPath}; run the CLI as the user that runs the server`));
       else reject(new CliProblem(`roster: the running server's operator socket ${socketPath} failed (${err.code ?? err.message}); the command may or may not have run: check before running it again`));
     });
@@ -97,13 +102,11 @@ function callServer(socketPath: string, method: 'GET' | 'POST', path: string, bo
 
 /** Runs a command in the running server that holds the embedded database. */
 async function viaServer(socketPath: string, command: OperatorCommand | 'migrate'): Promise<Record<string, unknown>> {
-  if (command === 'migrate') {
-    const { body } = await callServer(socketPath, 'GET', '/ready');
-    return { applied: [], note: `the running server (pid ${body.pid}) migrated the database at start` };
-  }
-  const { status, body } = await callServer(socketPath, 'POST', '/commands', command);
+  const { status, body } = command === 'migrate' ? await callServer(socketPath, 'GET', '/ready') : await callServer(socketPath, 'POST', '/commands', command);
+  if (status === 503 && body.status === 'starting') throw new Starting();
+  if (command === 'migrate' && status === 200) return { applied: [], note: `the running server (pid ${body.pid}) migrated the database at start` };
   if (status === 400) throw new DirectoryError(body.code as DirectoryErrorCode, String(body.detail));
-  if (status !== 200) throw new CliProblem(`roster: the running server answered ${status}: ${String(body.detail ?? '')}`);
+  if (status !== 200) throw new CliProblem(`roster: the running server answered ${status}: ${String(body.detail ?? body.status ?? '')}`);
   return body;
 }
 
@@ -127,31 +130,47 @@ async function locally(config: Config, command: OperatorCommand | 'migrate'): Pr
   }
 }
 
+/** How long a CLI command waits for another CLI command holding the embedded database. */
+const CLI_WAIT_MS = 60_000;
+
 async function execute(config: Config, name: string, command: OperatorCommand | 'migrate'): Promise<Record<string, unknown>> {
   if (config.databaseUrl) return locally(config, command);
   const socketPath = checkSocketPath(config.dataDir);
   ensurePrivateDir(config.dataDir);
-  let waiting = false;
+  const said = new Set<string>();
+  const say = (key: string, line: string) => { if (!said.has(key)) process.stderr.write(line + '\n'); said.add(key); };
+  const cliDeadline = Date.now() + CLI_WAIT_MS;
   for (;;) {
     const got = await acquireDataLock(config.dataDir, { kind: 'cli', command: name });
     if ('lock' in got) {
+      // Bound at once: it tells other processes that this one is alive (and busy).
+      const [{ listenOperatorSocket }, { pino }] = await Promise.all([import('./http/operator.ts'), import('pino')]);
+      const busy = await listenOperatorSocket(socketPath, { logger: pino({ level: 'silent' }), holder: { kind: 'cli', command: name } });
       try {
         return await locally(config, command);
       } finally {
+        await new Promise((resolve) => busy.server.close(resolve));
         got.lock.release();
       }
     }
     const holder = got.heldBy;
-    if (holder.kind !== 'server') throw new DataLockError(describeHolder(holder, config.dataDir));
-    try {
-      return await viaServer(socketPath, command);
-    } catch (err) {
-      if (!(err instanceof NotListening)) throw err;
-    }
-    // The server holds the database but does not listen yet: it is opening or migrating it.
-    if (!waiting) {
-      process.stderr.write(`roster: the server (pid ${holder.pid}) is still starting (opening and migrating the embedded database in ${config.dataDir}); waiting for it to be ready (Ctrl-C to give up)\n`);
-      waiting = true;
+    if (holder.kind === 'cli') {
+      if (Date.now() > cliDeadline) throw new DataLockError(describeHolder(holder, config.dataDir));
+      say('cli', `roster: waiting for the CLI command "${holder.command}" (pid ${holder.pid}) to finish with the embedded database`);
+    } else {
+      try {
+        return await viaServer(socketPath, command);
+      } catch (err) {
+        const fresh = Date.now() - Date.parse(holder.since) < BIND_GRACE_MS;
+        if (err instanceof NotListening && !fresh) {
+          throw new CliProblem(err.code === 'ENOENT'
+            ? `roster: the server (pid ${holder.pid}) holds the embedded database but its operator socket ${socketPath} is missing; restart the server`
+            : `roster: the server (pid ${holder.pid}) holds the embedded database but does not answer on ${socketPath}; is it still running?`);
+        }
+        if (!(err instanceof Starting) && !(err instanceof NotListening)) throw err;
+      }
+      // The server holds the database and is opening or migrating it.
+      say('server', `roster: the server (pid ${holder.pid}) is still starting (opening and migrating the embedded database in ${config.dataDir}); waiting for it to be ready (Ctrl-C to give up)`);
     }
     await sleep(200);
   }

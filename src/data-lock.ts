@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { linkSync, mkdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -47,10 +48,33 @@ export function checkSocketPath(dataDir: string): string {
 /** The nonces of the locks this process holds. */
 const mine = new Set<string>();
 
-function alive(holder: LockHolder): boolean {
-  if (holder.host !== hostname()) return true; // another machine's process (shared storage): cannot tell, assume alive
+/** How long a new holder may take to bind its socket after taking the lock (it does so at once). */
+export const BIND_GRACE_MS = 10_000;
+
+/** Whether something accepts connections on the holder's socket: 'listening', 'refused' (a file, no one), 'missing'. */
+function probeSocket(path: string): Promise<'listening' | 'refused' | 'missing'> {
+  return new Promise((resolve) => {
+    const socket = connect({ path });
+    const done = (r: 'listening' | 'refused' | 'missing') => { socket.destroy(); resolve(r); };
+    socket.setTimeout(2_000, () => done('listening')); // accepted into the backlog, slow to answer: alive
+    socket.once('connect', () => done('listening'));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'refused' : err.code === 'ENOENT' ? 'missing' : 'listening'));
+  });
+}
+
+/**
+ * Whether the holder of a lock is alive. Every holder binds DATA_DIR/roster.sock as soon as it has the lock,
+ * so a socket nobody listens on, past the grace period, means the holder is gone: a crash, a killed
+ * container (whose successor has another hostname), a zombie. Otherwise, on this machine, its pid decides.
+ */
+async function alive(holder: LockHolder, dataDir: string): Promise<boolean> {
   // Our pid on a lock we did not take: left by an earlier process that had our pid (a container's pid 1).
-  if (holder.pid === process.pid) return mine.has(holder.nonce);
+  if (holder.pid === process.pid && holder.host === hostname()) return mine.has(holder.nonce);
+  const probe = await probeSocket(socketPath(dataDir));
+  if (probe === 'listening') return true;
+  const settled = Date.now() - Date.parse(holder.since) > BIND_GRACE_MS;
+  if (probe === 'refused' && settled) return false;
+  if (holder.host !== hostname()) return true; // another machine, still binding or its socket removed: cannot tell
   try {
     process.kill(holder.pid, 0);
     return true;
@@ -115,7 +139,7 @@ export async function acquireDataLock(dataDir: string, me: { kind: 'server' | 'c
       }
       const current = readHolder(path);
       if (!current) continue; // released meanwhile: try again
-      if (alive(current)) return { heldBy: current };
+      if (await alive(current, dataDir)) return { heldBy: current };
       // Stale. Only the process that creates this lock's takeover file may remove it.
       const guard = `${path}.takeover-${current.nonce}`;
       try {

@@ -3,6 +3,7 @@
 // line saying what is wrong and what to do, releases what was taken (lock, socket, ports, database) and
 // exits non-zero.
 import { rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type Server } from 'node:http';
 import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { acquireDataLock, checkSocketPath, type DataLock, DataLockError, describeHolder } from './data-lock.ts';
@@ -13,7 +14,7 @@ import { ensureSigningKey } from './directory/signing-keys.ts';
 import { createApp, createMetricsApp } from './http/app.ts';
 import { createOidcProvider, oidcHandler } from './oidc/provider.ts';
 import { createMetrics } from './http/metrics.ts';
-import { listenOperatorSocket } from './http/operator.ts';
+import { listenOperatorSocket, type OperatorChannel } from './http/operator.ts';
 import { createLogger } from './logger.ts';
 import { ensurePrivateDir } from './private-dir.ts';
 
@@ -72,17 +73,37 @@ function step(): void {
   if (stopping) throw new StoppedDuringStart();
 }
 
+/** How long a server waits for a CLI command that holds the embedded database (CLI commands are short). */
+const CLI_WAIT_MS = 60_000;
+
+/** The data lock; a CLI command holding it is waited for, a server holding it is an error. */
+async function takeDataLock(dataDir: string, logger: ReturnType<typeof createLogger>): Promise<DataLock> {
+  const deadline = Date.now() + CLI_WAIT_MS;
+  for (let said = false; ; ) {
+    const got = await acquireDataLock(dataDir, { kind: 'server' });
+    if ('lock' in got) return got.lock;
+    if (got.heldBy.kind !== 'cli' || Date.now() > deadline) throw new StartupError(describeHolder(got.heldBy, dataDir), 2);
+    if (!said) logger.info({ pid: got.heldBy.pid }, `waiting for the CLI command "${got.heldBy.command}" (pid ${got.heldBy.pid}) to finish with the embedded database`);
+    said = true;
+    step();
+    await sleep(200);
+  }
+}
+
 async function start(config: Config, logger: ReturnType<typeof createLogger>): Promise<void> {
   const embedded = !config.databaseUrl;
   let socketPath: string | undefined;
+  let operator: OperatorChannel | undefined;
   if (embedded) {
     if (ensurePrivateDir(config.dataDir).tightened) {
       logger.warn({ dataDir: config.dataDir }, `${config.dataDir} was open to other users: made it readable by this user only (mode 0700)`);
     }
     socketPath = checkSocketPath(config.dataDir);
-    const got = await acquireDataLock(config.dataDir, { kind: 'server' });
-    if ('heldBy' in got) throw new StartupError(describeHolder(got.heldBy, config.dataDir), 2);
-    held.lock = got.lock;
+    held.lock = await takeDataLock(config.dataDir, logger);
+    // Bound at once: it tells other processes that this one is alive, and answers "starting" until ready.
+    held.socket = socketPath;
+    operator = await listenOperatorSocket(socketPath, { logger, holder: { kind: 'server' } });
+    held.servers.push(operator.server);
   }
 
   let database: string;
@@ -131,10 +152,7 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
     held.servers.push(metricsServer);
     metricsPort = await listen(metricsServer, config.metricsPort, 'METRICS_PORT');
   }
-  if (socketPath) {
-    held.socket = socketPath;
-    held.servers.push(await listenOperatorSocket({ db, sealer }, logger, socketPath));
-  }
+  operator?.ready({ db, sealer });
   step();
   logger.info({ port, metricsPort, issuer: config.issuer, database, operatorSocket: socketPath }, `ready: roster listening on port ${port}`);
 }

@@ -5,6 +5,10 @@
 //
 //   GET  /ready      200 {"pid"} once the server is ready
 //   POST /commands   an operator command (src/operations.ts): 200 with its result, 400 {"code","detail"}
+//
+// The socket is bound as soon as the data lock is taken, before the database is opened: it is how another
+// process tells that the holder is alive (see data-lock.ts). Until the server is ready, and for as long as
+// a CLI command holds the lock, every request answers 503 {"status": "starting" | "busy"}.
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -32,8 +36,16 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-export function operatorHandler(deps: OperatorDeps, logger: Logger) {
+/** What holds the data lock: a server (starting until `ready`), or a CLI command (busy while it runs). */
+export type Holder = { kind: 'server' } | { kind: 'cli'; command: string };
+
+export function operatorHandler(state: { deps: OperatorDeps | null; holder: Holder }, logger: Logger) {
   return async (req: IncomingMessage, res: ServerResponse) => {
+    const deps = state.deps;
+    if (!deps) {
+      const { holder } = state;
+      return send(res, 503, holder.kind === 'server' ? { status: 'starting', pid: process.pid } : { status: 'busy', command: holder.command, pid: process.pid });
+    }
     try {
       if (req.method === 'GET' && req.url === '/ready') return send(res, 200, { pid: process.pid });
       if (req.method !== 'POST' || req.url !== '/commands') return send(res, 404, { code: 'not_found', detail: `no operator route ${req.method} ${req.url}` });
@@ -49,14 +61,18 @@ export function operatorHandler(deps: OperatorDeps, logger: Logger) {
   };
 }
 
+export type OperatorChannel = { server: Server; ready: (deps: OperatorDeps) => void };
+
 /**
- * Listens on `path` (the caller holds the data lock, so a file there is a leftover of a dead server and is
+ * Listens on `path` (the caller holds the data lock, so a file there is a leftover of a dead holder and is
  * removed). The socket is created under umask 0177, so it is never accessible to anyone but its owner, not
- * even for an instant, then set to 0600 explicitly.
+ * even for an instant, then set to 0600 explicitly. It answers 503 until `ready` gives it the server's deps.
  */
-export async function listenOperatorSocket(deps: OperatorDeps, logger: Logger, path: string): Promise<Server> {
+
+export async function listenOperatorSocket(path: string, opts: { logger: Logger; holder: Holder }): Promise<OperatorChannel> {
   rmSync(path, { force: true });
-  const server = createServer(operatorHandler(deps, logger));
+  const state: { deps: OperatorDeps | null; holder: Holder } = { deps: null, holder: opts.holder };
+  const server = createServer(operatorHandler(state, opts.logger));
   const umask = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -70,5 +86,5 @@ export async function listenOperatorSocket(deps: OperatorDeps, logger: Logger, p
     process.umask(umask);
   }
   chmodSync(path, 0o600);
-  return server;
+  return { server, ready: (deps) => { state.deps = deps; } };
 }

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { lockPath, socketPath } from '../../src/data-lock.ts';
 import { createSealer } from '../../src/directory/sealing.ts';
 import { listenOperatorSocket } from '../../src/http/operator.ts';
-import { unique, USER } from '../helpers.ts';
+import { TEST_SECRET, unique, USER } from '../helpers.ts';
 import { testDb } from '../setup.ts';
 import { assertNoStack, killAll, preparedDataDir, type Proc, ROOT, runCli, start, startServer, tempDir } from './processes.ts';
 
@@ -110,40 +110,65 @@ describe('embedded database: one process at a time', function () {
   });
 
   it('while the server holding the database is still starting, the CLI says so and waits for it, without opening the database', async () => {
-    // The "server" here is this test process: its lock, then (when the test decides) its operator socket
-    // on the test database. So the CLI must wait however fast or slow the machine is.
+    // The "server" here is this test process: its lock and its operator socket, which answers "starting"
+    // until the test makes it ready (on the test database). So the CLI must wait however slow the machine is.
     const d = dir(tempDir());
     fakeLock(d, { kind: 'server', pid: process.pid });
-    const email = `${unique('owner')}@example.test`;
-    const cli = start(['src/cli.ts', 'org', 'create', '--name', unique('Waited '), '--owner-email', email, '--json'], { DATA_DIR: d });
-    cli.child.stdin!.end();
-    await cli.waitFor(/still starting/);
-    assert.match(oneLine(cli.output().stderr), new RegExp(`^roster: the server \\(pid ${process.pid}\\) is still starting .*; waiting for it`));
-    await sleep(500); // whatever it does meanwhile, it must not give up
-    assert.equal(cli.child.exitCode, null, 'the CLI is still waiting');
-    assert.equal(existsSync(join(d, 'pgdata')), false, 'the CLI did not open the database');
-    const socket = await listenOperatorSocket({ db: testDb(), sealer: createSealer('test-secret-of-at-least-32-characters!') }, pino({ level: 'silent' }), socketPath(d));
+    const socket = await listenOperatorSocket(socketPath(d), { logger: pino({ level: 'silent' }), holder: { kind: 'server' } });
     try {
+      const email = `${unique('owner')}@example.test`;
+      const cli = start(['src/cli.ts', 'org', 'create', '--name', unique('Waited '), '--owner-email', email, '--json'], { DATA_DIR: d });
+      cli.child.stdin!.end();
+      await cli.waitFor(/still starting/);
+      assert.match(oneLine(cli.output().stderr), new RegExp(`^roster: the server \\(pid ${process.pid}\\) is still starting .*; waiting for it`));
+      await sleep(500); // whatever it does meanwhile, it must not give up
+      assert.equal(cli.child.exitCode, null, 'the CLI is still waiting');
+      assert.equal(existsSync(join(d, 'pgdata')), false, 'the CLI did not open the database');
+      socket.ready({ db: testDb(), sealer: createSealer(TEST_SECRET) });
       assert.equal(await cli.exited, 0, cli.output().stderr);
       const out = JSON.parse(cli.output().stdout);
       assert.equal((await testDb()('organizations').where({ id: out.orgId }).first()).id, out.orgId);
       assert.equal(existsSync(join(d, 'pgdata')), false);
     } finally {
-      await new Promise((resolve) => socket.close(resolve));
+      await new Promise((resolve) => socket.server.close(resolve));
     }
   });
 
-  it('a CLI command holding the database: a server or another CLI gets one line naming it and exits 2, without opening the database', async () => {
+  it('a lock whose holder no longer listens on its socket is stale, whatever its host (a crashed container\'s successor has another hostname)', async () => {
     const d = dir(tempDir());
+    // A killed holder's leftovers: its socket file, on which nobody listens any more...
+    const holder = start(['-e', 'require("node:net").createServer().listen(process.argv[1], () => console.log("listening"))', socketPath(d)]);
+    await holder.waitFor(/listening/);
+    holder.child.kill('SIGKILL');
+    await holder.exited;
+    assert.ok(existsSync(socketPath(d)));
+    // ...and its lock, from another machine (so its pid says nothing here), older than the grace period.
+    const nonce = randomBytes(12).toString('hex');
+    writeFileSync(lockPath(d), JSON.stringify({ kind: 'server', pid: holder.pid, host: 'a-container-that-is-gone', since: new Date(Date.now() - 60_000).toISOString(), nonce }) + '\n');
+    const server = await startServer({ DATA_DIR: d });
+    assert.notEqual(JSON.parse(readFileSync(lockPath(d), 'utf8')).nonce, nonce, 'the stale lock was taken over');
+    assert.equal(await server.stop(), 0);
+  });
+
+  it('a CLI command holding the database: a server and another CLI wait for it to finish (saying so), without opening the database, then go on', async () => {
+    // The "CLI command" is this test process: its lock and its socket (answering "busy") until it lets go.
+    const d = dir(await preparedDataDir());
     fakeLock(d, { kind: 'cli', command: 'org create', pid: process.pid });
-    const server = start(['src/main.ts'], { DATA_DIR: d, PORT: '0' });
-    assert.equal(await server.exited, 2);
-    assert.match(oneLine(server.output().stderr), new RegExp(`^roster: the embedded database in .* is in use by the CLI command "org create" \\(pid ${process.pid}, .*; wait for it to finish`));
-    const cli = await runCli(['scim-token', 'list', '--org', '00000000-0000-4000-8000-000000000000'], { DATA_DIR: d });
-    assert.equal(cli.code, 2);
-    assert.match(oneLine(cli.stderr), /is in use by the CLI command "org create"/);
-    assert.equal(existsSync(join(d, 'pgdata')), false);
-    assert.ok(existsSync(lockPath(d)), 'the holder keeps its lock');
+    const busy = await listenOperatorSocket(socketPath(d), { logger: pino({ level: 'silent' }), holder: { kind: 'cli', command: 'org create' } });
+    const server = start(['src/main.ts'], { DATA_DIR: d, PORT: '0', LOG_LEVEL: 'info' });
+    const cli = start(['src/cli.ts', 'migrate'], { DATA_DIR: d });
+    cli.child.stdin!.end();
+    await server.waitFor(/waiting for the CLI command \\"org create\\" \(pid \d+\) to finish/);
+    await cli.waitFor(/waiting for the CLI command "org create"/);
+    await sleep(500);
+    assert.equal(server.child.exitCode, null, 'the server still waits');
+    assert.equal(cli.child.exitCode, null, 'the CLI still waits');
+    // The command finishes: its socket closes, its lock goes.
+    await new Promise((resolve) => busy.server.close(resolve));
+    rmSync(lockPath(d));
+    assert.equal(await cli.exited, 0, cli.output().stderr);
+    await server.waitFor(/"msg":"ready: /);
+    assert.equal(await server.stop(), 0);
   });
 
   it('a server killed with SIGKILL leaves a stale lock and socket; the next server takes over and serves', async () => {
