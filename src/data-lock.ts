@@ -1,12 +1,13 @@
 // The embedded database belongs to one process. Whoever opens it (the server, or a CLI command run with no
-// server) first takes DATA_DIR/roster.lock, atomically and before the database is opened: a second server,
-// or a CLI command while another one runs, gets one line naming the holder; a CLI command while a server
-// holds it hands its command to the server over the operator socket (DATA_DIR/roster.sock, mode 0600).
+// server) first takes DATA_DIR/roster.lock, atomically and before the database is opened, then binds
+// DATA_DIR/roster.sock (mode 0600) at once. A second server gets one line naming the holder; a CLI command
+// while a server holds it hands its command to the server over that socket; a server or a CLI command
+// while a CLI command holds it waits (up to a minute) for it to finish.
 //
 // Taking the lock: the holder's description is written to a private temporary file (exclusive create, `wx`)
 // and hard-linked to roster.lock; link() fails with EEXIST when the lock exists, so exactly one process
-// wins, and a reader never sees a half-written lock. A lock whose process is dead (a crash, SIGKILL) is
-// stale: to remove it, a process must first create roster.lock.takeover-<nonce of that lock> (exclusive
+// wins, and a reader never sees a half-written lock. A lock whose holder is gone is stale: nobody listens
+// on its socket (past a short grace for binding it), or its process is dead on this machine. To remove it, a process must first create roster.lock.takeover-<nonce of that lock> (exclusive
 // create again). Only that one process removes that lock, and only after reading it again and finding the
 // same nonce, so two processes racing on one stale lock never both remove it, and a late one never removes
 // the new holder's lock. Then it tries to take the lock like anyone else.
