@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { pino } from 'pino';
 import supertest from 'supertest';
-import { openDb } from '../src/db.ts';
+import { type Db, openDb } from '../src/db.ts';
 import { hashSecret } from '../src/directory/tokens.ts';
 import { createApp } from '../src/http/app.ts';
 import { unique } from './helpers.ts';
@@ -20,6 +20,16 @@ type Target = {
   /** A SCIM request as an identity provider makes it, to the server that sees the CLI's writes. */
   scim: (path: string, token: string) => Promise<{ status: number; body: Record<string, unknown> }>;
 };
+
+/** What `org create` printed is stored only as hashes: the SCIM token, the API key (with the owner's role), the temporary password. */
+async function assertStoredAsHashes(db: Db, out: { orgId: string; scimToken: string; apiKey: string; email: string }): Promise<void> {
+  assert.equal((await db('credentials').where({ org_id: out.orgId, kind: 'scim_token' }).first()).secret_hash, hashSecret(out.scimToken));
+  const key = await db('credentials').where({ org_id: out.orgId, kind: 'api_key' }).first();
+  assert.deepEqual([key.secret_hash, key.role], [hashSecret(out.apiKey), 'owner']);
+  const account = await db('accounts').where({ email: out.email }).first();
+  assert.equal(account.must_change_password, true);
+  assert.match(account.password_hash, /^\$argon2id\$/);
+}
 
 describe('CLI', function () {
   // Real processes on a busy machine: generous, never tight.
@@ -76,13 +86,7 @@ describe('CLI', function () {
     assert.equal((await target.scim('/Users', out.apiKey)).status, 401);
     if (testDatabaseUrl()) {
       // Secrets are stored only as hashes (on the embedded database: the next test).
-      const db = testDb();
-      assert.equal((await db('credentials').where({ org_id: out.orgId, kind: 'scim_token' }).first()).secret_hash, hashSecret(out.scimToken));
-      const key = await db('credentials').where({ org_id: out.orgId, kind: 'api_key' }).first();
-      assert.deepEqual([key.secret_hash, key.role], [hashSecret(out.apiKey), 'owner']);
-      const account = await db('accounts').where({ email }).first();
-      assert.equal(account.must_change_password, true);
-      assert.match(account.password_hash, /^\$argon2id\$/);
+      await assertStoredAsHashes(testDb(), { ...out, email });
     }
   });
 
@@ -97,12 +101,7 @@ describe('CLI', function () {
       const out = JSON.parse(r.stdout);
       const db = await openDb({ dataDir: dir });
       try {
-        assert.equal((await db('credentials').where({ org_id: out.orgId, kind: 'scim_token' }).first()).secret_hash, hashSecret(out.scimToken));
-        const key = await db('credentials').where({ org_id: out.orgId, kind: 'api_key' }).first();
-        assert.deepEqual([key.secret_hash, key.role], [hashSecret(out.apiKey), 'owner']);
-        const account = await db('accounts').where({ email }).first();
-        assert.equal(account.must_change_password, true);
-        assert.match(account.password_hash, /^\$argon2id\$/);
+        await assertStoredAsHashes(db, { ...out, email });
       } finally {
         await db.destroy();
       }
