@@ -138,7 +138,7 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
   if (await ensureSigningKey(db, sealer)) logger.info('created the first OIDC signing key (rotate with: cli keys rotate)');
   step();
 
-  const provider = await createOidcProvider({ db, issuer: config.issuer, sealer, secret: config.secret, trustProxy: config.trustProxy !== false });
+  const provider = await createOidcProvider({ db, issuer: config.issuer, sealer, secret: config.secret, trustProxy: config.trustProxy !== false, logger });
   const metrics = createMetrics();
   const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidcHandler(provider) });
   const server = createServer(app);

@@ -8,13 +8,14 @@
 import { hkdfSync } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Knex } from 'knex';
+import type { Logger } from 'pino';
 import Provider, { type Adapter, type AdapterPayload, type Configuration } from 'oidc-provider';
 import { findClient, verifyClientSecret } from '../directory/clients.ts';
 import { OidcModelStore } from '../directory/oidc-store.ts';
 import type { Sealer } from '../directory/sealing.ts';
 import { providerSigningKeys } from '../directory/signing-keys.ts';
 
-export type OidcDeps = { db: Knex; issuer: string; sealer: Sealer; secret: string; trustProxy: boolean };
+export type OidcDeps = { db: Knex; issuer: string; sealer: Sealer; secret: string; trustProxy: boolean; logger: Logger };
 
 /** Where oidc-provider's endpoints live (discovery is always /.well-known/openid-configuration). */
 export const OIDC_PREFIX = '/oidc';
@@ -78,6 +79,8 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
   };
   const provider = new Provider(deps.issuer, configuration);
   provider.proxy = deps.trustProxy;
+  // The provider answers server_error (500) for what it did not expect: that is ours to log, as any 500.
+  provider.on('server_error', (_ctx: unknown, err: Error) => deps.logger.error({ err }, 'unexpected error in the OIDC provider'));
   // Only hashes of client secrets are stored: check the presented secret through the credential path.
   const clientPrototype = provider.Client.prototype as unknown as { clientId: string; compareClientSecret(actual: string): Promise<boolean> };
   clientPrototype.compareClientSecret = function (this: { clientId: string }, actual: string) {

@@ -35,7 +35,7 @@ describe('OIDC provider (client credentials, introspection, revocation)', functi
     server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const provider = await createOidcProvider({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: false });
+    const provider = await createOidcProvider({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: false, logger: pino({ level: 'silent' }) });
     server.on('request', createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer, oidc: oidcHandler(provider) }));
   });
   after(() => new Promise((resolve) => server.close(resolve)));
