@@ -125,6 +125,27 @@ function combine(runs: LoadStats[]): LoadStats {
 /** The provider's rows start every run from the same state (the token runs insert tens of thousands). */
 const vacuum = (db: Db) => db.raw('vacuum (analyze) oidc_payloads, credentials, oidc_clients');
 
+/**
+ * CPU time (µs) of this database's PostgreSQL backends that exist now (Roster's pool, after the warm-up all of
+ * it; the bench's own connections idle during a run), by pid: PostgreSQL runs on this machine, so /proc has them.
+ */
+async function backendCpu(db: Db): Promise<Map<number, number>> {
+  const { rows } = await db.raw(`select pid from pg_stat_activity where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid()`);
+  const cpu = new Map<number, number>();
+  for (const { pid } of rows as { pid: number }[]) {
+    try { cpu.set(pid, procCpuMicros(pid)); } catch { /* gone, or not on this machine */ }
+  }
+  return cpu;
+}
+
+function backendCpuSince(before: Map<number, number>): number {
+  let sum = 0;
+  for (const [pid, micros] of before) {
+    try { sum += procCpuMicros(pid) - micros; } catch { /* ended during the run */ }
+  }
+  return sum;
+}
+
 const storedTokens = async (db: Db) => Number((await db('oidc_payloads').where({ model: 'ClientCredentials' }).count({ n: '*' }))[0].n);
 
 async function main(): Promise<void> {
@@ -163,7 +184,7 @@ async function main(): Promise<void> {
 
       const stats: Record<string, LoadStats> = {};
       // CPU time of each server's process and main thread (event loop), per response, warm-ups included.
-      const cpu: Record<string, { process: number; main: number; n: number }> = {};
+      const cpu: Record<string, { process: number; main: number; postgres: number; n: number }> = {};
       const inFlight = connections * (warmupSeconds > 0 ? 2 : 1);
       const measure = async (name: string, side: Side, path: string, body: string, runSeconds: number, runWarmup: number, record = true) => {
         await settle(db);
@@ -171,12 +192,14 @@ async function main(): Promise<void> {
         const before = side === roster && path === TOKEN_PATH ? await storedTokens(db) : 0;
         const p0 = procCpuMicros(side.pid);
         const m0 = procCpuMicros(side.pid, true);
+        const pg0 = side === roster ? await backendCpu(db) : new Map<number, number>();
         if (record) process.stdout.write(`running ${name} (${runWarmup} s warm-up + ${runSeconds} s)... `);
         const s = await runLoad({ url: side.url, path, authorization: side.authorization, body, seconds: runSeconds, warmupSeconds: runWarmup, connections });
         const key = `${side.name} ${path === TOKEN_PATH ? 'token' : 'introspection'}`;
-        const c = (cpu[key] ??= { process: 0, main: 0, n: 0 });
+        const c = (cpu[key] ??= { process: 0, main: 0, postgres: 0, n: 0 });
         c.process += procCpuMicros(side.pid) - p0;
         c.main += procCpuMicros(side.pid, true) - m0;
+        c.postgres += backendCpuSince(pg0);
         c.n += s.okWithWarmup + s.non2xx;
         if (record) console.log(`${s.rps.toFixed(0)} req/s, p99 ${s.p99} ms, status ${JSON.stringify(s.statusCodes)}, errors ${s.errors}`);
         assert(failureRate(s) <= MAX_FAILURE_RATE,
@@ -238,16 +261,17 @@ async function main(): Promise<void> {
           { name: 'POST /oidc/token client_credentials (Basic)', roster: combined['roster token'], baseline: combined['bare token'], ratio: ratio('token'), ratioNote: '(roster/bare, aim >= 0.5)' },
           { name: 'POST /oidc/token/introspection (Basic)', roster: combined['roster introspection'], baseline: combined['bare introspection'], ratio: ratio('introspection'), ratioNote: '(roster/bare)' },
         ];
-        const per = (k: string, f: 'process' | 'main') => cpu[k][f] / Math.max(1, cpu[k].n);
-        const cpuPerRequest = Object.fromEntries(Object.keys(cpu).map((k) => [k, { processMicros: per(k, 'process'), mainThreadMicros: per(k, 'main') }]));
+        const per = (k: string, f: 'process' | 'main' | 'postgres') => cpu[k][f] / Math.max(1, cpu[k].n);
+        const cpuPerRequest = Object.fromEntries(Object.keys(cpu).map((k) => [k, { processMicros: per(k, 'process'), mainThreadMicros: per(k, 'main'), postgresBackendsMicros: per(k, 'postgres') }]));
         const hwm = server.proc().hwm;
         const end = memory.samples.at(-1)!;
 
         console.log(`\nOIDC benchmark: ${connections} connections, ${rounds} rounds of ${(seconds / rounds).toFixed(1)} s per side and kind after ${warmupSeconds} s warm-up each\n`);
         console.log(formatTable(rows));
         console.log(`\nper-round ratios (roster/bare): token ${perRound('token').map((x) => x.toFixed(2)).join(', ')}; introspection ${perRound('introspection').map((x) => x.toFixed(2)).join(', ')}`);
-        console.log(`CPU per response (user + system, 10 ms ticks, warm-ups included; event loop / whole process; PostgreSQL's not counted): `
-          + ['token', 'introspection'].map((k) => `${k}: Roster ${per(`roster ${k}`, 'main').toFixed(0)} / ${per(`roster ${k}`, 'process').toFixed(0)} µs, bare ${per(`bare ${k}`, 'main').toFixed(0)} / ${per(`bare ${k}`, 'process').toFixed(0)} µs`).join('; '));
+        console.log(`CPU per response (user + system, 10 ms ticks, warm-ups included), event loop / whole process: `
+          + ['token', 'introspection'].map((k) => `${k}: Roster ${per(`roster ${k}`, 'main').toFixed(0)} / ${per(`roster ${k}`, 'process').toFixed(0)} µs `
+            + `(+ PostgreSQL backends ${per(`roster ${k}`, 'postgres').toFixed(0)} µs), bare ${per(`bare ${k}`, 'main').toFixed(0)} / ${per(`bare ${k}`, 'process').toFixed(0)} µs`).join('; '));
         console.log(`\nRoster server memory: its own process (node ${rosterFlags.join(' ')} src/main.ts, pid ${server.pid}, PostgreSQL, pool of 10, LOG_LEVEL=warn), ${memory.last!.modules} modules\n`);
         console.log(formatMemory(memory.samples));
         if (memory.largestHeap) console.log(`\nV8 heap at its largest under load (used/reserved MB): ${formatHeapSpaces(memory.largestHeap)}`);
