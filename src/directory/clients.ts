@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import { type Actor, recordAudit } from './audit.ts';
 import { issueCredential, revokeCredential, verifyCredential } from './credentials.ts';
 import { Invalid, NotFound } from './errors.ts';
+import { reuse } from './predicate.ts';
 
 export type ClientInput = { orgId: string; actor: Actor; name?: string; redirectUris: string[]; public: boolean };
 export type ClientInfo = { clientId: string; orgId: string; name: string; public: boolean; redirectUris: string[]; grantTypes: string[]; createdAt: Date; revokedAt: Date | null };
@@ -73,16 +74,17 @@ export async function revokeClient(db: Knex, input: { orgId: string; actor: Acto
 /** An active client, or undefined. */
 export async function findClient(db: Knex, clientId: string): Promise<(ClientInfo & { secretCredentialId: string | null }) | undefined> {
   if (typeof clientId !== 'string' || clientId.length > 100) return undefined;
-  const row = await db('oidc_clients').where({ client_id: clientId }).whereNull('revoked_at').first();
+  const row = await reuse(db('oidc_clients').where({ client_id: clientId }).whereNull('revoked_at').first());
   return row ? { ...toInfo(row as Row), secretCredentialId: row.secret_credential_id } : undefined;
 }
 
-/** Whether `secret` is the active secret of this confidential client (one indexed lookup, through the credential path). */
-export async function verifyClientSecret(db: Knex, input: { clientId: string; secret: string }): Promise<boolean> {
-  const client = await findClient(db, input.clientId);
-  if (!client?.secretCredentialId) return false;
+/**
+ * Whether `secret` is the active secret with this credential id (the one findClient gave for the client):
+ * one indexed statement, through the credential path. A revoked client's secret is revoked with it.
+ */
+export async function verifyClientSecret(db: Knex, input: { secretCredentialId: string; secret: string }): Promise<boolean> {
   const credential = await verifyCredential(db, { kind: 'client_secret', secret: input.secret });
-  return credential !== null && credential.id === client.secretCredentialId && credential.orgId === client.orgId;
+  return credential !== null && credential.id === input.secretCredentialId;
 }
 
 export async function getClient(db: Knex, input: { orgId: string; clientId: string }): Promise<ClientInfo> {

@@ -7,6 +7,7 @@
 // payload (an authorization code, a rotated refresh token) is found with `consumed` set, which the provider
 // refuses, and which lets it detect a replay and revoke the grant.
 import type { Knex } from 'knex';
+import { reuse } from './predicate.ts';
 
 export type OidcPayload = Record<string, unknown> & { grantId?: string; uid?: string; userCode?: string; sessionUid?: string };
 
@@ -34,10 +35,10 @@ export class OidcModelStore {
 
   /** A live (unexpired) row of this model matching `where`. */
   private async findWhere(where: Record<string, string>): Promise<OidcPayload | undefined> {
-    const row = await this.db('oidc_payloads')
+    const row = await reuse(this.db('oidc_payloads')
       .where({ model: this.model, ...where })
       .where((q) => q.whereNull('expires_at').orWhere('expires_at', '>', this.db.fn.now()))
-      .first('payload', 'consumed_at');
+      .first('payload', 'consumed_at'));
     return payloadOf(row as Row | undefined);
   }
 
@@ -52,7 +53,7 @@ export class OidcModelStore {
       expires_at: expiresAt,
       consumed_at: null,
     };
-    await this.db('oidc_payloads').insert(row).onConflict(['model', 'id']).merge();
+    await reuse(this.db('oidc_payloads').insert(row).onConflict(['model', 'id']).merge());
   }
 
   find(id: string): Promise<OidcPayload | undefined> {

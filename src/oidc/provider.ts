@@ -81,10 +81,12 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
   provider.proxy = deps.trustProxy;
   // The provider answers server_error (500) for what it did not expect: that is ours to log, as any 500.
   provider.on('server_error', (_ctx: unknown, err: Error) => deps.logger.error({ err }, 'unexpected error in the OIDC provider'));
-  // Only hashes of client secrets are stored: check the presented secret through the credential path.
-  const clientPrototype = provider.Client.prototype as unknown as { clientId: string; compareClientSecret(actual: string): Promise<boolean> };
-  clientPrototype.compareClientSecret = function (this: { clientId: string }, actual: string) {
-    return verifyClientSecret(db, { clientId: this.clientId, secret: actual });
+  // Only hashes of client secrets are stored: check the presented secret through the credential path, against
+  // the credential the client was found with (its `client_secret` marker, set by ClientStore.find).
+  const clientPrototype = provider.Client.prototype as unknown as { clientSecret?: string; compareClientSecret(actual: string): Promise<boolean> };
+  clientPrototype.compareClientSecret = async function (this: { clientSecret?: string }, actual: string) {
+    const marker = /^hashed:([0-9a-f-]{36})$/.exec(this.clientSecret ?? '');
+    return marker !== null && verifyClientSecret(db, { secretCredentialId: marker[1], secret: actual });
   };
   return provider;
 }
