@@ -12,6 +12,7 @@ import { DirectoryError } from './directory/errors.ts';
 import { createSealer } from './directory/sealing.ts';
 import { ensureSigningKey } from './directory/signing-keys.ts';
 import { createApp, createMetricsApp } from './http/app.ts';
+import { startExpirySweeper, type Sweeper } from './oidc/expiry.ts';
 import { createOidcProvider, oidcHandler } from './oidc/provider.ts';
 import { createMetrics } from './http/metrics.ts';
 import { listenOperatorSocket, type OperatorChannel } from './http/operator.ts';
@@ -29,7 +30,7 @@ class StartupError extends Error {
 class StoppedDuringStart extends Error {}
 
 // What this process has taken, so that any failure or signal gives it all back.
-const held: { lock?: DataLock; db?: Db; socket?: string; servers: Server[] } = { servers: [] };
+const held: { lock?: DataLock; db?: Db; socket?: string; servers: Server[]; sweeper?: Sweeper } = { servers: [] };
 let stopping = false;
 
 /** Removes the operator socket and releases the lock: synchronous, so it also runs on process exit. */
@@ -47,6 +48,8 @@ async function releaseAll(): Promise<void> {
     s.close(() => resolve());
     s.closeIdleConnections();
   })));
+  await held.sweeper?.stop();
+  held.sweeper = undefined;
   const db = held.db;
   held.db = undefined;
   await db?.destroy();
@@ -139,6 +142,7 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
   step();
 
   const provider = await createOidcProvider({ db, issuer: config.issuer, sealer, secret: config.secret, trustProxy: config.trustProxy !== false, logger });
+  held.sweeper = startExpirySweeper({ db, logger });
   const metrics = createMetrics();
   const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidcHandler(provider) });
   const server = createServer(app);

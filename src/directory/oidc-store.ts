@@ -97,7 +97,12 @@ export async function revokeGrants(trx: Knex, grantIds: string[] | Knex.QueryBui
     .delete();
 }
 
-/** Removes expired payloads (they are never found; this only reclaims the space). Returns how many. */
-export async function deleteExpiredOidcPayloads(db: Knex): Promise<number> {
-  return db('oidc_payloads').where('expires_at', '<', db.fn.now()).delete();
+/**
+ * Removes up to `batch` expired payloads (they are never found; this only reclaims the space), in one short
+ * statement so that it never holds many row locks for long. Returns how many it removed.
+ */
+export async function deleteExpiredOidcPayloads(db: Knex, opts: { batch?: number } = {}): Promise<number> {
+  return db('oidc_payloads')
+    .whereRaw('ctid in (select ctid from oidc_payloads where expires_at < now() limit ?)', [opts.batch ?? 5000])
+    .delete();
 }

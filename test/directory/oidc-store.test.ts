@@ -6,7 +6,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
 import * as client from 'openid-client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
 import { deleteExpiredOidcPayloads, OidcModelStore, oidcAdapter } from '../../src/directory/oidc-store.ts';
+import { startExpirySweeper } from '../../src/oidc/expiry.ts';
 import { testDb } from '../setup.ts';
 
 const store = (model: string) => new OidcModelStore(testDb(), model);
@@ -110,5 +113,24 @@ describe('directory: OIDC provider storage under a real oidc-provider', function
     assert.equal(seenByB.client_id, 'machine');
     await client.tokenRevocation(onB, token.access_token);
     assert.equal((await client.tokenIntrospection(onA, token.access_token)).active, false, 'revoked on B, refused on A at once');
+  });
+});
+
+describe('OIDC storage housekeeping', () => {
+  it('removes expired payloads in batches, and only expired ones; the sweeper does it on its own', async () => {
+    const ids = Array.from({ length: 7 }, () => randomUUID());
+    for (const id of ids) await store('AccessToken').upsert(id, { grantId: 'sweep' }, 60);
+    const live = randomUUID();
+    await store('AccessToken').upsert(live, { grantId: 'sweep' }, 3600);
+    for (const id of ids) await expire('AccessToken', id);
+    assert.equal(await deleteExpiredOidcPayloads(testDb(), { batch: 3 }), 3, 'one batch at a time');
+    const sweeper = startExpirySweeper({ db: testDb(), logger: pino({ level: 'silent' }), everyMs: 20, batch: 2 });
+    try {
+      for (let i = 0; i < 500 && (await testDb()('oidc_payloads').whereIn('id', ids).count({ n: '*' }))[0].n !== 0; i++) await sleep(20);
+    } finally {
+      await sweeper.stop();
+    }
+    assert.equal(Number((await testDb()('oidc_payloads').whereIn('id', ids).count({ n: '*' }))[0].n), 0);
+    assert.deepEqual(await store('AccessToken').find(live), { grantId: 'sweep' }, 'a live token stays');
   });
 });
