@@ -13,7 +13,7 @@ import { createSealer } from './directory/sealing.ts';
 import { ensureSigningKey } from './directory/signing-keys.ts';
 import { createApp, createMetricsApp } from './http/app.ts';
 import { startExpirySweeper, type Sweeper } from './oidc/expiry.ts';
-import { createOidcProvider, oidcHandler } from './oidc/provider.ts';
+import { createOidcService } from './oidc/provider.ts';
 import { createMetrics } from './http/metrics.ts';
 import { listenOperatorSocket, type OperatorChannel } from './http/operator.ts';
 import { createLogger } from './logger.ts';
@@ -30,7 +30,7 @@ class StartupError extends Error {
 class StoppedDuringStart extends Error {}
 
 // What this process has taken, so that any failure or signal gives it all back.
-const held: { lock?: DataLock; db?: Db; socket?: string; servers: Server[]; sweeper?: Sweeper } = { servers: [] };
+const held: { lock?: DataLock; db?: Db; socket?: string; servers: Server[]; sweeper?: Sweeper; stops: (() => void)[] } = { servers: [], stops: [] };
 let stopping = false;
 
 /** Removes the operator socket and releases the lock: synchronous, so it also runs on process exit. */
@@ -48,6 +48,7 @@ async function releaseAll(): Promise<void> {
     s.close(() => resolve());
     s.closeIdleConnections();
   })));
+  for (const stop of held.stops.splice(0)) stop();
   await held.sweeper?.stop();
   held.sweeper = undefined;
   const db = held.db;
@@ -141,10 +142,11 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
   if (await ensureSigningKey(db, sealer)) logger.info('created the first OIDC signing key (rotate with: cli keys rotate)');
   step();
 
-  const provider = await createOidcProvider({ db, issuer: config.issuer, sealer, secret: config.secret, trustProxy: config.trustProxy !== false, logger });
+  const oidc = await createOidcService({ db, issuer: config.issuer, sealer, secret: config.secret, trustProxy: config.trustProxy !== false, logger });
+  held.stops.push(oidc.stop);
   held.sweeper = startExpirySweeper({ db, logger });
   const metrics = createMetrics();
-  const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidcHandler(provider) });
+  const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidc.handler });
   const server = createServer(app);
   server.keepAliveTimeout = 65_000;
   held.servers.push(server);

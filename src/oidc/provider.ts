@@ -13,7 +13,7 @@ import Provider, { type Adapter, type AdapterPayload, type Configuration } from 
 import { findClient, verifyClientSecret } from '../directory/clients.ts';
 import { OidcModelStore } from '../directory/oidc-store.ts';
 import type { Sealer } from '../directory/sealing.ts';
-import { providerSigningKeys } from '../directory/signing-keys.ts';
+import { listSigningKeys, providerSigningKeys } from '../directory/signing-keys.ts';
 
 export type OidcDeps = { db: Knex; issuer: string; sealer: Sealer; secret: string; trustProxy: boolean; logger: Logger };
 
@@ -96,8 +96,36 @@ const discovery = '/.well-known/openid-configuration';
 /** Whether a request path belongs to the provider. */
 export const isOidcPath = (path: string) => path === discovery || path === OIDC_PREFIX || path.startsWith(`${OIDC_PREFIX}/`);
 
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export type OidcService = { handler: Handler; refresh: () => Promise<boolean>; stop: () => void };
+
+/**
+ * The provider as a request handler that follows key rotation: every `refreshEveryMs` (default a minute) it
+ * checks which signing keys are published and, when that changed (`cli keys rotate`, on any instance), builds
+ * a provider with the new keys and serves with it from then on.
+ */
+export async function createOidcService(deps: OidcDeps & { refreshEveryMs?: number }): Promise<OidcService> {
+  const fingerprint = async () => (await listSigningKeys(deps.db)).map((k) => `${k.kid}:${k.active}`).join(',');
+  let current = await fingerprint();
+  let handler = oidcHandler(await createOidcProvider(deps));
+  const refresh = async () => {
+    const now = await fingerprint();
+    if (now === current) return false;
+    handler = oidcHandler(await createOidcProvider(deps));
+    current = now;
+    deps.logger.info({ keys: now }, 'OIDC signing keys changed: serving with the new set');
+    return true;
+  };
+  const timer = setInterval(() => {
+    refresh().catch((err) => deps.logger.warn({ err }, 'could not check the OIDC signing keys; trying again later'));
+  }, deps.refreshEveryMs ?? 60_000);
+  timer.unref();
+  return { handler: (req, res) => handler(req, res), refresh, stop: () => clearInterval(timer) };
+}
+
 /** The provider as a request handler; the sign-in pages are not built yet, and the interaction route says so. */
-export function oidcHandler(provider: Provider): (req: IncomingMessage, res: ServerResponse) => void {
+export function oidcHandler(provider: Provider): Handler {
   const callback = provider.callback();
   return (req, res) => {
     if (req.url?.startsWith(`${OIDC_PREFIX}/interaction/`)) {

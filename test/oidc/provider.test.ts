@@ -7,9 +7,9 @@ import * as client from 'openid-client';
 import { createClient, revokeClient } from '../../src/directory/clients.ts';
 import { createOrganization } from '../../src/directory/organizations.ts';
 import { createSealer } from '../../src/directory/sealing.ts';
-import { ensureSigningKey, listSigningKeys } from '../../src/directory/signing-keys.ts';
+import { ensureSigningKey, listSigningKeys, rotateSigningKey } from '../../src/directory/signing-keys.ts';
 import { createApp } from '../../src/http/app.ts';
-import { createOidcProvider, oidcHandler } from '../../src/oidc/provider.ts';
+import { createOidcService, type OidcService } from '../../src/oidc/provider.ts';
 import { TEST_SECRET as SECRET, unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
 
@@ -28,6 +28,7 @@ describe('OIDC provider (client credentials, introspection, revocation)', functi
   this.timeout(60_000);
   let server: Server;
   let issuer: string;
+  let oidc: OidcService;
 
   before(async () => {
     const sealer = createSealer(SECRET);
@@ -35,10 +36,13 @@ describe('OIDC provider (client credentials, introspection, revocation)', functi
     server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const provider = await createOidcProvider({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: false, logger: pino({ level: 'silent' }) });
-    server.on('request', createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer, oidc: oidcHandler(provider) }));
+    oidc = await createOidcService({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: false, logger: pino({ level: 'silent' }) });
+    server.on('request', createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer, oidc: oidc.handler }));
   });
-  after(() => new Promise((resolve) => server.close(resolve)));
+  after(() => {
+    oidc.stop();
+    return new Promise((resolve) => server.close(resolve));
+  });
 
   const configFor = async (clientId: string, secret: string) =>
     client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(secret), { execute: [client.allowInsecureRequests] });
@@ -94,6 +98,25 @@ describe('OIDC provider (client credentials, introspection, revocation)', functi
     const { clientSecret } = await createClient(testDb(), { orgId, actor, redirectUris: ['https://app.example/cb'], public: false });
     const hits = (await testDb().raw('select count(*)::int as n from credentials c where position(? in c::text) > 0', [clientSecret!.slice(11)])).rows[0].n;
     assert.equal(hits, 0);
+  });
+
+  it('follows key rotation without a restart: after `keys rotate` (on any instance) it serves the new key first, the old one still published', async () => {
+    assert.equal(await oidc.refresh(), false, 'nothing changed yet');
+    const jwksOf = async () => ((await (await fetch(`${issuer}/oidc/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+    const before = await jwksOf();
+    const { kid, retired } = await rotateSigningKey(testDb(), createSealer(SECRET));
+    assert.equal(await oidc.refresh(), true);
+    const after = await jwksOf();
+    assert.ok(after.includes(kid), 'the new key is published');
+    for (const old of retired) assert.ok(after.includes(old), 'the replaced key stays published');
+    assert.notDeepEqual(after, before);
+    // Tokens keep working across the swap: the storage is the database, not the provider object.
+    const orgId = await newOrgId();
+    const c = await createClient(testDb(), { orgId, actor, redirectUris: ['https://app.example/cb'], public: false });
+    const config = await configFor(c.clientId, c.clientSecret!);
+    const token = await client.clientCredentialsGrant(config);
+    await oidc.refresh();
+    assert.equal((await client.tokenIntrospection(config, token.access_token)).active, true);
   });
 
   it('says in a page that the sign-in pages are not built yet, rather than failing', async () => {
