@@ -5,6 +5,7 @@ import * as m001 from './001-directory.ts';
 import * as m002 from './002-typed-members.ts';
 import * as m003 from './003-signing-keys.ts';
 import * as m004 from './004-oidc-clients.ts';
+import * as m005 from './005-sign-in-foundation.ts';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down?: (knex: Knex) => Promise<void> };
 
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   '002-typed-members': m002,
   '003-signing-keys': m003,
   '004-oidc-clients': m004,
+  '005-sign-in-foundation': m005,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -36,12 +36,13 @@ export async function findOrCreateAccount(
   const { orgId, profile } = input;
   if (!looksLikeEmail(profile.email)) throw new Invalid(`"${profile.email}" is not an e-mail address`, { field: 'email', rule: 'email_malformed' });
   const inserted = await trx.raw(
-    `insert into accounts (email, given_name, family_name, display_name, phone, password_hash, must_change_password, managed_by_org_id)
-     values (?, ?, ?, ?, ?, ?, ?, ?)
+    `insert into accounts (email, given_name, family_name, display_name, phone, password_hash, must_change_password, managed_by_org_id,
+       password_set_by_org_id, password_changed_at)
+     values (?, ?, ?, ?, ?, ?, ?, ?, ?, case when ?::boolean then now() end)
      on conflict ((lower(email))) do nothing
      returning id, email, status, managed_by_org_id`,
     [profile.email, profile.givenName, profile.familyName, profile.displayName, profile.phone,
-      input.passwordHash ?? null, input.mustChangePassword ?? false, orgId],
+      input.passwordHash ?? null, input.mustChangePassword ?? false, orgId, input.passwordHash ? orgId : null, Boolean(input.passwordHash)],
   );
   const row = (inserted.rows as AccountRow[])[0];
   if (row) return { account: row, created: true };
@@ -64,8 +65,11 @@ export async function updateManagedAccount(
   if (account.managed_by_org_id !== orgId) return { passwordApplied: false };
   if (!looksLikeEmail(profile.email)) throw new Invalid(`"${profile.email}" is not an e-mail address`, { field: 'email', rule: 'email_malformed' });
   const holder = profile.email.toLowerCase() === account.email.toLowerCase() ? null : await findAccountByEmail(trx, profile.email);
+  const newAddress = !holder && profile.email.toLowerCase() !== account.email.toLowerCase();
   const changes: Record<string, unknown> = {
     ...(holder ? {} : { email: profile.email }),
+    // A new address is not yet shown to be the person's: until then, credentials an organisation set stay its own.
+    ...(newAddress ? { email_verified: false } : {}),
     given_name: profile.givenName,
     family_name: profile.familyName,
     display_name: profile.displayName,
@@ -75,6 +79,8 @@ export async function updateManagedAccount(
   if (passwordHash !== undefined) {
     changes.password_hash = passwordHash;
     changes.must_change_password = false;
+    changes.password_set_by_org_id = orgId;
+    changes.password_changed_at = trx.fn.now();
   }
   try {
     await trx('accounts').where({ id: account.id }).update(changes);
@@ -104,4 +110,19 @@ export async function releaseAccount(trx: Knex, orgId: string, account: AccountR
   }
   await refreshAccountStatus(trx, account.id);
   return 'kept';
+}
+
+/**
+ * Trust across organisations: a password an organisation set (over SCIM, or a temporary password) signs the
+ * person in only to that organisation's applications, until the person has shown control of the e-mail
+ * address (an e-mail code or link, an accepted invitation, a sign-in through an SSO connection whose domain
+ * covers it). Otherwise organisation B could give a password to A's CEO's account and sign in to A's apps.
+ */
+export function passwordOpensOrg(account: { email_verified: boolean; password_set_by_org_id: string | null }, orgId: string): boolean {
+  return account.email_verified || account.password_set_by_org_id === orgId;
+}
+
+/** The person has shown control of the account's e-mail address: the rule above no longer binds a password. */
+export async function markEmailVerified(trx: Knex, accountId: string): Promise<void> {
+  await trx('accounts').where({ id: accountId }).update({ email_verified: true, updated_at: trx.fn.now() });
 }

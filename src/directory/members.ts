@@ -221,7 +221,7 @@ export async function updateMember(db: Knex, update: MemberUpdate): Promise<Memb
     const account = await getAccountForUpdate(trx, current.accountId);
     const { passwordApplied } = await updateManagedAccount(trx, { orgId, account, profile, passwordHash });
     if (current.active !== active) {
-      if (!active) await revokeSessions(trx, { orgId, accountId: current.accountId });
+      if (!active) await revokeSessions(trx, { orgId, accountId: current.accountId, reason: 'member_deactivated', by: actor });
       await refreshAccountStatus(trx, current.accountId);
     }
     const action = current.active === active ? 'member.updated' : active ? 'member.reactivated' : 'member.deactivated';
@@ -240,7 +240,7 @@ export async function deleteMember(db: Knex, input: { orgId: string; actor: Acto
     checkVersion('member', { expected: input.ifVersion, actual: row.version });
     if (row.role === 'owner') throw new Forbidden('the owner of the organisation cannot be removed', { rule: 'owner_protected' });
     const account = await getAccountForUpdate(trx, row.account_id);
-    await revokeSessions(trx, { orgId, accountId: row.account_id });
+    await revokeSessions(trx, { orgId, accountId: row.account_id, reason: 'member_removed', by: actor });
     await trx('memberships').where({ org_id: orgId, id }).delete();
     const fate = await releaseAccount(trx, orgId, account);
     await recordAudit(trx, { orgId, actor, action: 'member.removed', targetType: 'member', targetId: id, details: { userName: row.user_name, account: fate } });

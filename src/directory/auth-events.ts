@@ -1,0 +1,61 @@
+// Auth activity: every sign-in attempt and security event of a person in an organisation, success or failure
+// with a reason. Append-only; listed per organisation, per member and by time, newest first.
+import type { Knex } from 'knex';
+import { Invalid } from './errors.ts';
+
+export const authEventTypes = ['sign_in', 'mfa_enrolment', 'mfa_verification', 'recovery_code_used', 'password_changed', 'logout', 'session_revoked'] as const;
+export type AuthEventType = (typeof authEventTypes)[number];
+
+/** Why an attempt failed (or how it ended): what the activity views and the auditors read. */
+export const authEventReasons = [
+  'unknown_account', 'wrong_password', 'mfa_failed', 'throttled', 'deactivated', 'not_a_member', 'provider_not_allowed',
+  'temporary_password_expired', 'credential_not_trusted', 'member_deactivated', 'member_removed', 'revoked_by_admin',
+] as const;
+export type AuthEventReason = (typeof authEventReasons)[number];
+
+export type AuthEventInput = {
+  orgId: string;
+  type: AuthEventType;
+  outcome: 'success' | 'failure';
+  reason?: AuthEventReason;
+  accountId?: string | null;
+  /** The e-mail as typed, for attempts that name no account. */
+  email?: string | null;
+  clientId?: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+  device?: string | null;
+};
+
+export type AuthEvent = Required<Omit<AuthEventInput, 'reason'>> & { id: number; reason: AuthEventReason | null; createdAt: Date };
+
+export async function recordAuthEvent(trx: Knex, e: AuthEventInput): Promise<void> {
+  await trx('auth_events').insert({
+    org_id: e.orgId, type: e.type, outcome: e.outcome, reason: e.reason ?? null, account_id: e.accountId ?? null,
+    email: e.email?.slice(0, 320) ?? null, client_id: e.clientId ?? null, ip: e.ip ?? null,
+    user_agent: e.userAgent?.slice(0, 1024) ?? null, device: e.device ?? null,
+  });
+}
+
+export type AuthEventQuery = { orgId: string; accountId?: string; since?: Date; until?: Date; limit: number; before?: number };
+
+/** One page, newest first; `before` (an event id) continues a page. One indexed query. */
+export async function listAuthEvents(db: Knex, q: AuthEventQuery): Promise<{ events: AuthEvent[]; nextBefore: number | null }> {
+  if (!(q.limit >= 1 && q.limit <= 200)) throw new Invalid('limit is 1 to 200', { field: 'limit', rule: 'range' });
+  const query = db('auth_events').where({ org_id: q.orgId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(q.limit + 1);
+  if (q.accountId) query.where({ account_id: q.accountId });
+  if (q.since) query.where('created_at', '>=', q.since);
+  if (q.until) query.where('created_at', '<', q.until);
+  if (q.before !== undefined) {
+    query.whereRaw('(created_at, id) < (select created_at, id from auth_events where org_id = ? and id = ?)', [q.orgId, q.before]);
+  }
+  const rows = await query;
+  const page = rows.slice(0, q.limit);
+  return {
+    events: page.map((r) => ({
+      id: Number(r.id), orgId: r.org_id, type: r.type, outcome: r.outcome, reason: r.reason, accountId: r.account_id, email: r.email,
+      clientId: r.client_id, ip: r.ip, userAgent: r.user_agent, device: r.device, createdAt: new Date(r.created_at),
+    })),
+    nextBefore: rows.length > q.limit ? Number(page[page.length - 1].id) : null,
+  };
+}
