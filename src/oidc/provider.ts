@@ -38,6 +38,7 @@ class ClientStore implements Adapter {
       grant_types: c.grantTypes,
       response_types: ['code'],
       token_endpoint_auth_method: c.public ? 'none' : 'client_secret_basic',
+      org_id: c.orgId,
       // Not the secret: a marker that the client has one. compareClientSecret checks the presented secret
       // against its hash; nothing may use this value as a key (no HS* algorithms, no client_secret_jwt).
       ...(c.secretCredentialId ? { client_secret: `hashed:${c.secretCredentialId}` } : {}),
@@ -49,6 +50,26 @@ class ClientStore implements Adapter {
   async consume(): Promise<void> { throw new Error('clients are not consumed'); }
   async destroy(): Promise<void> { throw new Error('clients are revoked through the directory'); }
   async revokeByGrantId(): Promise<void> { /* clients belong to no grant */ }
+}
+
+type ClientLike = { clientId: string; clientAuthMethod?: string; org_id?: unknown };
+type ContextLike = { oidc: { provider: Provider } };
+
+async function sameOrganisation(ctx: ContextLike, caller: ClientLike, token: { clientId?: string }): Promise<boolean> {
+  if (token.clientId === caller.clientId) return true;
+  if (caller.clientAuthMethod === 'none' || !token.clientId) return false;
+  const owner = (await ctx.oidc.provider.Client.find(token.clientId)) as ClientLike | undefined;
+  return owner !== undefined && owner.org_id === caller.org_id;
+}
+
+const escapeHtml = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The provider's error page: plain, self-contained (no third-party fonts), the error and its description. */
+async function renderError(ctx: { type: string; body: unknown }, out: { error?: string; error_description?: string }): Promise<void> {
+  ctx.type = 'html';
+  ctx.body = '<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+    + '<title>Sign-in error</title><h1>Something went wrong</h1>'
+    + `<p><strong>${escapeHtml(out.error)}</strong></p>${out.error_description ? `<p>${escapeHtml(out.error_description)}</p>` : ''}</html>`;
 }
 
 function derivedKey(secret: string, purpose: string): string {
@@ -67,10 +88,20 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
     routes,
     features: {
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // Tenancy: a client learns about a token only if the token's client is of its own organisation.
+      introspection: { enabled: true, allowedPolicy: (ctx, caller, token) => sameOrganisation(ctx, caller, token) },
+      // Only the client a token was issued to may revoke it (RFC 7009: the answer is 200 either way).
+      revocation: { enabled: true, allowedPolicy: async (_ctx, caller, token) => token.clientId === caller.clientId },
       devInteractions: { enabled: false },
     },
+    extraClientMetadata: {
+      properties: ['org_id'],
+      validator: (_ctx, key, value) => {
+        if (key === 'org_id' && typeof value !== 'string') throw new Error('org_id must be an organisation id');
+      },
+    },
+    ttl: { ClientCredentials: 10 * 60 },
+    renderError,
     clientDefaults: { id_token_signed_response_alg: 'RS256', token_endpoint_auth_method: 'client_secret_basic' },
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     scopes: ['openid', 'offline_access', 'profile', 'email'],

@@ -100,6 +100,22 @@ describe('OIDC provider (client credentials, introspection, revocation)', functi
     assert.equal(hits, 0);
   });
 
+  it("introspection tells a client about another client's token only within its own organisation; only the token's client revokes it", async () => {
+    const orgA = await newOrgId();
+    const orgB = await newOrgId();
+    const issuing = await createClient(testDb(), { orgId: orgA, actor, redirectUris: ['https://a.example/cb'], public: false });
+    const sameOrg = await createClient(testDb(), { orgId: orgA, actor, redirectUris: ['https://api.a.example/cb'], public: false });
+    const otherOrg = await createClient(testDb(), { orgId: orgB, actor, redirectUris: ['https://b.example/cb'], public: false });
+    const token = (await client.clientCredentialsGrant(await configFor(issuing.clientId, issuing.clientSecret!))).access_token;
+    const asSameOrg = await configFor(sameOrg.clientId, sameOrg.clientSecret!);
+    const asOtherOrg = await configFor(otherOrg.clientId, otherOrg.clientSecret!);
+    assert.equal((await client.tokenIntrospection(asSameOrg, token)).active, true, 'a resource server of the same organisation');
+    const leaked = await client.tokenIntrospection(asOtherOrg, token);
+    assert.deepEqual(leaked, { active: false }, 'another organisation learns nothing');
+    await client.tokenRevocation(asSameOrg, token); // answered 200 (RFC 7009), and ignored: not its token
+    assert.equal((await client.tokenIntrospection(asSameOrg, token)).active, true, 'only the issuing client revokes it');
+  });
+
   it('follows key rotation without a restart: after `keys rotate` (on any instance) it serves the new key first, the old one still published', async () => {
     assert.equal(await oidc.refresh(), false, 'nothing changed yet');
     const jwksOf = async () => ((await (await fetch(`${issuer}/oidc/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
