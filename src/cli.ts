@@ -124,7 +124,8 @@ async function locally(config: Config, command: OperatorCommand | 'migrate'): Pr
     if (command === 'migrate') return { applied };
     const { runOperatorCommand } = await import('./operations.ts');
     const { createSealer } = await import('./directory/sealing.ts');
-    return await runOperatorCommand({ db, sealer: createSealer(config.secret) }, command);
+    const { createPasswordHasher } = await import('./directory/passwords.ts');
+    return await runOperatorCommand({ db, sealer: createSealer(config.secret), passwords: createPasswordHasher(config.passwordCost) }, command);
   } finally {
     await db.destroy();
   }

@@ -17,6 +17,10 @@ const envSchema = z.object({
   TRUST_PROXY: z.string().default('loopback'),
   DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   DATABASE_PREPARED_STATEMENTS: z.enum(['true', 'false'], 'must be true or false').default('true'),
+  // argon2id cost: OWASP's minimum by default, and never below it.
+  PASSWORD_HASH_MEMORY_KIB: z.coerce.number().int().min(19_456, 'must be at least 19456 (19 MiB, OWASP\'s minimum)').default(19_456),
+  PASSWORD_HASH_TIME_COST: z.coerce.number().int().min(2, 'must be at least 2 (OWASP\'s minimum)').max(100).default(2),
+  PASSWORD_HASH_PARALLELISM: z.coerce.number().int().min(1).max(64).default(1),
 });
 
 export type Config = {
@@ -36,6 +40,8 @@ export type Config = {
   statementTimeoutMs: number;
   /** Named prepared statements on PostgreSQL; off behind PgBouncer in transaction mode. */
   preparedStatements: boolean;
+  /** argon2id cost of password hashes. */
+  passwordCost: { memoryKiB: number; timeCost: number; parallelism: number };
 };
 
 function parseTrustProxy(value: string): boolean | number | string {
@@ -87,6 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
     preparedStatements: e.DATABASE_PREPARED_STATEMENTS === 'true',
+    passwordCost: { memoryKiB: e.PASSWORD_HASH_MEMORY_KIB, timeCost: e.PASSWORD_HASH_TIME_COST, parallelism: e.PASSWORD_HASH_PARALLELISM },
   } satisfies Config;
 }
 

@@ -9,6 +9,7 @@ import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { acquireDataLock, checkSocketPath, type DataLock, DataLockError, describeHolder } from './data-lock.ts';
 import { type Db, databaseProblem, describeDatabaseUrl, migrate, openDb, pendingMigrations, ping } from './db.ts';
 import { DirectoryError } from './directory/errors.ts';
+import { createPasswordHasher } from './directory/passwords.ts';
 import { createSealer } from './directory/sealing.ts';
 import { ensureSigningKey } from './directory/signing-keys.ts';
 import { createApp, createMetricsApp } from './http/app.ts';
@@ -139,6 +140,7 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
   }
   step();
   const sealer = createSealer(config.secret);
+  const passwords = createPasswordHasher(config.passwordCost);
   if (await ensureSigningKey(db, sealer)) logger.info('created the first OIDC signing key (rotate with: cli keys rotate)');
   step();
 
@@ -146,7 +148,7 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
   held.stops.push(oidc.stop);
   held.sweeper = startExpirySweeper({ db, logger });
   const metrics = createMetrics();
-  const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidc.handler });
+  const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidc.handler, passwords });
   const server = createServer(app);
   server.keepAliveTimeout = 65_000;
   held.servers.push(server);
@@ -158,7 +160,7 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
     held.servers.push(metricsServer);
     metricsPort = await listen(metricsServer, config.metricsPort, 'METRICS_PORT');
   }
-  operator?.ready({ db, sealer });
+  operator?.ready({ db, sealer, passwords });
   step();
   logger.info({ port, metricsPort, issuer: config.issuer, database, operatorSocket: socketPath }, `ready: roster listening on port ${port}`);
 }

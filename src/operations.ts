@@ -6,6 +6,7 @@ import { createClient, listClients, revokeClient } from './directory/clients.ts'
 import { issueCredential, listCredentials, revokeCredential } from './directory/credentials.ts';
 import { Invalid, NotFound } from './directory/errors.ts';
 import { createOrganization, getOrganization } from './directory/organizations.ts';
+import type { PasswordHasher } from './directory/passwords.ts';
 import type { Sealer } from './directory/sealing.ts';
 import { listSigningKeys, rotateSigningKey } from './directory/signing-keys.ts';
 
@@ -22,7 +23,7 @@ const commandSchema = z.discriminatedUnion('command', [
 ]);
 
 /** What operator commands work with: the database, and the sealer of secrets at rest (from SECRET). */
-export type OperatorDeps = { db: Knex; sealer: Sealer };
+export type OperatorDeps = { db: Knex; sealer: Sealer; passwords: PasswordHasher };
 
 export type OperatorCommand = z.infer<typeof commandSchema>;
 
@@ -34,7 +35,7 @@ export async function runOperatorCommand(deps: OperatorDeps, input: unknown): Pr
   if (c.command === 'keys rotate') return rotateSigningKey(db, deps.sealer);
   if (c.command === 'keys list') return { keys: await listSigningKeys(db) };
   if (c.command === 'org create') {
-    const r = await createOrganization(db, { name: c.name, ownerEmail: c.ownerEmail });
+    const r = await createOrganization(db, { name: c.name, ownerEmail: c.ownerEmail, passwords: deps.passwords });
     return {
       orgId: r.org.id,
       owner: { id: r.owner.id, email: r.owner.email, temporaryPassword: r.owner.temporaryPassword },

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../src/config.ts';
+import { createPasswordHasher } from '../src/directory/passwords.ts';
 
 describe('configuration', () => {
   it('has the documented defaults and generates a development secret into DATA_DIR, once', () => {
@@ -36,5 +37,19 @@ describe('configuration', () => {
   it('requires SECRET in production', () => {
     assert.throws(() => loadConfig({ NODE_ENV: 'production' }), /SECRET is required/);
     assert.equal(loadConfig({ NODE_ENV: 'production', SECRET: 's'.repeat(40) }).secret, 's'.repeat(40));
+  });
+
+  it('hashes passwords at OWASP\'s minimum argon2id cost by default; a higher cost can be set, a lower one is refused', async () => {
+    const secret = { SECRET: 'x'.repeat(32) };
+    const defaults = loadConfig(secret).passwordCost;
+    assert.deepEqual(defaults, { memoryKiB: 19_456, timeCost: 2, parallelism: 1 });
+    assert.match(await createPasswordHasher(defaults).hash('a password of some length'), /^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+    const higher = loadConfig({ ...secret, PASSWORD_HASH_MEMORY_KIB: '65536', PASSWORD_HASH_TIME_COST: '3', PASSWORD_HASH_PARALLELISM: '2' }).passwordCost;
+    const hash = await createPasswordHasher(higher).hash('a password of some length');
+    assert.match(hash, /^\$argon2id\$v=19\$m=65536,p=2,t=3\$/);
+    assert.equal(await createPasswordHasher().verify(hash, 'a password of some length'), true, 'any hasher verifies any cost');
+    assert.throws(() => loadConfig({ ...secret, PASSWORD_HASH_MEMORY_KIB: '4096' }), /PASSWORD_HASH_MEMORY_KIB: must be at least 19456/);
+    assert.throws(() => loadConfig({ ...secret, PASSWORD_HASH_TIME_COST: '1' }), /PASSWORD_HASH_TIME_COST/);
+    assert.throws(() => createPasswordHasher({ memoryKiB: 1024, timeCost: 1, parallelism: 1 }), /at least m=19456/);
   });
 });

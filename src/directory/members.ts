@@ -2,7 +2,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Knex } from 'knex';
 import { findOrCreateAccount, getAccountForUpdate, refreshAccountStatus, releaseAccount, updateManagedAccount } from './accounts.ts';
-import { hashPassword } from './passwords.ts';
+import { createPasswordHasher, type PasswordHasher } from './passwords.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import { checkVersion, Conflict, Forbidden, LimitReached, NotFound, uniqueViolation } from './errors.ts';
 import { accountProfileOf, checkPerson, type Person, personColumns, personDocuments, personFieldColumns, personOf, personRow } from './person.ts';
@@ -165,11 +165,17 @@ export async function insertMembership(
  * it and changes nothing of it; otherwise the account is created and managed by this organisation.
  * A password arrives in clear and is hashed before the transaction (argon2 never runs inside one).
  */
-export async function createMember(db: Knex, input: { orgId: string; actor: Actor; member: MemberInput; password?: string }): Promise<Member> {
+/** The hasher of passwords given without one: OWASP's minimum cost. */
+const defaultHasher = createPasswordHasher();
+
+export async function createMember(
+  db: Knex,
+  input: { orgId: string; actor: Actor; member: MemberInput; password?: string; passwords?: PasswordHasher },
+): Promise<Member> {
   const { orgId, actor, member } = input;
   checkPerson(member);
   const profile = accountProfileOf(member);
-  const passwordHash = input.password === undefined ? undefined : await hashPassword(input.password);
+  const passwordHash = input.password === undefined ? undefined : await (input.passwords ?? defaultHasher).hash(input.password);
   const id = await db.transaction(async (trx) => {
     if (member.active) await assertSeatAvailable(trx, orgId, 'member');
     const { account } = await findOrCreateAccount(trx, { orgId, profile, passwordHash });
@@ -191,13 +197,15 @@ export type MemberUpdate = {
   ifVersion?: number;
   /** A new password: applied only where this organisation manages the account. */
   password?: string;
+  /** How it is hashed (the configured cost); OWASP's minimum when not given. */
+  passwords?: PasswordHasher;
 };
 
 /** Loads the member under a row lock, lets `change` compute the whole new state, persists it once. */
 export async function updateMember(db: Knex, update: MemberUpdate): Promise<Member> {
   const { orgId, actor, id } = update;
   if (!isUuid(id)) throw memberNotFound(id);
-  const passwordHash = update.password === undefined ? undefined : await hashPassword(update.password);
+  const passwordHash = update.password === undefined ? undefined : await (update.passwords ?? defaultHasher).hash(update.password);
   await db.transaction(async (trx) => {
     const row = await trx('memberships as m').where({ 'm.org_id': orgId, 'm.id': id }).forUpdate().first(memberColumns);
     if (!row) throw memberNotFound(id);

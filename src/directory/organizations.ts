@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { findOrCreateAccount } from './accounts.ts';
-import { hashPassword } from './passwords.ts';
+import { createPasswordHasher, type PasswordHasher } from './passwords.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import { issueCredential } from './credentials.ts';
 import { Conflict, Invalid, NotFound, uniqueViolation } from './errors.ts';
@@ -29,7 +29,10 @@ export function slugify(name: string): string {
  * Creates an organisation and its owner. A new owner account gets a temporary password it must change;
  * an existing account becomes the owner as it is (its credentials belong to the person, not to this org).
  */
-export async function createOrganization(db: Knex, input: { name: string; ownerEmail: string; slug?: string }): Promise<CreatedOrganization> {
+export async function createOrganization(
+  db: Knex,
+  input: { name: string; ownerEmail: string; slug?: string; passwords?: PasswordHasher },
+): Promise<CreatedOrganization> {
   const name = input.name.trim();
   if (name.length === 0 || name.length > 200) throw new Invalid('the organisation name must be 1 to 200 characters', { field: 'name', rule: 'length' });
   if (!looksLikeEmail(input.ownerEmail)) throw new Invalid(`"${input.ownerEmail}" is not an e-mail address`, { field: 'ownerEmail', rule: 'email_malformed' });
@@ -37,7 +40,7 @@ export async function createOrganization(db: Knex, input: { name: string; ownerE
   let slug = input.slug ?? slugify(name);
   if (!input.slug && (await db('organizations').where({ slug }).first('id'))) slug = `${slug}-${randomBytes(3).toString('hex')}`;
   const temporaryPassword = generateTemporaryPassword();
-  const temporaryHash = await hashPassword(temporaryPassword); // before the transaction: argon2 takes a while
+  const temporaryHash = await (input.passwords ?? createPasswordHasher()).hash(temporaryPassword); // before the transaction: argon2 takes a while
   return db.transaction(async (trx) => {
     let org: Organization;
     try {

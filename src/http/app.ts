@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { ping } from '../db.ts';
 import { isDecodableUri } from '../scim/request-guards.ts';
+import { createPasswordHasher, type PasswordHasher } from '../directory/passwords.ts';
 import { scimRouter } from '../scim/router.ts';
 import { isOidcPath } from '../oidc/provider.ts';
 import { createMetrics } from './metrics.ts';
@@ -24,6 +25,8 @@ export type AppDeps = {
   db: Knex; logger: Logger; issuer: string; metrics?: Metrics; trustProxy?: boolean | number | string;
   /** The OpenID Connect provider's handler (src/oidc/provider.ts), for its paths; absent, they are 404. */
   oidc?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** How passwords given through the doors are hashed (the configured cost); OWASP's minimum when absent. */
+  passwords?: PasswordHasher;
 };
 
 const requestIdPattern = /^[\w.:-]{1,128}$/;
@@ -76,7 +79,7 @@ export function createApp(deps: AppDeps): express.Express {
     const oidc = deps.oidc;
     app.use((req: Request, res: Response, next: NextFunction) => (isOidcPath(req.path) ? oidc(req, res) : next()));
   }
-  app.use('/scim/v2', scimRouter({ db: deps.db, baseUrl: `${deps.issuer}/scim/v2`, logger: deps.logger }));
+  app.use('/scim/v2', scimRouter({ db: deps.db, baseUrl: `${deps.issuer}/scim/v2`, logger: deps.logger, passwords: deps.passwords ?? createPasswordHasher() }));
 
   app.use((req: Request, res: Response) => {
     if (!isDecodableUri(req.originalUrl)) {

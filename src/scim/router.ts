@@ -2,6 +2,7 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import type { PasswordHasher } from '../directory/passwords.ts';
 import { authenticate } from './auth.ts';
 import { runBulk } from './bulk.ts';
 import type { Precondition, ScimContext, ScimResult } from './context.ts';
@@ -19,7 +20,7 @@ import { createUser, deleteUser, getUser, listUsers, patchUser, replaceUser } fr
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
 
-type Deps = { db: Knex; baseUrl: string; logger: Logger };
+type Deps = { db: Knex; baseUrl: string; logger: Logger; passwords: PasswordHasher };
 type Handler = (ctx: ScimContext, req: Request) => Promise<ScimResult> | ScimResult;
 
 function send(res: Response, r: ScimResult): void {

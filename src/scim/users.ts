@@ -123,7 +123,7 @@ function one(ctx: ScimContext, m: Member, answer: { status: number; projection?:
 
 export async function createUser(ctx: ScimContext, body: unknown): Promise<ScimResult> {
   const doc = normalizeResource(userType, body);
-  const m = await createMember(ctx.db, { orgId: ctx.orgId, actor: ctx.actor, member: toMemberInput(doc), ...passwordOf(doc) });
+  const m = await createMember(ctx.db, { orgId: ctx.orgId, actor: ctx.actor, member: toMemberInput(doc), ...passwordOf(doc), passwords: ctx.passwords });
   return one(ctx, m, { status: 201 });
 }
 
@@ -141,7 +141,7 @@ export async function listUsers(ctx: ScimContext, params: ListParams): Promise<S
 export async function replaceUser(ctx: ScimContext, { id, body, pre }: { id: string; body: unknown; pre: Precondition }): Promise<ScimResult> {
   const doc = normalizeResource(userType, body);
   const m = await updateMember(ctx.db, {
-    orgId: ctx.orgId, actor: ctx.actor, id, change: (current) => toMemberInput(doc, current.active), ifVersion: pre.ifMatch, ...passwordOf(doc),
+    orgId: ctx.orgId, actor: ctx.actor, id, change: (current) => toMemberInput(doc, current.active), ifVersion: pre.ifMatch, ...passwordOf(doc), passwords: ctx.passwords,
   });
   return one(ctx, m, { status: 200 });
 }
@@ -150,7 +150,7 @@ export async function patchUser(ctx: ScimContext, { id, ops, pre }: { id: string
   // The password is hashed before the directory's transaction starts, so it is read from the operations first.
   const password = passwordIn(userType, ops);
   const m = await updateMember(ctx.db, {
-    orgId: ctx.orgId, actor: ctx.actor, id, ifVersion: pre.ifMatch, ...(password === undefined ? {} : { password }),
+    orgId: ctx.orgId, actor: ctx.actor, id, ifVersion: pre.ifMatch, ...(password === undefined ? {} : { password }), passwords: ctx.passwords,
     change: (current) => {
       const doc = toDoc(current);
       applyPatch(userType, doc, ops);

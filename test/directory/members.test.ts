@@ -7,6 +7,7 @@ import { createOrganization } from '../../src/directory/organizations.ts';
 import { newPerson, type Person } from '../../src/directory/person.ts';
 import type { Actor } from '../../src/directory/audit.ts';
 import { DirectoryError } from '../../src/directory/errors.ts';
+import { createPasswordHasher } from '../../src/directory/passwords.ts';
 import { unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
 
@@ -119,6 +120,16 @@ describe('directory: members with typed fields', () => {
     assert.equal(fewer.emails.length, 110);
     await assert.rejects(updateMember(testDb(), { orgId, actor, id: m.id, change: (c) => ({ ...c, emails: [...c.emails, { value: 'one-more@example.test' }] }) }),
       (e: DirectoryError) => e.rule === 'too_many');
+  });
+
+  it('hashes a password at the cost it is given (the configured one), before its transaction', async () => {
+    const orgId = await newOrgId();
+    const email = `${unique('cost')}@example.test`;
+    const passwords = createPasswordHasher({ memoryKiB: 32_768, timeCost: 2, parallelism: 1 });
+    const m = await createMember(testDb(), { orgId, actor, member: { ...newPerson(email), active: true }, password: 'a long enough password', passwords });
+    const account = await testDb()('accounts').where({ id: m.accountId }).first();
+    assert.match(account.password_hash, /^\$argon2id\$v=19\$m=32768,p=1,t=2\$/);
+    assert.equal(account.password_set_by_org_id, orgId);
   });
 
   it('has no protocol vocabulary: nothing in src/directory imports a door or names SCIM wire concepts', () => {

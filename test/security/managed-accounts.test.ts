@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { assertScimError, createUser, newOrg, type TestOrg, unique, userBody } from '../helpers.ts';
 import { testDb } from '../setup.ts';
-import { verifyPassword } from '../../src/directory/passwords.ts';
+import { createPasswordHasher } from '../../src/directory/passwords.ts';
+
+const verifyPassword = (hash: string, password: string) => createPasswordHasher().verify(hash, password);
 import { accountRow, membershipRow } from './support.ts';
 
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
