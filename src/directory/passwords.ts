@@ -23,6 +23,33 @@ export function checkPasswordPolicy(password: string): void {
   }
 }
 
+/** NIST SP 800-63B for a password a person chooses: a minimum length, no composition rules, nothing common. */
+export const CHOSEN_PASSWORD_MIN_LENGTH = 10;
+
+let common: Promise<Set<string>> | undefined;
+/** The 49,000 most common passwords (zxcvbn-ts's list), loaded on first use and kept. */
+function commonPasswords(): Promise<Set<string>> {
+  common ??= import('@zxcvbn-ts/language-common').then((m) => new Set((m.dictionary as Record<string, string[]>)['passwords-common'].map((p) => p.toLowerCase())));
+  return common;
+}
+
+/**
+ * The rules for a password a person chooses (sign-up, a forced change, a reset): at least `minLength`
+ * characters (10 unless configured), at most 256, not the e-mail address or its local part, and not one of
+ * the most common passwords; no composition rules (NIST SP 800-63B, 5.1.1.2). Every character counts,
+ * spaces and emoji included.
+ */
+export async function checkChosenPassword(password: string, context: { email: string; minLength?: number }): Promise<void> {
+  const min = context.minLength ?? CHOSEN_PASSWORD_MIN_LENGTH;
+  const length = [...password].length;
+  if (length < min) throw new Invalid(`a password has at least ${min} characters`, { field: 'password', rule: 'too_short' });
+  if (length > passwordPolicy.maxLength) throw new Invalid(`a password has at most ${passwordPolicy.maxLength} characters`, { field: 'password', rule: 'too_long' });
+  const lower = password.toLowerCase();
+  const email = context.email.toLowerCase();
+  if (lower === email || lower === email.split('@')[0]) throw new Invalid('a password cannot be your e-mail address', { field: 'password', rule: 'is_email' });
+  if ((await commonPasswords()).has(lower)) throw new Invalid('this password is one of the most common ones: choose another', { field: 'password', rule: 'too_common' });
+}
+
 /** argon2 is loaded on first use: most requests never hash a password, and the native module costs memory. */
 const argon2 = async () => (await import('argon2')).default;
 
