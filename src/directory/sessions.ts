@@ -4,6 +4,9 @@
 // transaction (through oidc-store.ts, the one module that touches the provider's storage). A revoked
 // session is never honoured again.
 import type { Knex } from 'knex';
+import { UAParser } from 'ua-parser-js';
+import { NotFound } from './errors.ts';
+import { isUuid } from './predicate.ts';
 import type { Actor } from './audit.ts';
 import { type AuthEventReason, recordAuthEvent } from './auth-events.ts';
 import { revokeGrants } from './oidc-store.ts';
@@ -28,4 +31,72 @@ export async function revokeSessions(
   }
   await revokeGrants(trx, trx('session_grants').where('org_id', who.orgId).whereIn('session_id', revoked.map((r) => r.id)).select('grant_id'));
   return revoked.length;
+}
+
+/** "Safari on iOS (Apple iPhone)": what a person recognises of a device, from its user agent. */
+export function describeDevice(userAgent: string | null | undefined): string | null {
+  if (!userAgent) return null;
+  const { browser, os, device } = new UAParser(userAgent.slice(0, 1024)).getResult();
+  const parts = [browser.name, os.name ? `on ${os.name}` : null, device.vendor || device.model ? `(${[device.vendor, device.model].filter(Boolean).join(' ')})` : null].filter(Boolean);
+  return parts.length ? parts.join(' ') : null;
+}
+
+export type SessionStart = {
+  orgId: string;
+  accountId: string;
+  clientId: string | null;
+  /** oidc-provider's Session uid, which every token issued under it carries. */
+  oidcSessionUid: string | null;
+  provider: 'password' | 'sso';
+  /** RFC 8176 methods used: pwd, otp, mfa... */
+  factors: string[];
+  ip: string | null;
+  userAgent: string | null;
+  expiresAt: Date;
+};
+
+/** Records a sign-in session; returns its id. */
+export async function startSession(trx: Knex, s: SessionStart): Promise<string> {
+  const [row] = await trx('sessions').insert({
+    org_id: s.orgId, account_id: s.accountId, client_id: s.clientId, oidc_session_uid: s.oidcSessionUid, provider: s.provider,
+    factors: s.factors, ip: s.ip, user_agent: s.userAgent?.slice(0, 1024) ?? null, device: describeDevice(s.userAgent), expires_at: s.expiresAt,
+  }).returning('id');
+  return row.id as string;
+}
+
+/** A grant the provider issued under this session: revoking the session will delete its tokens. */
+export async function linkGrant(trx: Knex, link: { orgId: string; sessionId: string; grantId: string }): Promise<void> {
+  await trx('session_grants').insert({ org_id: link.orgId, session_id: link.sessionId, grant_id: link.grantId }).onConflict(['org_id', 'session_id', 'grant_id']).ignore();
+}
+
+export type SessionInfo = {
+  id: string; accountId: string; clientId: string | null; provider: string; factors: string[]; ip: string | null; device: string | null;
+  createdAt: Date; lastActiveAt: Date; expiresAt: Date; revokedAt: Date | null; revokedReason: string | null; revokedBy: string | null;
+};
+
+/** The organisation's sessions, newest first: live ones only unless `all`; one member's with `accountId`. */
+export async function listSessions(db: Knex, q: { orgId: string; accountId?: string; all?: boolean; limit: number }): Promise<SessionInfo[]> {
+  const query = db('sessions').where({ org_id: q.orgId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(Math.min(Math.max(q.limit, 1), 200));
+  if (q.accountId) query.where({ account_id: q.accountId });
+  if (!q.all) query.whereNull('revoked_at').where('expires_at', '>', db.fn.now());
+  const rows = await query;
+  const date = (v: unknown) => (v ? new Date(v as string) : null);
+  return rows.map((r) => ({
+    id: r.id, accountId: r.account_id, clientId: r.client_id, provider: r.provider, factors: r.factors ?? [], ip: r.ip, device: r.device,
+    createdAt: new Date(r.created_at), lastActiveAt: new Date(r.last_active_at), expiresAt: new Date(r.expires_at),
+    revokedAt: date(r.revoked_at), revokedReason: r.revoked_reason, revokedBy: r.revoked_by,
+  }));
+}
+
+/** Revokes one session of this organisation at once (and its grants' tokens). NotFound if it has no such live session. */
+export async function revokeSession(db: Knex, input: { orgId: string; sessionId: string; by: Actor }): Promise<void> {
+  if (!isUuid(input.sessionId)) throw new NotFound(`no session ${input.sessionId}`, { field: 'sessionId', rule: 'session_not_found' });
+  await db.transaction(async (trx) => {
+    const [row] = await trx('sessions').where({ org_id: input.orgId, id: input.sessionId }).whereNull('revoked_at')
+      .update({ revoked_at: trx.fn.now(), revoked_reason: 'revoked_by_admin', revoked_by: `${input.by.type}:${input.by.id ?? ''}` })
+      .returning(['account_id', 'client_id', 'device']);
+    if (!row) throw new NotFound(`no live session ${input.sessionId} in this organisation`, { field: 'sessionId', rule: 'session_not_found' });
+    await revokeGrants(trx, trx('session_grants').where({ org_id: input.orgId, session_id: input.sessionId }).select('grant_id'));
+    await recordAuthEvent(trx, { orgId: input.orgId, accountId: row.account_id, type: 'session_revoked', outcome: 'success', reason: 'revoked_by_admin', clientId: row.client_id, device: row.device });
+  });
 }

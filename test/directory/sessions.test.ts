@@ -4,6 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { newOrg, createUser, unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
 import { insertSession, membershipRow, patchBody, PATCH_OP } from '../security/support.ts';
+import { describeDevice, linkGrant, listSessions, revokeSession, startSession } from '../../src/directory/sessions.ts';
+import { listAuthEvents } from '../../src/directory/auth-events.ts';
 
 /** A grant issued under a session, with a refresh token and an access token stored as oidc-provider would. */
 async function grantUnder(orgId: string, sessionId: string): Promise<string> {
@@ -43,5 +45,36 @@ describe('directory: sessions and the tokens issued under them', () => {
     const grant = await grantUnder(a.org.id, await insertSession(a.org.id, accountId));
     assert.equal((await a.scim.delete(`/Users/${u.id}`)).status, 204);
     assert.equal(await tokensOf(grant), 0);
+  });
+
+  it('records a sign-in session with its client, device and factors; one revoked by an admin ends at once with its tokens, and stays listed', async () => {
+    const a = await newOrg();
+    const b = await newOrg();
+    const u = await createUser(a.scim);
+    const accountId = (await membershipRow(a.org.id, u.id)).account_id;
+    const iphone = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1';
+    const id = await startSession(testDb(), {
+      orgId: a.org.id, accountId, clientId: 'rst_client_x', oidcSessionUid: unique('uid'), provider: 'password', factors: ['pwd', 'otp', 'mfa'],
+      ip: '198.51.100.4', userAgent: iphone, expiresAt: new Date(Date.now() + 3600_000),
+    });
+    const grant = unique('grant');
+    await linkGrant(testDb(), { orgId: a.org.id, sessionId: id, grantId: grant });
+    await testDb()('oidc_payloads').insert({ model: 'RefreshToken', id: randomUUID(), grant_id: grant, payload: JSON.stringify({ grantId: grant }) });
+    const [live] = await listSessions(testDb(), { orgId: a.org.id, accountId, limit: 10 });
+    assert.deepEqual([live.id, live.device, live.factors, live.clientId], [id, 'Mobile Safari on iOS (Apple iPhone)', ['pwd', 'otp', 'mfa'], 'rst_client_x']);
+    await assert.rejects(revokeSession(testDb(), { orgId: b.org.id, sessionId: id, by: { type: 'user', id: 'x' } }), (e: { code?: string }) => e.code === 'not_found', "another organisation cannot revoke it");
+    await revokeSession(testDb(), { orgId: a.org.id, sessionId: id, by: { type: 'user', id: 'admin-1' } });
+    assert.equal(Number((await testDb()('oidc_payloads').where({ grant_id: grant }).count({ n: '*' }))[0].n), 0, 'its refresh token is gone');
+    assert.deepEqual(await listSessions(testDb(), { orgId: a.org.id, accountId, limit: 10 }), [], 'no longer live');
+    const [kept] = await listSessions(testDb(), { orgId: a.org.id, accountId, all: true, limit: 10 });
+    assert.deepEqual([kept.id, kept.revokedReason, kept.revokedBy], [id, 'revoked_by_admin', 'user:admin-1']);
+    assert.equal((await listAuthEvents(testDb(), { orgId: a.org.id, accountId, limit: 5 })).events[0].reason, 'revoked_by_admin');
+    await assert.rejects(revokeSession(testDb(), { orgId: a.org.id, sessionId: id, by: { type: 'user', id: 'admin-1' } }), (e: { code?: string }) => e.code === 'not_found', 'revoked once');
+  });
+
+  it('describes devices people recognise, and nothing from no user agent', () => {
+    assert.equal(describeDevice('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'), 'Chrome on Windows');
+    assert.equal(describeDevice(null), null);
+    assert.equal(describeDevice('curl/8.5.0'), null);
   });
 });
