@@ -1,7 +1,7 @@
 // The load generator, on its own thread: autocannon here never shares an event loop with the servers it measures.
 // The main thread sends a LoadJob (plain data); the request shapes are built here, since functions cannot cross threads.
 import { parentPort, workerData } from 'node:worker_threads';
-import autocannon from 'autocannon';
+import { type LoadStats, loadRun } from './load-stats.ts';
 
 export type LoadKind = 'lookup' | 'baseline' | 'baseline-auth' | 'page' | 'create' | 'patch';
 
@@ -18,12 +18,7 @@ export type LoadJob = {
   tag?: string; // create: makes this run's userNames unique
 };
 
-export type LoadStats = {
-  requests: number; rps: number; p50: number; p99: number;
-  non2xx: number; errors: number; timeouts: number; statusCodes: Record<string, number>;
-  /** warm-up and measured responses with a 2xx status, to reconcile with the database afterwards */
-  okWithWarmup: number; wrapped: boolean;
-};
+export type { LoadStats } from './load-stats.ts';
 
 const rand = (max: number) => 1 + Math.floor(Math.random() * max); // 1..max
 
@@ -69,14 +64,6 @@ function requestsFor(job: LoadJob, state: { wrapped: boolean }): object[] {
   }
 }
 
-type Raw = {
-  totalCompletedRequests: number; duration: number; non2xx: number; errors: number; timeouts: number;
-  statusCodeStats: Record<string, { count: number }>; warmup?: Raw;
-};
-
-const count = (r: Raw | undefined, pick: (status: number) => boolean) =>
-  Object.entries(r?.statusCodeStats ?? {}).reduce((sum, [code, s]) => sum + (pick(Number(code)) ? Number(s.count) : 0), 0);
-const is2xx = (s: number) => s >= 200 && s < 300;
 
 async function run(job: LoadJob): Promise<LoadStats> {
   const state = { wrapped: false };
@@ -84,17 +71,7 @@ async function run(job: LoadJob): Promise<LoadStats> {
     url: job.url, connections: job.connections, duration: job.seconds, requests: requestsFor(job, state),
     ...(job.warmupSeconds > 0 ? { warmup: { connections: job.connections, duration: job.warmupSeconds } } : {}),
   };
-  // Off the main thread autocannon skips its aggregation (it expects its own manager to do it): aggregate here.
-  const raw = (await autocannon(opts)) as Raw;
-  const { latency } = autocannon.aggregateResult([raw], opts) as { latency: { p50: number; p99: number } };
-  const warm = raw.warmup;
-  return {
-    requests: raw.totalCompletedRequests, rps: raw.totalCompletedRequests / raw.duration, p50: latency.p50, p99: latency.p99,
-    // The warm-up's failures count too: a benchmark that measures errors is worthless.
-    non2xx: raw.non2xx + (warm?.non2xx ?? 0), errors: raw.errors + (warm?.errors ?? 0), timeouts: raw.timeouts + (warm?.timeouts ?? 0),
-    statusCodes: Object.fromEntries(Object.entries(raw.statusCodeStats).map(([k, v]) => [k, Number(v.count)])),
-    okWithWarmup: count(raw, is2xx) + count(warm, is2xx), wrapped: state.wrapped,
-  };
+  return loadRun(opts, () => state.wrapped);
 }
 
 run(workerData as LoadJob).then((stats) => parentPort!.postMessage(stats), (err) => { throw err; });

@@ -14,7 +14,7 @@ import { createClient } from '../src/directory/clients.ts';
 import { createOrganization } from '../src/directory/organizations.ts';
 import type { Db } from '../src/db.ts';
 import { failureRate, formatTable, mb, type Row, settle, withBenchDatabase } from './lib.ts';
-import type { LoadStats } from './load-worker.ts';
+import { combineRuns, type LoadStats } from './load-stats.ts';
 import { formatHeapSpaces, formatMemory, MemoryWatch } from './memory.ts';
 import type { FormPostJob } from './oidc-load-worker.ts';
 import { procCpuMicros, procMemory, type ProcMemory, startRoster } from './roster-child.ts';
@@ -109,18 +109,6 @@ function runLoad(job: FormPostJob): Promise<LoadStats> {
   });
 }
 
-/** Several rounds as one: requests add up, req/s the mean of the rounds, the worst p50 and p99. */
-function combine(runs: LoadStats[]): LoadStats {
-  const sum = (f: (s: LoadStats) => number) => runs.reduce((n, s) => n + f(s), 0);
-  const statusCodes: Record<string, number> = {};
-  for (const r of runs) for (const [k, v] of Object.entries(r.statusCodes)) statusCodes[k] = (statusCodes[k] ?? 0) + v;
-  return {
-    requests: sum((s) => s.requests), rps: sum((s) => s.rps) / runs.length,
-    p50: Math.max(...runs.map((s) => s.p50)), p99: Math.max(...runs.map((s) => s.p99)),
-    non2xx: sum((s) => s.non2xx), errors: sum((s) => s.errors), timeouts: sum((s) => s.timeouts), statusCodes,
-    okWithWarmup: sum((s) => s.okWithWarmup), wrapped: false,
-  };
-}
 
 /** The provider's rows start every run from the same state (the token runs insert tens of thousands). */
 const vacuum = (db: Db) => db.raw('vacuum (analyze) oidc_payloads, credentials, oidc_clients');
@@ -253,7 +241,7 @@ async function main(): Promise<void> {
         await memory.snapshot('after the load');
         await memory.snapshot('after the load, full gc', true);
 
-        const combined = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, combine(v)]));
+        const combined = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, combineRuns(v)]));
         Object.assign(stats, combined);
         const ratio = (kind: string) => combined[`roster ${kind}`].rps / combined[`bare ${kind}`].rps;
         const perRound = (kind: string) => runs[`roster ${kind}`].map((s, i) => s.rps / runs[`bare ${kind}`][i].rps);

@@ -7,7 +7,8 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createOrganization } from '../src/directory/organizations.ts';
 import { baselineApp, failureRate, formatTable, groupSize, listen, mb, type Row, runLoad, SEED, seed, settle, vacuum, withBenchDatabase } from './lib.ts';
-import type { LoadJob, LoadKind, LoadStats } from './load-worker.ts';
+import { combineRuns, type LoadStats } from './load-stats.ts';
+import type { LoadJob, LoadKind } from './load-worker.ts';
 import { formatHeapSpaces, formatMemory, MemoryWatch } from './memory.ts';
 import { procCpuMicros, startRoster } from './roster-child.ts';
 
@@ -30,18 +31,6 @@ const rosterFlags = [...startFlags, ...(process.env.BENCH_ROSTER_FLAGS ?? '').sp
 const ROUNDS = 4;
 const SETTLE_SECONDS = 5;
 
-/** Several rounds of one benchmark as one: requests add up, req/s over the total time, the worst p99. */
-function combine(runs: LoadStats[]): LoadStats {
-  const sum = (f: (s: LoadStats) => number) => runs.reduce((n, s) => n + f(s), 0);
-  const statusCodes: Record<string, number> = {};
-  for (const r of runs) for (const [k, v] of Object.entries(r.statusCodes)) statusCodes[k] = (statusCodes[k] ?? 0) + v;
-  return {
-    requests: sum((s) => s.requests), rps: sum((s) => s.rps) / runs.length,
-    p50: Math.max(...runs.map((s) => s.p50)), p99: Math.max(...runs.map((s) => s.p99)),
-    non2xx: sum((s) => s.non2xx), errors: sum((s) => s.errors), timeouts: sum((s) => s.timeouts), statusCodes,
-    okWithWarmup: sum((s) => s.okWithWarmup), wrapped: runs.some((s) => s.wrapped),
-  };
-}
 const resultsFile = new URL('./results/scim-latest.json', import.meta.url);
 
 if (!(seconds > 0) || !(warmupSeconds >= 0) || !(connections > 0)) throw new Error('BENCH_SECONDS and BENCH_CONNECTIONS must be positive numbers, BENCH_WARMUP >= 0');
@@ -162,9 +151,9 @@ async function main(): Promise<void> {
         await settle(db);
         await memory.snapshot('after lookup load');
         await memory.snapshot('after lookup load, full gc', true);
-        const lookup = combine(lookupRounds);
-        const lookupBare = combine(bareRounds);
-        const lookupAuth = combine(authRounds);
+        const lookup = combineRuns(lookupRounds);
+        const lookupBare = combineRuns(bareRounds);
+        const lookupAuth = combineRuns(authRounds);
         stats.lookup = lookup;
         stats['lookup-baseline-bare'] = lookupBare;
         stats['lookup-baseline-auth'] = lookupAuth;
