@@ -3,6 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { OWASP_MINIMUM_COST, type PasswordCost } from './directory/passwords.ts';
+
+const floor = OWASP_MINIMUM_COST;
 
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -18,9 +21,9 @@ const envSchema = z.object({
   DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   DATABASE_PREPARED_STATEMENTS: z.enum(['true', 'false'], 'must be true or false').default('true'),
   // argon2id cost: OWASP's minimum by default, and never below it.
-  PASSWORD_HASH_MEMORY_KIB: z.coerce.number().int().min(19_456, 'must be at least 19456 (19 MiB, OWASP\'s minimum)').default(19_456),
-  PASSWORD_HASH_TIME_COST: z.coerce.number().int().min(2, 'must be at least 2 (OWASP\'s minimum)').max(100).default(2),
-  PASSWORD_HASH_PARALLELISM: z.coerce.number().int().min(1).max(64).default(1),
+  PASSWORD_HASH_MEMORY_KIB: z.coerce.number().int().min(floor.memoryKiB, `must be at least ${floor.memoryKiB} (19 MiB, OWASP's minimum)`).default(floor.memoryKiB),
+  PASSWORD_HASH_TIME_COST: z.coerce.number().int().min(floor.timeCost, `must be at least ${floor.timeCost} (OWASP's minimum)`).max(100).default(floor.timeCost),
+  PASSWORD_HASH_PARALLELISM: z.coerce.number().int().min(floor.parallelism).max(64).default(floor.parallelism),
 });
 
 export type Config = {
@@ -41,7 +44,7 @@ export type Config = {
   /** Named prepared statements on PostgreSQL; off behind PgBouncer in transaction mode. */
   preparedStatements: boolean;
   /** argon2id cost of password hashes. */
-  passwordCost: { memoryKiB: number; timeCost: number; parallelism: number };
+  passwordCost: PasswordCost;
 };
 
 function parseTrustProxy(value: string): boolean | number | string {

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { type Actor, recordAudit } from './audit.ts';
 import { issueCredential, revokeCredential, verifyCredential } from './credentials.ts';
-import { Invalid, NotFound } from './errors.ts';
+import { Invalid } from './errors.ts';
 import { reuse } from './predicate.ts';
 
 export type ClientInput = { orgId: string; actor: Actor; name?: string; redirectUris: string[]; public: boolean };
@@ -85,10 +85,4 @@ export async function findClient(db: Knex, clientId: string): Promise<(ClientInf
 export async function verifyClientSecret(db: Knex, input: { secretCredentialId: string; secret: string }): Promise<boolean> {
   const credential = await verifyCredential(db, { kind: 'client_secret', secret: input.secret });
   return credential !== null && credential.id === input.secretCredentialId;
-}
-
-export async function getClient(db: Knex, input: { orgId: string; clientId: string }): Promise<ClientInfo> {
-  const row = await db('oidc_clients').where({ org_id: input.orgId, client_id: input.clientId }).first();
-  if (!row) throw new NotFound(`no client ${input.clientId} in this organisation`, { field: 'clientId', rule: 'client_not_found' });
-  return toInfo(row as Row);
 }

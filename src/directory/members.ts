@@ -160,14 +160,14 @@ export async function insertMembership(
   }
 }
 
+/** The hasher of passwords given without one: OWASP's minimum cost. */
+const defaultHasher = createPasswordHasher();
+
 /**
  * Adds a person to the organisation. When their login e-mail already has an account, the membership links to
  * it and changes nothing of it; otherwise the account is created and managed by this organisation.
  * A password arrives in clear and is hashed before the transaction (argon2 never runs inside one).
  */
-/** The hasher of passwords given without one: OWASP's minimum cost. */
-const defaultHasher = createPasswordHasher();
-
 export async function createMember(
   db: Knex,
   input: { orgId: string; actor: Actor; member: MemberInput; password?: string; passwords?: PasswordHasher },

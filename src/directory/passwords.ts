@@ -9,7 +9,6 @@ export type PasswordCost = { memoryKiB: number; timeCost: number; parallelism: n
 export const OWASP_MINIMUM_COST: PasswordCost = { memoryKiB: 19_456, timeCost: 2, parallelism: 1 };
 
 export type PasswordHasher = {
-  readonly cost: PasswordCost;
   hash(password: string): Promise<string>;
   verify(hash: string, password: string): Promise<boolean>;
 };
@@ -60,7 +59,6 @@ export function createPasswordHasher(cost: PasswordCost = OWASP_MINIMUM_COST): P
     throw new Invalid(`the password hashing cost must be at least m=${floor.memoryKiB} KiB, t=${floor.timeCost}, p=${floor.parallelism}`, { field: 'cost', rule: 'below_minimum' });
   }
   return {
-    cost,
     async hash(password) {
       checkPasswordPolicy(password);
       const a = await argon2();

@@ -140,10 +140,6 @@ export function personRow(p: Person): Record<string, unknown> {
   };
 }
 
-export const personColumns = ['user_name', 'external_id', 'display_name', 'name_formatted', 'given_name', 'family_name', 'middle_name',
-  'honorific_prefix', 'honorific_suffix', 'nick_name', 'title', 'user_type', 'preferred_language', 'locale', 'timezone', 'profile_url',
-  'emails', 'phone_numbers', 'addresses', 'employee_number', 'cost_center', 'organization', 'division', 'department', 'manager_id'];
-
 /** Drops unset parts, so that a person reads back exactly as it was written. */
 function compact<T extends object>(o: Record<string, unknown>): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined)) as T;
@@ -178,3 +174,6 @@ export const personFieldColumns: Record<string, string> = {
 
 /** The person's list-valued fields, each a jsonb array column. */
 export const personDocuments: Record<string, string> = { emails: 'emails', phoneNumbers: 'phone_numbers', addresses: 'addresses' };
+
+/** Every column of a person in `memberships`: its fields' and its lists'. */
+export const personColumns = [...Object.values(personFieldColumns), ...Object.values(personDocuments)];
