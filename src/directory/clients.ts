@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import { type Actor, recordAudit } from './audit.ts';
 import { issueCredential, revokeCredential, verifyCredential } from './credentials.ts';
 import { Invalid } from './errors.ts';
+import { revokeClientTokens } from './oidc-store.ts';
 import { reuse } from './predicate.ts';
 
 export type ClientInput = { orgId: string; actor: Actor; name?: string; redirectUris: string[]; public: boolean };
@@ -59,13 +60,14 @@ export async function listClients(db: Knex, input: { orgId: string }): Promise<C
   return (rows as Row[]).map(toInfo);
 }
 
-/** Revokes a client of this organisation and its secret at once. False if it has no such active client. */
+/** Revokes a client of this organisation, its secret and every token issued to it, at once. False if it has no such active client. */
 export async function revokeClient(db: Knex, input: { orgId: string; actor: Actor; clientId: string }): Promise<boolean> {
   return db.transaction(async (trx) => {
     const [row] = await trx('oidc_clients').where({ org_id: input.orgId, client_id: input.clientId }).whereNull('revoked_at')
       .update({ revoked_at: trx.fn.now() }).returning('secret_credential_id');
     if (!row) return false;
     if (row.secret_credential_id) await revokeCredential(trx, { orgId: input.orgId, kind: 'client_secret', id: row.secret_credential_id });
+    await revokeClientTokens(trx, input.clientId);
     await recordAudit(trx, { orgId: input.orgId, actor: input.actor, action: 'client.revoked', targetType: 'client', targetId: input.clientId });
     return true;
   });
@@ -85,4 +87,17 @@ export async function findClient(db: Knex, clientId: string): Promise<(ClientInf
 export async function verifyClientSecret(db: Knex, input: { secretCredentialId: string; secret: string }): Promise<boolean> {
   const credential = await verifyCredential(db, { kind: 'client_secret', secret: input.secret });
   return credential !== null && credential.id === input.secretCredentialId;
+}
+
+/**
+ * Tenancy of token introspection: a client learns about a token issued to itself, or (a confidential client,
+ * such as a resource server) to another active client of its own organisation; never across organisations.
+ */
+export async function maySeeToken(db: Knex, input: { caller: { clientId: string; public: boolean }; tokenClientId: string | undefined }): Promise<boolean> {
+  const { caller, tokenClientId } = input;
+  if (tokenClientId === caller.clientId) return true;
+  if (caller.public || !tokenClientId) return false;
+  const [row] = await db('oidc_clients').whereIn('client_id', [caller.clientId, tokenClientId]).whereNull('revoked_at')
+    .select(db.raw('count(*)::int as n, count(distinct org_id)::int as orgs'));
+  return row.n === 2 && row.orgs === 1;
 }

@@ -97,6 +97,12 @@ export async function revokeGrants(trx: Knex, grantIds: string[] | Knex.QueryBui
     .delete();
 }
 
+/** Deletes everything issued to a client (tokens, codes, grants): a revoked client's tokens stop at once. */
+export async function revokeClientTokens(trx: Knex, clientId: string): Promise<number> {
+  // A scan of the provider's storage: revoking a client is rare, and the sweeper keeps the table to what is live.
+  return trx('oidc_payloads').whereRaw("payload->>'clientId' = ?", [clientId]).delete();
+}
+
 /**
  * Removes up to `batch` expired payloads (they are never found; this only reclaims the space), in one short
  * statement so that it never holds many row locks for long. Returns how many it removed.

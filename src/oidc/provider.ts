@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import Provider, { type Adapter, type AdapterPayload, type Configuration } from 'oidc-provider';
-import { findClient, verifyClientSecret } from '../directory/clients.ts';
+import { findClient, maySeeToken, verifyClientSecret } from '../directory/clients.ts';
 import { OidcModelStore } from '../directory/oidc-store.ts';
 import type { Sealer } from '../directory/sealing.ts';
 import { listSigningKeys, providerSigningKeys } from '../directory/signing-keys.ts';
@@ -38,7 +38,6 @@ class ClientStore implements Adapter {
       grant_types: c.grantTypes,
       response_types: ['code'],
       token_endpoint_auth_method: c.public ? 'none' : 'client_secret_basic',
-      org_id: c.orgId,
       // Not the secret: a marker that the client has one. compareClientSecret checks the presented secret
       // against its hash; nothing may use this value as a key (no HS* algorithms, no client_secret_jwt).
       ...(c.secretCredentialId ? { client_secret: `hashed:${c.secretCredentialId}` } : {}),
@@ -50,16 +49,6 @@ class ClientStore implements Adapter {
   async consume(): Promise<void> { throw new Error('clients are not consumed'); }
   async destroy(): Promise<void> { throw new Error('clients are revoked through the directory'); }
   async revokeByGrantId(): Promise<void> { /* clients belong to no grant */ }
-}
-
-type ClientLike = { clientId: string; clientAuthMethod?: string; org_id?: unknown };
-type ContextLike = { oidc: { provider: Provider } };
-
-async function sameOrganisation(ctx: ContextLike, caller: ClientLike, token: { clientId?: string }): Promise<boolean> {
-  if (token.clientId === caller.clientId) return true;
-  if (caller.clientAuthMethod === 'none' || !token.clientId) return false;
-  const owner = (await ctx.oidc.provider.Client.find(token.clientId)) as ClientLike | undefined;
-  return owner !== undefined && owner.org_id === caller.org_id;
 }
 
 const escapeHtml = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -88,17 +77,14 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
     routes,
     features: {
       clientCredentials: { enabled: true },
-      // Tenancy: a client learns about a token only if the token's client is of its own organisation.
-      introspection: { enabled: true, allowedPolicy: (ctx, caller, token) => sameOrganisation(ctx, caller, token) },
+      // Tenancy (the directory's rule): a client learns about a token only within its own organisation.
+      introspection: {
+        enabled: true,
+        allowedPolicy: (_ctx, caller, token) => maySeeToken(db, { caller: { clientId: caller.clientId, public: caller.clientAuthMethod === 'none' }, tokenClientId: token.clientId }),
+      },
       // Only the client a token was issued to may revoke it (RFC 7009: the answer is 200 either way).
       revocation: { enabled: true, allowedPolicy: async (_ctx, caller, token) => token.clientId === caller.clientId },
       devInteractions: { enabled: false },
-    },
-    extraClientMetadata: {
-      properties: ['org_id'],
-      validator: (_ctx, key, value) => {
-        if (key === 'org_id' && typeof value !== 'string') throw new Error('org_id must be an organisation id');
-      },
     },
     ttl: { ClientCredentials: 10 * 60 },
     renderError,

@@ -114,6 +114,10 @@ describe('OIDC provider (client credentials, introspection, revocation)', functi
     assert.deepEqual(leaked, { active: false }, 'another organisation learns nothing');
     await client.tokenRevocation(asSameOrg, token); // answered 200 (RFC 7009), and ignored: not its token
     assert.equal((await client.tokenIntrospection(asSameOrg, token)).active, true, 'only the issuing client revokes it');
+    // Revoking the issuing client ends its tokens at once, and removes them.
+    assert.equal(await revokeClient(testDb(), { orgId: orgA, actor, clientId: issuing.clientId }), true);
+    assert.equal((await client.tokenIntrospection(asSameOrg, token)).active, false);
+    assert.equal(Number((await testDb()('oidc_payloads').whereRaw("payload->>'clientId' = ?", [issuing.clientId]).count({ n: '*' }))[0].n), 0);
   });
 
   it('follows key rotation without a restart: after `keys rotate` (on any instance) it serves the new key first, the old one still published', async () => {
