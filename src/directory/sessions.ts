@@ -12,25 +12,29 @@ import { type AuthEventReason, recordAuthEvent } from './auth-events.ts';
 import { revokeGrants } from './oidc-store.ts';
 
 /**
- * Revokes every live session of the account in this organisation and deletes their grants' tokens. The rows
- * stay, with when, why and by whom (the activity views and auditors read them), and each revocation is an
- * auth event.
+ * Ends the live sessions `where` selects at once: the rows stay, with when, why and by whom (the activity
+ * views and auditors read them), each revocation is an auth event, and their grants' tokens are deleted.
  */
+async function revokeWhere(trx: Knex, r: { orgId: string; where: Record<string, string>; reason: AuthEventReason; by: Actor }): Promise<{ id: string; account_id: string }[]> {
+  const revoked: { id: string; account_id: string; client_id: string | null; device: string | null }[] = await trx('sessions')
+    .where({ ...r.where, org_id: r.orgId })
+    .whereNull('revoked_at')
+    .update({ revoked_at: trx.fn.now(), revoked_reason: r.reason, revoked_by: `${r.by.type}:${r.by.id ?? ''}` })
+    .returning(['id', 'account_id', 'client_id', 'device']);
+  if (revoked.length === 0) return revoked;
+  for (const s of revoked) {
+    await recordAuthEvent(trx, { orgId: r.orgId, accountId: s.account_id, type: 'session_revoked', outcome: 'success', reason: r.reason, clientId: s.client_id, device: s.device });
+  }
+  await revokeGrants(trx, trx('session_grants').where('org_id', r.orgId).whereIn('session_id', revoked.map((x) => x.id)).select('grant_id'));
+  return revoked;
+}
+
+/** Revokes every live session of the account in this organisation (deactivation, removal). */
 export async function revokeSessions(
   trx: Knex,
   who: { orgId: string; accountId: string; reason: AuthEventReason; by: Actor },
 ): Promise<number> {
-  const revoked: { id: string; client_id: string | null; device: string | null }[] = await trx('sessions')
-    .where({ org_id: who.orgId, account_id: who.accountId })
-    .whereNull('revoked_at')
-    .update({ revoked_at: trx.fn.now(), revoked_reason: who.reason, revoked_by: `${who.by.type}:${who.by.id ?? ''}` })
-    .returning(['id', 'client_id', 'device']);
-  if (revoked.length === 0) return 0;
-  for (const s of revoked) {
-    await recordAuthEvent(trx, { orgId: who.orgId, accountId: who.accountId, type: 'session_revoked', outcome: 'success', reason: who.reason, clientId: s.client_id, device: s.device });
-  }
-  await revokeGrants(trx, trx('session_grants').where('org_id', who.orgId).whereIn('session_id', revoked.map((r) => r.id)).select('grant_id'));
-  return revoked.length;
+  return (await revokeWhere(trx, { orgId: who.orgId, where: { account_id: who.accountId }, reason: who.reason, by: who.by })).length;
 }
 
 /** "Safari on iOS (Apple iPhone)": what a person recognises of a device, from its user agent. */
@@ -90,13 +94,10 @@ export async function listSessions(db: Knex, q: { orgId: string; accountId?: str
 
 /** Revokes one session of this organisation at once (and its grants' tokens). NotFound if it has no such live session. */
 export async function revokeSession(db: Knex, input: { orgId: string; sessionId: string; by: Actor }): Promise<void> {
-  if (!isUuid(input.sessionId)) throw new NotFound(`no session ${input.sessionId}`, { field: 'sessionId', rule: 'session_not_found' });
+  const notFound = () => new NotFound(`no live session ${input.sessionId} in this organisation`, { field: 'sessionId', rule: 'session_not_found' });
+  if (!isUuid(input.sessionId)) throw notFound();
   await db.transaction(async (trx) => {
-    const [row] = await trx('sessions').where({ org_id: input.orgId, id: input.sessionId }).whereNull('revoked_at')
-      .update({ revoked_at: trx.fn.now(), revoked_reason: 'revoked_by_admin', revoked_by: `${input.by.type}:${input.by.id ?? ''}` })
-      .returning(['account_id', 'client_id', 'device']);
-    if (!row) throw new NotFound(`no live session ${input.sessionId} in this organisation`, { field: 'sessionId', rule: 'session_not_found' });
-    await revokeGrants(trx, trx('session_grants').where({ org_id: input.orgId, session_id: input.sessionId }).select('grant_id'));
-    await recordAuthEvent(trx, { orgId: input.orgId, accountId: row.account_id, type: 'session_revoked', outcome: 'success', reason: 'revoked_by_admin', clientId: row.client_id, device: row.device });
+    const revoked = await revokeWhere(trx, { orgId: input.orgId, where: { id: input.sessionId }, reason: 'revoked_by_admin', by: input.by });
+    if (revoked.length === 0) throw notFound();
   });
 }
