@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { ensurePrivateDir } from './private-dir.ts';
-import { acquireDataLock, BIND_GRACE_MS, checkSocketPath, DataLockError, describeHolder } from './data-lock.ts';
+import { acquireWaitingForCli, BIND_GRACE_MS, checkSocketPath, DataLockError, describeCliWait, describeHolder } from './data-lock.ts';
 import { DirectoryError, type DirectoryErrorCode } from './directory/errors.ts';
 import type { OperatorCommand } from './operations.ts';
 
@@ -112,15 +112,10 @@ async function viaServer(socketPath: string, command: OperatorCommand | 'migrate
 
 /** Opens the database itself (PostgreSQL, or the embedded one whose lock this process holds), migrating if needed. */
 async function locally(config: Config, command: OperatorCommand | 'migrate'): Promise<Record<string, unknown>> {
-  const { migrate, openDb, pendingMigrations } = await import('./db.ts');
+  const { describePending, migrateIfNeeded, openDb } = await import('./db.ts');
   const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, statementTimeoutMs: config.statementTimeoutMs, preparedStatements: config.preparedStatements });
   try {
-    const pending = await pendingMigrations(db);
-    let applied: string[] = [];
-    if (pending.length) {
-      process.stderr.write(`roster: migrating: ${pending.length} migration${pending.length === 1 ? '' : 's'} to apply\n`);
-      applied = await migrate(db);
-    }
+    const applied = await migrateIfNeeded(db, (pending) => process.stderr.write(`roster: migrating: ${describePending(pending)}\n`));
     if (command === 'migrate') return { applied };
     const { runOperatorCommand } = await import('./operations.ts');
     const { createSealer } = await import('./directory/sealing.ts');
@@ -131,18 +126,14 @@ async function locally(config: Config, command: OperatorCommand | 'migrate'): Pr
   }
 }
 
-/** How long a CLI command waits for another CLI command holding the embedded database. */
-const CLI_WAIT_MS = 60_000;
-
 async function execute(config: Config, name: string, command: OperatorCommand | 'migrate'): Promise<Record<string, unknown>> {
   if (config.databaseUrl) return locally(config, command);
   const socketPath = checkSocketPath(config.dataDir);
   ensurePrivateDir(config.dataDir);
   const said = new Set<string>();
   const say = (key: string, line: string) => { if (!said.has(key)) process.stderr.write(line + '\n'); said.add(key); };
-  const cliDeadline = Date.now() + CLI_WAIT_MS;
   for (;;) {
-    const got = await acquireDataLock(config.dataDir, { kind: 'cli', command: name });
+    const got = await acquireWaitingForCli(config.dataDir, { kind: 'cli', command: name }, { onWait: (h) => say('cli', `roster: ${describeCliWait(h)}`) });
     if ('lock' in got) {
       // Bound at once: it tells other processes that this one is alive (and busy).
       const [{ listenOperatorSocket }, { pino }] = await Promise.all([import('./http/operator.ts'), import('pino')]);
@@ -155,24 +146,20 @@ async function execute(config: Config, name: string, command: OperatorCommand | 
       }
     }
     const holder = got.heldBy;
-    if (holder.kind === 'cli') {
-      if (Date.now() > cliDeadline) throw new DataLockError(describeHolder(holder, config.dataDir));
-      say('cli', `roster: waiting for the CLI command "${holder.command}" (pid ${holder.pid}) to finish with the embedded database`);
-    } else {
-      try {
-        return await viaServer(socketPath, command);
-      } catch (err) {
-        const fresh = Date.now() - Date.parse(holder.since) < BIND_GRACE_MS;
-        if (err instanceof NotListening && !fresh) {
-          throw new CliProblem(err.code === 'ENOENT'
-            ? `roster: the server (pid ${holder.pid}) holds the embedded database but its operator socket ${socketPath} is missing; restart the server`
-            : `roster: the server (pid ${holder.pid}) holds the embedded database but does not answer on ${socketPath}; is it still running?`);
-        }
-        if (!(err instanceof Starting) && !(err instanceof NotListening)) throw err;
+    if (holder.kind === 'cli') throw new DataLockError(describeHolder(holder, config.dataDir)); // still running after the wait
+    try {
+      return await viaServer(socketPath, command);
+    } catch (err) {
+      const fresh = Date.now() - Date.parse(holder.since) < BIND_GRACE_MS;
+      if (err instanceof NotListening && !fresh) {
+        throw new CliProblem(err.code === 'ENOENT'
+          ? `roster: the server (pid ${holder.pid}) holds the embedded database but its operator socket ${socketPath} is missing; restart the server`
+          : `roster: the server (pid ${holder.pid}) holds the embedded database but does not answer on ${socketPath}; is it still running?`);
       }
-      // The server holds the database and is opening or migrating it.
-      say('server', `roster: the server (pid ${holder.pid}) is still starting (opening and migrating the embedded database in ${config.dataDir}); waiting for it to be ready (Ctrl-C to give up)`);
+      if (!(err instanceof Starting) && !(err instanceof NotListening)) throw err;
     }
+    // The server holds the database and is opening or migrating it.
+    say('server', `roster: the server (pid ${holder.pid}) is still starting (opening and migrating the embedded database in ${config.dataDir}); waiting for it to be ready (Ctrl-C to give up)`);
     await sleep(200);
   }
 }

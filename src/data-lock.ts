@@ -165,3 +165,30 @@ export async function acquireDataLock(dataDir: string, me: { kind: 'server' | 'c
     rmSync(temporary, { force: true });
   }
 }
+
+/** How long a process waits for a CLI command that holds the embedded database (CLI commands are short). */
+export const CLI_HOLD_WAIT_MS = 60_000;
+
+/** What a process waiting for a CLI command says, once. */
+export const describeCliWait = (holder: LockHolder) =>
+  `waiting for the CLI command "${holder.command}" (pid ${holder.pid}) to finish with the embedded database`;
+
+/**
+ * acquireDataLock, waiting up to CLI_HOLD_WAIT_MS while a CLI command holds the lock (`onWait` is told once;
+ * `check` runs between tries and may throw to give up). Returns the lock, or who holds it: a server, or a CLI
+ * command still running when the wait is over.
+ */
+export async function acquireWaitingForCli(
+  dataDir: string,
+  me: { kind: 'server' | 'cli'; command?: string },
+  hooks: { onWait: (holder: LockHolder) => void; check?: () => void },
+): Promise<{ lock: DataLock } | { heldBy: LockHolder }> {
+  const deadline = Date.now() + CLI_HOLD_WAIT_MS;
+  for (let told = false; ; told = true) {
+    const got = await acquireDataLock(dataDir, me);
+    if ('lock' in got || got.heldBy.kind !== 'cli' || Date.now() > deadline) return got;
+    if (!told) hooks.onWait(got.heldBy);
+    hooks.check?.();
+    await sleep(200);
+  }
+}

@@ -137,6 +137,17 @@ export async function migrate(db: Db): Promise<string[]> {
   return applied;
 }
 
+/** Applies what is pending, telling `onPending` first (a long migration is never silent). Returns what was applied. */
+export async function migrateIfNeeded(db: Db, onPending: (pending: string[]) => void): Promise<string[]> {
+  const pending = await pendingMigrations(db);
+  if (pending.length === 0) return [];
+  onPending(pending);
+  return migrate(db);
+}
+
+/** "3 migrations to apply" */
+export const describePending = (pending: string[]) => `${pending.length} migration${pending.length === 1 ? '' : 's'} to apply`;
+
 export async function ping(db: Db): Promise<void> {
   await db.raw('select 1');
 }

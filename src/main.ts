@@ -3,11 +3,10 @@
 // line saying what is wrong and what to do, releases what was taken (lock, socket, ports, database) and
 // exits non-zero.
 import { rmSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type Server } from 'node:http';
 import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.ts';
-import { acquireDataLock, checkSocketPath, type DataLock, DataLockError, describeHolder } from './data-lock.ts';
-import { type Db, databaseProblem, describeDatabaseUrl, migrate, openDb, pendingMigrations, ping } from './db.ts';
+import { acquireWaitingForCli, checkSocketPath, type DataLock, DataLockError, describeCliWait, describeHolder } from './data-lock.ts';
+import { type Db, databaseProblem, describeDatabaseUrl, describePending, migrateIfNeeded, openDb, ping } from './db.ts';
 import { DirectoryError } from './directory/errors.ts';
 import { createPasswordHasher } from './directory/passwords.ts';
 import { createSealer } from './directory/sealing.ts';
@@ -78,21 +77,11 @@ function step(): void {
   if (stopping) throw new StoppedDuringStart();
 }
 
-/** How long a server waits for a CLI command that holds the embedded database (CLI commands are short). */
-const CLI_WAIT_MS = 60_000;
-
 /** The data lock; a CLI command holding it is waited for, a server holding it is an error. */
 async function takeDataLock(dataDir: string, logger: ReturnType<typeof createLogger>): Promise<DataLock> {
-  const deadline = Date.now() + CLI_WAIT_MS;
-  for (let said = false; ; ) {
-    const got = await acquireDataLock(dataDir, { kind: 'server' });
-    if ('lock' in got) return got.lock;
-    if (got.heldBy.kind !== 'cli' || Date.now() > deadline) throw new StartupError(describeHolder(got.heldBy, dataDir), 2);
-    if (!said) logger.info({ pid: got.heldBy.pid }, `waiting for the CLI command "${got.heldBy.command}" (pid ${got.heldBy.pid}) to finish with the embedded database`);
-    said = true;
-    step();
-    await sleep(200);
-  }
+  const got = await acquireWaitingForCli(dataDir, { kind: 'server' }, { onWait: (h) => logger.info({ pid: h.pid }, describeCliWait(h)), check: step });
+  if ('heldBy' in got) throw new StartupError(describeHolder(got.heldBy, dataDir), 2);
+  return got.lock;
 }
 
 async function start(config: Config, logger: ReturnType<typeof createLogger>): Promise<void> {
@@ -130,14 +119,9 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
   const db = held.db;
   await ping(db);
   step();
-  const pending = await pendingMigrations(db);
-  if (pending.length) {
-    logger.info({ pending }, `migrating: ${pending.length} migration${pending.length === 1 ? '' : 's'} to apply`);
-    const applied = await migrate(db);
-    logger.info({ applied }, 'database migrated');
-  } else {
-    logger.info('database schema is up to date');
-  }
+  const applied = await migrateIfNeeded(db, (pending) => logger.info({ pending }, `migrating: ${describePending(pending)}`));
+  if (applied.length) logger.info({ applied }, 'database migrated');
+  else logger.info('database schema is up to date');
   step();
   const sealer = createSealer(config.secret);
   const passwords = createPasswordHasher(config.passwordCost);
