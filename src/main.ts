@@ -12,7 +12,6 @@ import { createPasswordHasher } from './directory/passwords.ts';
 import { createSealer } from './directory/sealing.ts';
 import { ensureSigningKey } from './directory/signing-keys.ts';
 import { createApp, createMetricsApp } from './http/app.ts';
-import { startExpirySweeper, type Sweeper } from './oidc/expiry.ts';
 import { createOidcService } from './oidc/provider.ts';
 import { createMetrics } from './http/metrics.ts';
 import { listenOperatorSocket, type OperatorChannel } from './http/operator.ts';
@@ -30,7 +29,7 @@ class StartupError extends Error {
 class StoppedDuringStart extends Error {}
 
 // What this process has taken, so that any failure or signal gives it all back.
-const held: { lock?: DataLock; db?: Db; socket?: string; servers: Server[]; sweeper?: Sweeper; stops: (() => void)[] } = { servers: [], stops: [] };
+const held: { lock?: DataLock; db?: Db; socket?: string; servers: Server[]; stops: (() => Promise<void>)[] } = { servers: [], stops: [] };
 let stopping = false;
 
 /** Removes the operator socket and releases the lock: synchronous, so it also runs on process exit. */
@@ -48,9 +47,7 @@ async function releaseAll(): Promise<void> {
     s.close(() => resolve());
     s.closeIdleConnections();
   })));
-  for (const stop of held.stops.splice(0)) stop();
-  await held.sweeper?.stop();
-  held.sweeper = undefined;
+  await Promise.all(held.stops.splice(0).map((stop) => stop()));
   const db = held.db;
   held.db = undefined;
   await db?.destroy();
@@ -130,7 +127,6 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
 
   const oidc = await createOidcService({ db, issuer: config.issuer, sealer, secret: config.secret, trustProxy: config.trustProxy !== false, logger });
   held.stops.push(oidc.stop);
-  held.sweeper = startExpirySweeper({ db, logger });
   const metrics = createMetrics();
   const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidc.handler, passwords });
   const server = createServer(app);

@@ -14,6 +14,7 @@ import { findClient, maySeeToken, verifyClientSecret } from '../directory/client
 import { OidcModelStore } from '../directory/oidc-store.ts';
 import type { Sealer } from '../directory/sealing.ts';
 import { listSigningKeys, providerSigningKeys } from '../directory/signing-keys.ts';
+import { repeat, startExpirySweeper } from './expiry.ts';
 
 export type OidcDeps = { db: Knex; issuer: string; sealer: Sealer; secret: string; trustProxy: boolean; logger: Logger };
 
@@ -115,12 +116,12 @@ export const isOidcPath = (path: string) => path === discovery || path === OIDC_
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-export type OidcService = { handler: Handler; refresh: () => Promise<boolean>; stop: () => void };
+export type OidcService = { handler: Handler; refresh: () => Promise<boolean>; stop: () => Promise<void> };
 
 /**
  * The provider as a request handler that follows key rotation: every `refreshEveryMs` (default a minute) it
  * checks which signing keys are published and, when that changed (`cli keys rotate`, on any instance), builds
- * a provider with the new keys and serves with it from then on.
+ * a provider with the new keys and serves with it from then on. It also sweeps the provider's expired rows.
  */
 export async function createOidcService(deps: OidcDeps & { refreshEveryMs?: number }): Promise<OidcService> {
   const fingerprint = async () => (await listSigningKeys(deps.db)).map((k) => `${k.kid}:${k.active}`).join(',');
@@ -134,11 +135,15 @@ export async function createOidcService(deps: OidcDeps & { refreshEveryMs?: numb
     deps.logger.info({ keys: now }, 'OIDC signing keys changed: serving with the new set');
     return true;
   };
-  const timer = setInterval(() => {
-    refresh().catch((err) => deps.logger.warn({ err }, 'could not check the OIDC signing keys; trying again later'));
-  }, deps.refreshEveryMs ?? 60_000);
-  timer.unref();
-  return { handler: (req, res) => handler(req, res), refresh, stop: () => clearInterval(timer) };
+  const following = repeat(async () => { await refresh(); }, {
+    everyMs: deps.refreshEveryMs ?? 60_000, logger: deps.logger, failed: 'could not check the OIDC signing keys; trying again later',
+  });
+  const sweeping = startExpirySweeper({ db: deps.db, logger: deps.logger });
+  return {
+    handler: (req, res) => handler(req, res),
+    refresh,
+    stop: async () => { await Promise.all([following.stop(), sweeping.stop()]); },
+  };
 }
 
 /** The provider as a request handler; the sign-in pages are not built yet, and the interaction route says so. */

@@ -39,9 +39,9 @@ describe('OIDC provider (client credentials, introspection, revocation)', functi
     oidc = await createOidcService({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: false, logger: pino({ level: 'silent' }) });
     server.on('request', createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer, oidc: oidc.handler }));
   });
-  after(() => {
-    oidc.stop();
-    return new Promise((resolve) => server.close(resolve));
+  after(async () => {
+    await oidc.stop();
+    await new Promise((resolve) => server.close(resolve));
   });
 
   const configFor = async (clientId: string, secret: string) =>
