@@ -6,6 +6,7 @@ import * as m002 from './002-typed-members.ts';
 import * as m003 from './003-signing-keys.ts';
 import * as m004 from './004-oidc-clients.ts';
 import * as m005 from './005-sign-in-foundation.ts';
+import * as m006 from './006-sign-in.ts';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down?: (knex: Knex) => Promise<void> };
 
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   '003-signing-keys': m003,
   '004-oidc-clients': m004,
   '005-sign-in-foundation': m005,
+  '006-sign-in': m006,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

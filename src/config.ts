@@ -24,6 +24,7 @@ const envSchema = z.object({
   PASSWORD_HASH_MEMORY_KIB: z.coerce.number().int().min(floor.memoryKiB, `must be at least ${floor.memoryKiB} (19 MiB, OWASP's minimum)`).default(floor.memoryKiB),
   PASSWORD_HASH_TIME_COST: z.coerce.number().int().min(floor.timeCost, `must be at least ${floor.timeCost} (OWASP's minimum)`).max(100).default(floor.timeCost),
   PASSWORD_HASH_PARALLELISM: z.coerce.number().int().min(floor.parallelism).max(64).default(floor.parallelism),
+  PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8, 'must be at least 8 (NIST SP 800-63B)').max(64, 'must be at most 64').default(10),
 });
 
 export type Config = {
@@ -45,6 +46,8 @@ export type Config = {
   preparedStatements: boolean;
   /** argon2id cost of password hashes. */
   passwordCost: PasswordCost;
+  /** The shortest password a person may choose (NIST SP 800-63B: at least 8; 10 by default). */
+  passwordMinLength: number;
 };
 
 function parseTrustProxy(value: string): boolean | number | string {
@@ -97,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
     preparedStatements: e.DATABASE_PREPARED_STATEMENTS === 'true',
     passwordCost: { memoryKiB: e.PASSWORD_HASH_MEMORY_KIB, timeCost: e.PASSWORD_HASH_TIME_COST, parallelism: e.PASSWORD_HASH_PARALLELISM },
+    passwordMinLength: e.PASSWORD_MIN_LENGTH,
   } satisfies Config;
 }
 

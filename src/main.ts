@@ -125,7 +125,7 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
   if (await ensureSigningKey(db, sealer)) logger.info('created the first OIDC signing key (rotate with: cli keys rotate)');
   step();
 
-  const oidc = await createOidcService({ db, issuer: config.issuer, sealer, secret: config.secret, trustProxy: config.trustProxy !== false, logger });
+  const oidc = await createOidcService({ db, issuer: config.issuer, sealer, secret: config.secret, trustProxy: config.trustProxy, logger, passwords, passwordMinLength: config.passwordMinLength });
   held.stops.push(oidc.stop);
   const metrics = createMetrics();
   const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidc.handler, passwords });

@@ -4,6 +4,9 @@ import type { Knex } from 'knex';
 import { Conflict, Invalid, uniqueViolation } from './errors.ts';
 import { type AccountProfile, looksLikeEmail } from './person.ts';
 
+/** How long a temporary password (from `org create`, "create member", "reset password") may be used. */
+export const TEMPORARY_PASSWORD_DAYS = 7;
+
 export type AccountRow = {
   id: string;
   email: string;
@@ -37,12 +40,13 @@ export async function findOrCreateAccount(
   if (!looksLikeEmail(profile.email)) throw new Invalid(`"${profile.email}" is not an e-mail address`, { field: 'email', rule: 'email_malformed' });
   const inserted = await trx.raw(
     `insert into accounts (email, given_name, family_name, display_name, phone, password_hash, must_change_password, managed_by_org_id,
-       password_set_by_org_id, password_changed_at)
-     values (?, ?, ?, ?, ?, ?, ?, ?, ?, case when ?::boolean then now() end)
+       password_set_by_org_id, password_changed_at, temporary_password_expires_at)
+     values (?, ?, ?, ?, ?, ?, ?, ?, ?, case when ?::boolean then now() end, case when ?::boolean then now() + make_interval(days => ?::int) end)
      on conflict ((lower(email))) do nothing
      returning id, email, status, managed_by_org_id`,
     [profile.email, profile.givenName, profile.familyName, profile.displayName, profile.phone,
-      input.passwordHash ?? null, input.mustChangePassword ?? false, orgId, input.passwordHash ? orgId : null, Boolean(input.passwordHash)],
+      input.passwordHash ?? null, input.mustChangePassword ?? false, orgId, input.passwordHash ? orgId : null, Boolean(input.passwordHash),
+      Boolean(input.passwordHash && input.mustChangePassword), TEMPORARY_PASSWORD_DAYS],
   );
   const row = (inserted.rows as AccountRow[])[0];
   if (row) return { account: row, created: true };
@@ -79,6 +83,7 @@ export async function updateManagedAccount(
   if (passwordHash !== undefined) {
     changes.password_hash = passwordHash;
     changes.must_change_password = false;
+    changes.temporary_password_expires_at = null;
     changes.password_set_by_org_id = orgId;
     changes.password_changed_at = trx.fn.now();
   }

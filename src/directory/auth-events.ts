@@ -10,6 +10,7 @@ export type AuthEventType = (typeof authEventTypes)[number];
 export const authEventReasons = [
   'unknown_account', 'wrong_password', 'mfa_failed', 'throttled', 'deactivated', 'not_a_member', 'provider_not_allowed',
   'temporary_password_expired', 'credential_not_trusted', 'member_deactivated', 'member_removed', 'revoked_by_admin',
+  'mfa_reset', 'password_changed', 'logout', 'mfa_method_not_available', 'password_rejected',
 ] as const;
 export type AuthEventReason = (typeof authEventReasons)[number];
 

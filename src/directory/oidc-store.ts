@@ -97,6 +97,11 @@ export async function revokeGrants(trx: Knex, grantIds: string[] | Knex.QueryBui
     .delete();
 }
 
+/** Deletes the provider's browser sessions with these uids: the browser must sign in again. */
+export async function endBrowserSessions(trx: Knex, uids: string[] | Knex.QueryBuilder): Promise<number> {
+  return trx('oidc_payloads').where({ model: 'Session' }).whereIn('uid', uids).delete();
+}
+
 /** Deletes everything issued to a client (tokens, codes, grants): a revoked client's tokens stop at once. */
 export async function revokeClientTokens(trx: Knex, clientId: string): Promise<number> {
   // A scan of the provider's storage: revoking a client is rare, and the sweeper keeps the table to what is live.

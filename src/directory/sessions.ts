@@ -8,24 +8,34 @@ import { UAParser } from 'ua-parser-js';
 import { NotFound } from './errors.ts';
 import { isUuid } from './predicate.ts';
 import type { Actor } from './audit.ts';
-import { type AuthEventReason, recordAuthEvent } from './auth-events.ts';
-import { revokeGrants } from './oidc-store.ts';
+import { type AuthEventReason, type AuthEventType, recordAuthEvent } from './auth-events.ts';
+import { endBrowserSessions, revokeGrants } from './oidc-store.ts';
 
 /**
  * Ends the live sessions `where` selects at once: the rows stay, with when, why and by whom (the activity
  * views and auditors read them), each revocation is an auth event, and their grants' tokens are deleted.
  */
-async function revokeWhere(trx: Knex, r: { orgId: string; where: Record<string, string>; reason: AuthEventReason; by: Actor }): Promise<{ id: string; account_id: string }[]> {
-  const revoked: { id: string; account_id: string; client_id: string | null; device: string | null }[] = await trx('sessions')
+async function revokeWhere(
+  trx: Knex,
+  r: { orgId: string; where: Record<string, string>; reason: AuthEventReason; by: Actor; event?: AuthEventType },
+): Promise<{ id: string; account_id: string }[]> {
+  const revoked: { id: string; account_id: string; client_id: string | null; device: string | null; ip: string | null; oidc_session_uid: string | null }[] = await trx('sessions')
     .where({ ...r.where, org_id: r.orgId })
     .whereNull('revoked_at')
     .update({ revoked_at: trx.fn.now(), revoked_reason: r.reason, revoked_by: `${r.by.type}:${r.by.id ?? ''}` })
-    .returning(['id', 'account_id', 'client_id', 'device']);
+    .returning(['id', 'account_id', 'client_id', 'device', 'ip', 'oidc_session_uid']);
   if (revoked.length === 0) return revoked;
   for (const s of revoked) {
-    await recordAuthEvent(trx, { orgId: r.orgId, accountId: s.account_id, type: 'session_revoked', outcome: 'success', reason: r.reason, clientId: s.client_id, device: s.device });
+    await recordAuthEvent(trx, { orgId: r.orgId, accountId: s.account_id, type: r.event ?? 'session_revoked', outcome: 'success', reason: r.reason, clientId: s.client_id, device: s.device });
   }
   await revokeGrants(trx, trx('session_grants').where('org_id', r.orgId).whereIn('session_id', revoked.map((x) => x.id)).select('grant_id'));
+  // The browser session goes too, unless it still holds a live session of another organisation (then the
+  // login policy's check sends this organisation's applications back to sign-in).
+  const uids = revoked.map((x) => x.oidc_session_uid).filter((u): u is string => u !== null);
+  if (uids.length > 0) {
+    await endBrowserSessions(trx, trx('sessions').select('oidc_session_uid').whereIn('oidc_session_uid', uids)
+      .whereNotExists(trx('sessions as live').whereRaw('live.oidc_session_uid = sessions.oidc_session_uid').whereNull('live.revoked_at').where('live.expires_at', '>', trx.fn.now())));
+  }
   return revoked;
 }
 
@@ -100,4 +110,37 @@ export async function revokeSession(db: Knex, input: { orgId: string; sessionId:
     const revoked = await revokeWhere(trx, { orgId: input.orgId, where: { id: input.sessionId }, reason: 'revoked_by_admin', by: input.by });
     if (revoked.length === 0) throw notFound();
   });
+}
+
+/**
+ * The live session of this browser session (oidc-provider's Session uid) in this organisation, or undefined:
+ * a revoked or expired one is never honoured again. Marks it active (at most once a minute).
+ */
+export async function liveSession(db: Knex, q: { orgId: string; oidcSessionUid: string; accountId: string }): Promise<string | undefined> {
+  const [row] = await db('sessions')
+    .where({ org_id: q.orgId, oidc_session_uid: q.oidcSessionUid, account_id: q.accountId })
+    .whereNull('revoked_at').where('expires_at', '>', db.fn.now())
+    .update({ last_active_at: db.raw("case when last_active_at < now() - interval '1 minute' then now() else last_active_at end") })
+    .returning('id');
+  return row?.id;
+}
+
+/** Ends every live session of this browser session, in every organisation (RP-initiated logout). */
+export async function logOut(db: Knex, q: { oidcSessionUid: string; accountId: string }): Promise<number> {
+  return db.transaction(async (trx) => {
+    const orgs: { org_id: string }[] = await trx('sessions').distinct('org_id').where({ oidc_session_uid: q.oidcSessionUid, account_id: q.accountId }).whereNull('revoked_at');
+    let n = 0;
+    for (const { org_id } of orgs) {
+      n += (await revokeWhere(trx, { orgId: org_id, where: { oidc_session_uid: q.oidcSessionUid, account_id: q.accountId }, reason: 'logout', by: { type: 'user', id: q.accountId }, event: 'logout' })).length;
+    }
+    return n;
+  });
+}
+
+/** Revokes every live session of the account in every organisation (the person changed the password). */
+export async function revokeAllSessions(trx: Knex, who: { accountId: string; reason: AuthEventReason; by: Actor }): Promise<number> {
+  const orgs: { org_id: string }[] = await trx('sessions').distinct('org_id').where({ account_id: who.accountId }).whereNull('revoked_at');
+  let n = 0;
+  for (const { org_id } of orgs) n += await revokeSessions(trx, { orgId: org_id, accountId: who.accountId, reason: who.reason, by: who.by });
+  return n;
 }

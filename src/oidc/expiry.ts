@@ -3,6 +3,7 @@
 // short batches), and following signing-key rotation (provider.ts).
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import { deleteExpiredThrottleCounters } from '../directory/throttle.ts';
 import { deleteExpiredOidcPayloads } from '../directory/oidc-store.ts';
 
 export type Repeating = { stop: () => Promise<void> };
@@ -34,7 +35,8 @@ export function startExpirySweeper(deps: { db: Knex; logger: Logger; everyMs?: n
       n = await deleteExpiredOidcPayloads(deps.db, { batch: deps.batch });
       removed += n;
     }
-    if (removed) deps.logger.info({ removed }, 'removed expired OIDC tokens, codes and sessions');
+    removed += await deleteExpiredThrottleCounters(deps.db);
+    if (removed) deps.logger.info({ removed }, 'removed expired OIDC tokens, codes and sessions, and ended sign-in throttle windows');
   }, { everyMs: deps.everyMs ?? 10 * 60_000, logger: deps.logger, failed: 'sweeping expired OIDC data failed; trying again later' });
   return {
     stop: () => {

