@@ -13,6 +13,7 @@ import type Provider from 'oidc-provider';
 import QRCode from 'qrcode';
 import { findClient } from '../directory/clients.ts';
 import { DirectoryError } from '../directory/errors.ts';
+import { getOrganization } from '../directory/organizations.ts';
 import { acrOf, amrOf, evaluateLogin, loadSignInState, type LoginCheck } from '../directory/login-policy.ts';
 import { confirmTotpEnrolment, pendingTotpEnrolment, startTotpEnrolment, useRecoveryCode, verifyTotp } from '../directory/mfa.ts';
 import type { PasswordHasher } from '../directory/passwords.ts';
@@ -76,7 +77,7 @@ export function interactionsApp(deps: InteractionDeps): express.Express {
     const clientId = String(details.params.client_id ?? '');
     const client = await findClient(db, clientId);
     if (!client) throw new PageError(400, 'This application is not registered any more', 'Return to the application and try again later.');
-    const org = await db('organizations').where({ id: client.orgId }).first('id', 'name');
+    const org = await getOrganization(db, client.orgId);
     let cookie = cookieOf(req, CSRF_COOKIE);
     if (!cookie || !/^[\w-]{32,64}$/.test(cookie)) {
       cookie = randomBytes(24).toString('base64url');
@@ -209,6 +210,10 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
       try {
         const ctx = await load(req, res);
         if (opts.post) checkCsrf(req, ctx);
+        // The organisation's own applications need no consent screen (see the provider's offline_access note).
+        if (ctx.details.prompt.name === 'consent' && !opts.post) {
+          return await deps.provider().interactionFinished(req, res, { consent: {} }, { mergeWithLastSubmission: true });
+        }
         if (ctx.details.prompt.name !== 'login') throw new PageError(400, 'Nothing to do here', 'Return to the application.');
         await handler(req, res, ctx);
       } catch (err) {

@@ -140,8 +140,9 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
       return claims ? { accountId: sub, claims: async () => claims } : undefined;
     },
     claims: {
-      acr: null, amr: null, auth_time: null, sid: null, // of the sign-in itself: which factors (RFC 8176), when
-      openid: ['sub', 'org_id', 'org_name', 'role'],
+      // With the sign-in's own claims: which factors were used (amr, RFC 8176; acr) and when (auth_time).
+      openid: ['sub', 'org_id', 'org_name', 'role', 'acr', 'amr', 'auth_time'],
+      sid: null,
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name'],
     },
@@ -192,6 +193,20 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
   };
   const provider = new Provider(deps.issuer, configuration);
   provider.proxy = deps.trustProxy !== false;
+  // offline_access (a refresh token) is honoured only with prompt=consent (OpenID Connect Core 11, enforced by
+  // the provider). The clients are the organisation's own applications, whose grants need no consent screen:
+  // asking for offline_access is asking for it, and the consent step passes through the interaction at once.
+  provider.use(async (ctx, next) => {
+    if (ctx.path === routes.authorization && ctx.method === 'GET') {
+      const query = new URLSearchParams(ctx.querystring);
+      const prompts = (query.get('prompt') ?? '').split(' ').filter(Boolean);
+      if ((query.get('scope') ?? '').split(' ').includes('offline_access') && !prompts.includes('none') && !prompts.includes('consent')) {
+        query.set('prompt', [...prompts, 'consent'].join(' '));
+        ctx.querystring = query.toString();
+      }
+    }
+    await next();
+  });
   // Logging out (the person confirmed) ends the person's sessions of this browser in every organisation.
   provider.use(async (ctx, next) => {
     await next();

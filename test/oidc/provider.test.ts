@@ -139,9 +139,10 @@ describe('OIDC provider (client credentials, introspection, revocation)', functi
     assert.equal((await client.tokenIntrospection(config, token.access_token)).active, true);
   });
 
-  it('says in a page that the sign-in pages are not built yet, rather than failing', async () => {
+  it('answers an interaction that does not exist (or expired) with a page saying so, not an error', async () => {
     const res = await fetch(`${issuer}/oidc/interaction/some-uid`);
-    assert.equal(res.status, 501);
-    assert.match(await res.text(), /Sign-in is not available yet/);
+    assert.equal(res.status, 400);
+    assert.match(res.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(await res.text(), /This sign-in has expired/);
   });
 });

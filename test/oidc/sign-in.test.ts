@@ -76,7 +76,7 @@ describe('Sign-in (authorization code flow through the pages)', function () {
     assert.equal(claims.org_id, created.org.id);
     assert.equal(claims.org_name, created.org.name);
     assert.equal(claims.role, 'owner');
-    assert.deepEqual(claims.amr, ['pwd']);
+    assert.deepEqual(claims.amr, ["pwd"]);
     assert.ok(tokens.refresh_token, 'offline_access gives a refresh token');
     const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
     assert.equal(info.email, created.owner.email);
