@@ -40,5 +40,8 @@ const schema = `
     );
     create index sign_in_throttle_expire on sign_in_throttle (expire);
 
-    create index sessions_org_oidc_session on sessions (org_id, oidc_session_uid) where oidc_session_uid is not null
+    create index sessions_org_oidc_session on sessions (org_id, oidc_session_uid) where oidc_session_uid is not null;
+    create index sessions_created on sessions (org_id, created_at desc, id desc);
+    create index sessions_account_created on sessions (org_id, account_id, created_at desc, id desc);
+    create index sessions_account_live on sessions (account_id) where revoked_at is null
 `;

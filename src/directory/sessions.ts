@@ -88,10 +88,15 @@ export type SessionInfo = {
   createdAt: Date; lastActiveAt: Date; expiresAt: Date; revokedAt: Date | null; revokedReason: string | null; revokedBy: string | null;
 };
 
-/** The organisation's sessions, newest first: live ones only unless `all`; one member's with `accountId`. */
-export async function listSessions(db: Knex, q: { orgId: string; accountId?: string; all?: boolean; limit: number }): Promise<SessionInfo[]> {
+/**
+ * The organisation's sessions, newest first: live ones only unless `all`; one member's with `accountId`;
+ * started in [since, until) when given.
+ */
+export async function listSessions(db: Knex, q: { orgId: string; accountId?: string; all?: boolean; since?: Date; until?: Date; limit: number }): Promise<SessionInfo[]> {
   const query = db('sessions').where({ org_id: q.orgId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(Math.min(Math.max(q.limit, 1), 200));
   if (q.accountId) query.where({ account_id: q.accountId });
+  if (q.since) query.where('created_at', '>=', q.since);
+  if (q.until) query.where('created_at', '<', q.until);
   if (!q.all) query.whereNull('revoked_at').where('expires_at', '>', db.fn.now());
   const rows = await query;
   const date = (v: unknown) => (v ? new Date(v as string) : null);
