@@ -1,6 +1,7 @@
 // Auth activity: every sign-in attempt and security event of a person in an organisation, success or failure
 // with a reason. Append-only; listed per organisation, per member and by time, newest first.
 import type { Knex } from 'knex';
+import { UAParser } from 'ua-parser-js';
 import { Invalid } from './errors.ts';
 
 export const authEventTypes = ['sign_in', 'mfa_enrolment', 'mfa_verification', 'recovery_code_used', 'password_changed', 'logout', 'session_revoked'] as const;
@@ -29,6 +30,20 @@ export type AuthEventInput = {
 };
 
 export type AuthEvent = Required<Omit<AuthEventInput, 'reason'>> & { id: number; reason: AuthEventReason | null; createdAt: Date };
+
+/** "Safari on iOS (Apple iPhone)": what a person recognises of a device, from its user agent. */
+export function describeDevice(userAgent: string | null | undefined): string | null {
+  if (!userAgent) return null;
+  const { browser, os, device } = new UAParser(userAgent.slice(0, 1024)).getResult();
+  const parts = [browser.name, os.name ? `on ${os.name}` : null, device.vendor || device.model ? `(${[device.vendor, device.model].filter(Boolean).join(' ')})` : null].filter(Boolean);
+  return parts.length ? parts.join(' ') : null;
+}
+
+/** Where an attempt came from: the application, the address and the browser. */
+export type EventContext = { clientId?: string | null; ip?: string | null; userAgent?: string | null };
+
+/** The event's columns for where it came from, the device described from the user agent. */
+export const eventFields = (c: EventContext | undefined) => ({ clientId: c?.clientId ?? null, ip: c?.ip ?? null, userAgent: c?.userAgent ?? null, device: describeDevice(c?.userAgent) });
 
 export async function recordAuthEvent(trx: Knex, e: AuthEventInput): Promise<void> {
   await trx('auth_events').insert({

@@ -8,7 +8,7 @@
 import { randomInt } from 'node:crypto';
 import type { Knex } from 'knex';
 import { generateSecret, generateURI, verify } from 'otplib';
-import { type AuthEventReason, recordAuthEvent } from './auth-events.ts';
+import { type AuthEventReason, type EventContext, eventFields, recordAuthEvent } from './auth-events.ts';
 import { Invalid, NotFound } from './errors.ts';
 import type { Sealer } from './sealing.ts';
 import { revokeSessions } from './sessions.ts';
@@ -67,12 +67,12 @@ async function acceptCode(db: Knex, sealer: Sealer, factor: { id: string; secret
  * Confirms the TOTP enrolment with a code from the person's app: the factor counts from now on, replaces any
  * earlier one, and ten new recovery codes are returned (to show once). Invalid when the code is wrong.
  */
-export async function confirmTotpEnrolment(db: Knex, sealer: Sealer, input: { accountId: string; code: string; orgId: string }): Promise<{ recoveryCodes: string[] }> {
+export async function confirmTotpEnrolment(db: Knex, sealer: Sealer, input: { accountId: string; code: string; orgId: string; event?: EventContext }): Promise<{ recoveryCodes: string[] }> {
   const factor = await db('mfa_factors').where({ account_id: input.accountId, kind: 'totp' }).whereNull('confirmed_at').orderBy('created_at', 'desc')
     .first('id', 'secret_sealed', 'last_used_step');
   if (!factor) throw new NotFound('there is no authenticator app enrolment in progress', { field: 'code', rule: 'no_enrolment' });
   if (!(await acceptCode(db, sealer, factor, input.code))) {
-    await recordAuthEvent(db, { orgId: input.orgId, accountId: input.accountId, type: 'mfa_enrolment', outcome: 'failure', reason: 'mfa_failed' });
+    await recordAuthEvent(db, { orgId: input.orgId, accountId: input.accountId, type: 'mfa_enrolment', outcome: 'failure', reason: 'mfa_failed', ...eventFields(input.event) });
     throw new Invalid('that code is not right: enter the 6-digit code your app shows now', { field: 'code', rule: 'mfa_failed' });
   }
   const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () => newRecoveryCode());
@@ -81,17 +81,17 @@ export async function confirmTotpEnrolment(db: Knex, sealer: Sealer, input: { ac
     await trx('mfa_factors').where({ id: factor.id }).update({ confirmed_at: trx.fn.now() });
     await trx('recovery_codes').where({ account_id: input.accountId }).delete();
     await trx('recovery_codes').insert(codes.map((c) => ({ account_id: input.accountId, code_hash: hashRecoveryCode(c) })));
-    await recordAuthEvent(trx, { orgId: input.orgId, accountId: input.accountId, type: 'mfa_enrolment', outcome: 'success' });
+    await recordAuthEvent(trx, { orgId: input.orgId, accountId: input.accountId, type: 'mfa_enrolment', outcome: 'success', ...eventFields(input.event) });
   });
   return { recoveryCodes: codes };
 }
 
 /** Checks a TOTP code as a second factor (once per code). Records the attempt. */
-export async function verifyTotp(db: Knex, sealer: Sealer, input: { accountId: string; code: string; orgId: string; event?: { clientId?: string | null; ip?: string | null; userAgent?: string | null } }): Promise<boolean> {
+export async function verifyTotp(db: Knex, sealer: Sealer, input: { accountId: string; code: string; orgId: string; event?: EventContext }): Promise<boolean> {
   const factor = await db('mfa_factors').where({ account_id: input.accountId, kind: 'totp' }).whereNotNull('confirmed_at').first('id', 'secret_sealed', 'last_used_step');
   const ok = Boolean(factor) && (await acceptCode(db, sealer, factor, input.code));
   await recordAuthEvent(db, {
-    orgId: input.orgId, accountId: input.accountId, type: 'mfa_verification', outcome: ok ? 'success' : 'failure', ...(ok ? {} : { reason: 'mfa_failed' as AuthEventReason }), ...input.event,
+    orgId: input.orgId, accountId: input.accountId, type: 'mfa_verification', outcome: ok ? 'success' : 'failure', ...(ok ? {} : { reason: 'mfa_failed' as AuthEventReason }), ...eventFields(input.event),
   });
   return ok;
 }
@@ -106,11 +106,11 @@ function newRecoveryCode(): string {
 const hashRecoveryCode = (code: string) => hashSecret(code.toLowerCase().replace(/[^a-z0-9]/g, ''));
 
 /** Uses one recovery code (once): true when it was one of the account's unused codes. Records the attempt. */
-export async function useRecoveryCode(db: Knex, input: { accountId: string; code: string; orgId: string; event?: { clientId?: string | null; ip?: string | null; userAgent?: string | null } }): Promise<boolean> {
+export async function useRecoveryCode(db: Knex, input: { accountId: string; code: string; orgId: string; event?: EventContext }): Promise<boolean> {
   const used = await db('recovery_codes').where({ account_id: input.accountId, code_hash: hashRecoveryCode(input.code) }).whereNull('used_at').update({ used_at: db.fn.now() });
   const ok = used === 1;
   await recordAuthEvent(db, {
-    orgId: input.orgId, accountId: input.accountId, type: 'recovery_code_used', outcome: ok ? 'success' : 'failure', ...(ok ? {} : { reason: 'mfa_failed' as AuthEventReason }), ...input.event,
+    orgId: input.orgId, accountId: input.accountId, type: 'recovery_code_used', outcome: ok ? 'success' : 'failure', ...(ok ? {} : { reason: 'mfa_failed' as AuthEventReason }), ...eventFields(input.event),
   });
   return ok;
 }

@@ -4,11 +4,12 @@
 // transaction (through oidc-store.ts, the one module that touches the provider's storage). A revoked
 // session is never honoured again.
 import type { Knex } from 'knex';
-import { UAParser } from 'ua-parser-js';
 import { NotFound } from './errors.ts';
 import { isUuid } from './predicate.ts';
 import type { Actor } from './audit.ts';
-import { type AuthEventReason, type AuthEventType, recordAuthEvent } from './auth-events.ts';
+import { type AuthEventReason, type AuthEventType, describeDevice, recordAuthEvent } from './auth-events.ts';
+
+export { describeDevice };
 import { endBrowserSessions, revokeGrants } from './oidc-store.ts';
 
 /**
@@ -45,14 +46,6 @@ export async function revokeSessions(
   who: { orgId: string; accountId: string; reason: AuthEventReason; by: Actor },
 ): Promise<number> {
   return (await revokeWhere(trx, { orgId: who.orgId, where: { account_id: who.accountId }, reason: who.reason, by: who.by })).length;
-}
-
-/** "Safari on iOS (Apple iPhone)": what a person recognises of a device, from its user agent. */
-export function describeDevice(userAgent: string | null | undefined): string | null {
-  if (!userAgent) return null;
-  const { browser, os, device } = new UAParser(userAgent.slice(0, 1024)).getResult();
-  const parts = [browser.name, os.name ? `on ${os.name}` : null, device.vendor || device.model ? `(${[device.vendor, device.model].filter(Boolean).join(' ')})` : null].filter(Boolean);
-  return parts.length ? parts.join(' ') : null;
 }
 
 export type SessionStart = {
@@ -122,12 +115,18 @@ export async function revokeSession(db: Knex, input: { orgId: string; sessionId:
  * a revoked or expired one is never honoured again. Marks it active (at most once a minute).
  */
 export async function liveSession(db: Knex, q: { orgId: string; oidcSessionUid: string; accountId: string }): Promise<string | undefined> {
-  const [row] = await db('sessions')
-    .where({ org_id: q.orgId, oidc_session_uid: q.oidcSessionUid, account_id: q.accountId })
-    .whereNull('revoked_at').where('expires_at', '>', db.fn.now())
-    .update({ last_active_at: db.raw("case when last_active_at < now() - interval '1 minute' then now() else last_active_at end") })
-    .returning('id');
-  return row?.id;
+  // One statement; it writes only when the mark is a minute old (an UPDATE that changes nothing still writes).
+  const result = await db.raw(`
+    with live as (
+      select id, last_active_at from sessions
+      where org_id = ? and oidc_session_uid = ? and account_id = ? and revoked_at is null and expires_at > now()
+      limit 1
+    ), touched as (
+      update sessions set last_active_at = now() from live
+      where sessions.org_id = ? and sessions.id = live.id and live.last_active_at < now() - interval '1 minute'
+    )
+    select id from live`, [q.orgId, q.oidcSessionUid, q.accountId, q.orgId]);
+  return (result.rows as { id: string }[])[0]?.id;
 }
 
 /** Ends every live session of this browser session, in every organisation (RP-initiated logout). */

@@ -4,12 +4,12 @@
 // organisation's applications are the login policy (login-policy.ts).
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
-import { recordAuthEvent } from './auth-events.ts';
+import { type EventContext, eventFields, recordAuthEvent } from './auth-events.ts';
 import { Invalid } from './errors.ts';
 import { checkChosenPassword, type PasswordHasher } from './passwords.ts';
-import { describeDevice, revokeAllSessions, startSession } from './sessions.ts';
+import { revokeAllSessions, startSession } from './sessions.ts';
 
-export type Client = { ip?: string | null; userAgent?: string | null; clientId?: string | null };
+export type Client = EventContext;
 
 const dummyHashes = new WeakMap<PasswordHasher, Promise<string>>();
 /** A hash at the hasher's cost that no password matches: verified against when the e-mail has no account. */
@@ -68,7 +68,6 @@ export async function changePassword(
   });
 }
 
-const eventFields = (c: Client | undefined) => ({ ip: c?.ip ?? null, userAgent: c?.userAgent ?? null, device: describeDevice(c?.userAgent), clientId: c?.clientId ?? null });
 
 /** How long a sign-in session lasts (the provider's browser session lasts as long). */
 export const SESSION_TTL_SECONDS = 14 * 24 * 3600;

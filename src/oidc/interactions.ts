@@ -295,7 +295,7 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
     if (!accountId) return restart(req, res, ctx);
     let codes: string[];
     try {
-      ({ recoveryCodes: codes } = await confirmTotpEnrolment(db, deps.sealer, { accountId, code: field_(req, 'code'), orgId: ctx.org.id }));
+      ({ recoveryCodes: codes } = await confirmTotpEnrolment(db, deps.sealer, { accountId, code: field_(req, 'code'), orgId: ctx.org.id, event: clientOf(req, ctx) }));
     } catch (err) {
       if (err instanceof DirectoryError && err.field === 'code') return enrolPage(res, ctx, { error: 'That code is not right. Enter the 6-digit code your app shows now.' }, 422);
       throw err;
