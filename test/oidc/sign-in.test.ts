@@ -9,6 +9,7 @@ import { generate } from 'otplib';
 import { Browser, headingOf } from '../../conformance/oidc/browser.ts';
 import { createClient } from '../../src/directory/clients.ts';
 import { createOrganization } from '../../src/directory/organizations.ts';
+import { hasTotp, resetMfa } from '../../src/directory/mfa.ts';
 import { createSealer } from '../../src/directory/sealing.ts';
 import { ensureSigningKey } from '../../src/directory/signing-keys.ts';
 import { createApp } from '../../src/http/app.ts';
@@ -111,5 +112,53 @@ describe('Sign-in (authorization code flow through the pages)', function () {
     assert.ok(p.location?.startsWith(REDIRECT));
     const tokens = await second.finish(p.location!);
     assert.deepEqual(tokens.claims()!.amr, ['pwd', 'otp', 'mfa']);
+  });
+
+  it('a public client must use PKCE: without it the request is refused, with it the person signs in (no secret anywhere)', async () => {
+    const name = unique('public-');
+    const created = await createOrganization(testDb(), { name, ownerEmail: `owner@${name}.test` });
+    const { clientId, clientSecret } = await createClient(testDb(), { orgId: created.org.id, actor, redirectUris: [REDIRECT], public: true });
+    assert.equal(clientSecret, null);
+    const config = await client.discovery(new URL(issuer), clientId, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+    const browser = new Browser();
+    const without = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', state: 's' });
+    const refused = await browser.go(without.toString(), { stopAt: (u) => u.startsWith(REDIRECT) });
+    assert.ok(refused.location?.startsWith(REDIRECT), refused.html.slice(0, 200));
+    assert.equal(new URL(refused.location!).searchParams.get('error'), 'invalid_request');
+    assert.match(new URL(refused.location!).searchParams.get('error_description') ?? '', /PKCE/);
+
+    const { page, finish } = await authorize(config, browser, 'openid email');
+    let p = await browser.submit(page, '/email', { email: created.owner.email });
+    p = await browser.submit(p, '/password', { password: created.owner.temporaryPassword! });
+    p = await browser.submit(p, '/change-password', { password: 'public client passphrase' }, { stopAt: (u) => u.startsWith(REDIRECT) });
+    const tokens = await finish(p.location!);
+    assert.equal(tokens.claims()!.email, created.owner.email);
+  });
+
+  it('resetting MFA (by the managing organisation only) deletes the factor and ends the person\'s sessions there', async () => {
+    const { created, config } = await setup();
+    await testDb()('organizations').where({ id: created.org.id }).update({ require_mfa: true });
+    const browser = new Browser();
+    let { page, finish } = await authorize(config, browser);
+    page = await browser.submit(page, '/email', { email: created.owner.email });
+    page = await browser.submit(page, '/password', { password: created.owner.temporaryPassword! });
+    page = await browser.submit(page, '/change-password', { password: 'reset me later please' });
+    const secret = /id="totp-secret">([^<]+)</.exec(page.html)![1].replace(/\s+/g, '');
+    page = await browser.submit(page, '/totp-enrol', { code: await generate({ secret }) });
+    page = await browser.submit(page, '/continue', {}, { stopAt: (u) => u.startsWith(REDIRECT) });
+    const tokens = await finish(page.location!);
+    const accountId = created.owner.accountId;
+
+    const other = await createOrganization(testDb(), { name: unique('other-'), ownerEmail: `boss@${unique('o')}.test` });
+    await assert.rejects(resetMfa(testDb(), { orgId: other.org.id, accountId, by: actor }), /no account this organisation manages/);
+    assert.equal(await hasTotp(testDb(), accountId), true, 'another organisation cannot reset it');
+
+    await resetMfa(testDb(), { orgId: created.org.id, accountId, by: actor });
+    assert.equal(await hasTotp(testDb(), accountId), false);
+    await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token!), (e: { error?: string }) => e.error === 'invalid_grant');
+    const live = await testDb()('sessions').where({ org_id: created.org.id, account_id: accountId }).whereNull('revoked_at');
+    assert.equal(live.length, 0);
+    const again = await authorize(config, browser);
+    assert.equal(headingOf(again.page.html), 'Sign in', 'the browser must sign in again');
   });
 });
