@@ -106,5 +106,12 @@ export function hiddenFields(formHtml: string): Record<string, string> {
   return out;
 }
 
+/** The (decoded) actions of the page's forms, in order: which steps the page offers. */
+export const formActions = (html: string) => [...html.matchAll(/<form\b[^>]*\baction="([^"]*)"/gi)].map((m) => decode(m[1]));
+
+/** The text of the page's role="alert" messages (its errors), tags removed. */
+export const alertsOf = (html: string) =>
+  [...html.matchAll(/<(\w+)\b[^>]*role="alert"[^>]*>([\s\S]*?)<\/\1>/gi)].map((m) => decode(m[2].replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim()));
+
 /** The text of the page's h1, for asserting where a flow stands. */
 export const headingOf = (html: string) => decode(/<h1[^>]*>([\s\S]*?)<\/h1>/i.exec(html)?.[1]?.trim() ?? '');

@@ -41,6 +41,7 @@ export const OIDC_PREFIX = '/oidc';
 const routes = {
   authorization: `${OIDC_PREFIX}/auth`, token: `${OIDC_PREFIX}/token`, jwks: `${OIDC_PREFIX}/jwks`, userinfo: `${OIDC_PREFIX}/me`,
   introspection: `${OIDC_PREFIX}/token/introspection`, revocation: `${OIDC_PREFIX}/token/revocation`, end_session: `${OIDC_PREFIX}/session/end`,
+  pushed_authorization_request: `${OIDC_PREFIX}/request`,
 };
 
 /** The Client model: read-only, from the organisations' registered clients (no dynamic registration). */
@@ -186,6 +187,9 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
     },
     interactions: { policy, url: async (_ctx, interaction) => `${OIDC_PREFIX}/interaction/${interaction.uid}` },
     renderError,
+    // Secrets are stored only as hashes: methods that need the secret itself as a key (client_secret_jwt)
+    // cannot work, so they are not offered.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     clientDefaults: { id_token_signed_response_alg: 'RS256', token_endpoint_auth_method: 'client_secret_basic' },
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     scopes: ['openid', 'offline_access', 'profile', 'email'],
