@@ -68,6 +68,12 @@ export const loginChecks: readonly LoginCheck[] = [
     fails: (s, a) => a.provider === 'password' && s.account.mustChangePassword && s.account.temporaryPasswordExpiresAt !== null && s.account.temporaryPasswordExpiresAt <= a.now,
   },
   {
+    // Only the methods the organisation allows are offered; e-mail codes arrive with the e-mail issue.
+    name: 'mfa_method_not_available', description: 'the organisation requires MFA, the person has none, and no allowed method can be enrolled here',
+    outcome: { deny: 'mfa_method_not_available', message: 'This organisation requires a second factor that cannot be set up here yet. Ask your administrator.' },
+    fails: (s) => s.org.requireMfa && !s.account.hasTotp && !s.org.mfaMethods.includes('totp'),
+  },
+  {
     name: 'temporary_password_must_change', description: 'a temporary password must be changed before anything else',
     outcome: { step: 'change_password' },
     fails: (s, a) => a.provider === 'password' && s.account.mustChangePassword,
@@ -76,12 +82,6 @@ export const loginChecks: readonly LoginCheck[] = [
     name: 'second_factor_needed', description: 'the person has a second factor and has not given it',
     outcome: { step: 'second_factor' },
     fails: (s, a) => s.account.hasTotp && !secondFactorShown(a),
-  },
-  {
-    // Only the methods the organisation allows are offered; e-mail codes arrive with the e-mail issue.
-    name: 'mfa_method_not_available', description: 'the organisation requires MFA, the person has none, and no allowed method can be enrolled here',
-    outcome: { deny: 'mfa_method_not_available', message: 'This organisation requires a second factor that cannot be set up here yet. Ask your administrator.' },
-    fails: (s) => s.org.requireMfa && !s.account.hasTotp && !s.org.mfaMethods.includes('totp'),
   },
   {
     name: 'mfa_enrolment_required', description: 'the organisation requires MFA and none is enrolled',

@@ -39,7 +39,9 @@ function knexQueryClient(db: Knex) {
         return '?';
       });
       const result = await db.raw(sql, bindings as Knex.RawBinding[]);
-      return { rows: result.rows ?? [], rowCount: result.rowCount ?? result.rows?.length ?? 0 };
+      // PGlite reports rowCount 0 for a SELECT that returns rows: the rows decide.
+      const rows = result.rows ?? [];
+      return { rows, rowCount: rows.length > 0 ? rows.length : (result.rowCount ?? 0) };
     },
   };
 }

@@ -5,6 +5,7 @@
 // What the person has done so far lives in the provider's interaction (server-side, bound to the browser by
 // the provider's interaction cookie), under `roster`. Every form carries a CSRF token bound to that
 // interaction and to a cookie of its own.
+import { isUtf8 } from 'node:buffer';
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Knex } from 'knex';
@@ -60,7 +61,15 @@ export function interactionsApp(deps: InteractionDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', deps.trustProxy);
-  app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 }));
+  // A form is UTF-8 (the pages say so); anything else is refused before it can change anything, rather than
+  // read with replacement characters.
+  app.use(express.urlencoded({
+    extended: false, limit: '16kb', parameterLimit: 20,
+    verify: (req, _res, buf) => {
+      const charset = /charset=([^;]+)/i.exec(req.headers['content-type'] ?? '')?.[1]?.trim().toLowerCase();
+      if ((charset && charset !== 'utf-8' && charset !== 'utf8') || !isUtf8(buf)) throw Object.assign(new Error('the form is not UTF-8'), { status: 400 });
+    },
+  }));
 
   const csrfToken = (cookie: string, uid: string) => createHmac('sha256', csrfKey).update(`${uid}.${cookie}`).digest('base64url');
   const cookieOf = (req: Request, name: string) => {
