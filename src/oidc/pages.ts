@@ -11,7 +11,7 @@ const css = `
   :root { color-scheme: light dark; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; line-height: 1.5; }
   body { margin: 0; padding: 1rem; display: flex; justify-content: center; }
   main { width: 100%; max-width: 26rem; }
-  .org { margin: 0 0 .25rem; font-size: .95rem; color: GrayText; }
+  .org { margin: 0 0 .25rem; font-size: .95rem; color: light-dark(#595959, #b3b3b3); }
   h1 { font-size: 1.5rem; margin: 0 0 1rem; }
   label { display: block; font-weight: 600; margin: 1rem 0 .25rem; }
   input[type=email], input[type=password], input[type=text] { box-sizing: border-box; width: 100%; font-size: 1.1rem; padding: .6rem; border: 1px solid #767676; border-radius: 4px; }
