@@ -79,7 +79,10 @@ class Starting extends Error {}
 function callServer(socketPath: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request({ socketPath, method, path, headers: payload ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {} }, (res) => {
+    // A connection of its own per request (agent: false): a kept-alive one could be closed by the server's idle
+    // timeout just as the next request goes out (the server may have been busy opening the database for
+    // seconds), which fails that request with ECONNRESET, not knowing whether the command ran.
+    const req = request({ socketPath, agent: false, method, path, headers: payload ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {} }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
