@@ -69,7 +69,17 @@ export class OidcModelStore {
   }
 
   async consume(id: string): Promise<void> {
-    await this.db('oidc_payloads').where({ model: this.model, id }).update({ consumed_at: this.db.fn.now() });
+    await this.consumeOnce(id);
+  }
+
+  /**
+   * Marks the payload consumed unless it already is: true for the one caller that consumed it. Two instances
+   * redeeming one code or refresh token at once both pass the provider's "not consumed yet" check; only one
+   * gets true here (the row lock decides).
+   */
+  async consumeOnce(id: string): Promise<boolean> {
+    const n = await this.db('oidc_payloads').where({ model: this.model, id }).whereNull('consumed_at').update({ consumed_at: this.db.fn.now() });
+    return n === 1;
   }
 
   async destroy(id: string): Promise<void> {

@@ -11,7 +11,7 @@ import { hkdfSync, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import Provider, { type Adapter, type AdapterPayload, type Configuration, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { type Adapter, type AdapterPayload, type Configuration, errors, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { findClient, maySeeToken, verifyClientSecret } from '../directory/clients.ts';
 import { ACR_MFA, ACR_ONE_FACTOR } from '../directory/login-policy.ts';
 import { OidcModelStore } from '../directory/oidc-store.ts';
@@ -74,6 +74,23 @@ class ClientStore implements Adapter {
   async revokeByGrantId(): Promise<void> { /* clients belong to no grant */ }
 }
 
+/** Models a client redeems once: a code, a refresh token (rotation). */
+const redeemable = new Set(['AuthorizationCode', 'RefreshToken']);
+
+/**
+ * A code or refresh token redeemed twice at once (two requests, maybe on two instances) both pass the
+ * provider's "already consumed?" check; the database lets only one consume it. The other is a replay, and is
+ * treated as the provider treats one it sees: its grant is revoked and the request refused.
+ */
+class RedeemOnceStore extends OidcModelStore {
+  async consume(id: string): Promise<void> {
+    if (await this.consumeOnce(id)) return;
+    const payload = await this.find(id);
+    if (payload?.grantId) await this.revokeByGrantId(payload.grantId);
+    throw new errors.InvalidGrant('grant request is invalid (already used)');
+  }
+}
+
 type PageCtx = { type: string; body: unknown; set: (field: string, value: string) => void };
 
 /** A page of the provider's own (errors, logout) in the sign-in pages' look, under a nonce for its styles. */
@@ -111,6 +128,18 @@ function derivedKey(secret: string, purpose: string): string {
 export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
   const { db } = deps;
   const keys = await providerSigningKeys(db, deps.sealer);
+  /**
+   * The live session of this browser in the organisation. A sign-in that has just completed binds its session
+   * first: the provider's browser session is known only once it has resumed (and the provider may ask for
+   * the grant before it runs the login checks).
+   */
+  async function sessionOf(ctx: KoaContextWithOIDC, orgId: string): Promise<string | undefined> {
+    const { session } = ctx.oidc;
+    if (!session?.accountId) return undefined;
+    const signedIn = (ctx.oidc.result as { roster?: { sessionId?: string } } | undefined)?.roster?.sessionId;
+    if (signedIn && ctx.oidc.result?.login) await bindSession(db, { orgId, sessionId: signedIn, oidcSessionUid: session.uid, accountId: session.accountId });
+    return liveSession(db, { orgId, oidcSessionUid: session.uid, accountId: session.accountId });
+  }
   const policy = interactionPolicy.base();
   // A live session in the client's organisation: none yet (a first sign-in to this organisation from this
   // browser), or revoked (by an admin, deactivation, a password change) or expired, and the person signs in
@@ -120,14 +149,13 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
     const { session, client } = ctx.oidc;
     const orgId = orgOf(client);
     if (!session?.accountId || !orgId) return interactionPolicy.Check.REQUEST_PROMPT;
-    const signedIn = (ctx.oidc.result as { roster?: { sessionId?: string } } | undefined)?.roster?.sessionId;
-    if (signedIn && ctx.oidc.result?.login) await bindSession(db, { orgId, sessionId: signedIn, oidcSessionUid: session.uid, accountId: session.accountId });
-    const live = await liveSession(db, { orgId, oidcSessionUid: session.uid, accountId: session.accountId });
+    const live = await sessionOf(ctx, orgId);
     return live ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
   }));
   const configuration: Configuration = {
     adapter: function adapterFor(model: string): Adapter {
-      return model === 'Client' ? new ClientStore(db) : new OidcModelStore(db, model);
+      if (model === 'Client') return new ClientStore(db);
+      return redeemable.has(model) ? new RedeemOnceStore(db, model) : new OidcModelStore(db, model);
     } as unknown as Configuration['adapter'],
     jwks: { keys: keys as never[] },
     cookies: { keys: [derivedKey(deps.secret, 'roster oidc cookies v1')], long: { httpOnly: true, sameSite: 'lax' }, short: { httpOnly: true, sameSite: 'lax' } },
@@ -162,7 +190,7 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
       const claims = [...(ctx.oidc.requestParamClaims ?? [])];
       if (claims.length) grant.addOIDCClaims(claims);
       const saved = await grant.save();
-      const live = await liveSession(db, { orgId, oidcSessionUid: session.uid, accountId: session.accountId });
+      const live = await sessionOf(ctx, orgId);
       if (live) await linkGrant(db, { orgId, sessionId: live, grantId: saved });
       return grant;
     },
