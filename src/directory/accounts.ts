@@ -118,13 +118,17 @@ export async function releaseAccount(trx: Knex, orgId: string, account: AccountR
 }
 
 /**
- * Trust across organisations: a password an organisation set (over SCIM, or a temporary password) signs the
- * person in only to that organisation's applications, until the person has shown control of the e-mail
- * address (an e-mail code or link, an accepted invitation, a sign-in through an SSO connection whose domain
- * covers it). Otherwise organisation B could give a password to A's CEO's account and sign in to A's apps.
+ * Trust across organisations: a password an organisation set (over SCIM, or a temporary password, and any
+ * password changed from it) signs the person in only to that organisation's applications; elsewhere the
+ * person must also show control of the e-mail address at that sign-in (a code sent there). A password the
+ * person set through an e-mailed link is their own, and opens every organisation they belong to.
+ * Otherwise organisation B could give a password to A's CEO's account and sign in to A's apps.
  */
 export function passwordOpensOrg(account: { email_verified: boolean; password_set_by_org_id: string | null }, orgId: string): boolean {
-  return account.email_verified || account.password_set_by_org_id === orgId;
+  // A password an organisation set never opens another organisation, whatever the person verified before:
+  // the managing organisation could otherwise wait until the person verified the address, then set a new
+  // password over SCIM and use it at every other organisation.
+  return account.password_set_by_org_id === orgId || (account.password_set_by_org_id === null && account.email_verified);
 }
 
 /** The person has shown control of the account's e-mail address: the rule above no longer binds a password. */

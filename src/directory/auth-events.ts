@@ -4,14 +4,18 @@ import type { Knex } from 'knex';
 import { UAParser } from 'ua-parser-js';
 import { Invalid } from './errors.ts';
 
-export const authEventTypes = ['sign_in', 'mfa_enrolment', 'mfa_verification', 'recovery_code_used', 'password_changed', 'logout', 'session_revoked'] as const;
+export const authEventTypes = ['sign_in', 'mfa_enrolment', 'mfa_verification', 'recovery_code_used', 'password_changed', 'logout', 'session_revoked',
+  // Upstream SSO: the redirect to the organisation's identity provider, its answer, and what the answer did.
+  'sso_redirect', 'sso_sign_in', 'identity_linked', 'jit_provisioned'] as const;
 export type AuthEventType = (typeof authEventTypes)[number];
 
 /** Why an attempt failed (or how it ended): what the activity views and the auditors read. */
 export const authEventReasons = [
   'unknown_account', 'wrong_password', 'mfa_failed', 'throttled', 'deactivated', 'not_a_member', 'provider_not_allowed',
   'temporary_password_expired', 'credential_not_trusted', 'member_deactivated', 'member_removed', 'revoked_by_admin',
-  'mfa_reset', 'password_changed', 'logout', 'mfa_method_not_available', 'password_rejected',
+  'mfa_reset', 'password_changed', 'logout', 'mfa_method_not_available', 'password_rejected', 'password_reset', 'superseded', 'expired',
+  'upstream_error', 'upstream_invalid_response', 'email_not_verified', 'email_outside_domains', 'identity_linking_off',
+  'identity_taken', 'jit_disabled', 'no_sso_connection',
 ] as const;
 export type AuthEventReason = (typeof authEventReasons)[number];
 

@@ -22,12 +22,12 @@ export type SignInState = {
 /** What the person has done so far in this sign-in. */
 export type Attempt = {
   provider: 'password' | 'sso';
-  /** Factors shown: `pwd` (password), `otp` (TOTP), `recovery` (a recovery code). */
+  /** Factors shown: `pwd` (password), `otp` (TOTP), `recovery` (a recovery code), `email` (a code sent by e-mail). */
   factors: string[];
   now: Date;
 };
 
-export type Step = 'change_password' | 'enrol_totp' | 'second_factor';
+export type Step = 'verify_email' | 'change_password' | 'enrol_totp' | 'second_factor';
 
 export type LoginCheck = {
   name: string;
@@ -38,9 +38,24 @@ export type LoginCheck = {
   fails: (s: SignInState, a: Attempt) => boolean;
 };
 
-const secondFactorShown = (a: Attempt) => a.factors.includes('otp') || a.factors.includes('recovery');
+const allows = (s: SignInState, method: 'totp' | 'email') => s.org.mfaMethods.includes(method);
+
+/**
+ * The second factors this person may use here: the authenticator app they enrolled (if the organisation
+ * allows TOTP) and a code by e-mail (if it allows e-mail codes). Only what the organisation allows is offered.
+ */
+export function secondFactorMethods(s: SignInState): ('totp' | 'email')[] {
+  return [...(s.account.hasTotp && allows(s, 'totp') ? ['totp' as const] : []), ...(allows(s, 'email') ? ['email' as const] : [])];
+}
+
+/** A second factor is needed when the person enrolled one, or the organisation requires one and e-mail codes serve. */
+const needsSecondFactor = (s: SignInState) => s.account.hasTotp || (s.org.requireMfa && allows(s, 'email'));
+
+/** A second factor was given: TOTP or a recovery code, or an e-mail code where the organisation counts those. */
+const secondFactorShown = (s: SignInState, a: Attempt) => a.factors.includes('otp') || a.factors.includes('recovery') || (a.factors.includes('email') && allows(s, 'email'));
 
 export const loginChecks: readonly LoginCheck[] = [
+  // Denials first: nothing a person does next could change them.
   {
     name: 'not_a_member', description: "not a member of this client's organisation",
     outcome: { deny: 'not_a_member', message: 'You do not have access to this application. Ask your administrator to add you.' },
@@ -57,21 +72,23 @@ export const loginChecks: readonly LoginCheck[] = [
     fails: (s, a) => !s.org.loginProviders.includes(a.provider) || (s.org.ssoEnforced && a.provider !== 'sso'),
   },
   {
-    // Trust across organisations: a password another organisation set does not open this one's applications.
-    name: 'credential_not_trusted', description: 'the password was set by another organisation and the e-mail address is not verified',
-    outcome: { deny: 'credential_not_trusted', message: 'This password cannot be used for this organisation yet. Ask your administrator for an invitation or a new password.' },
-    fails: (s, a) => a.provider === 'password' && !passwordOpensOrg({ email_verified: s.account.emailVerified, password_set_by_org_id: s.account.passwordSetByOrgId }, s.org.id),
-  },
-  {
     name: 'temporary_password_expired', description: 'the temporary password is past its expiry',
     outcome: { deny: 'temporary_password_expired', message: 'Your temporary password has expired. Ask your administrator for a new one.' },
     fails: (s, a) => a.provider === 'password' && s.account.mustChangePassword && s.account.temporaryPasswordExpiresAt !== null && s.account.temporaryPasswordExpiresAt <= a.now,
   },
   {
-    // Only the methods the organisation allows are offered; e-mail codes arrive with the e-mail issue.
-    name: 'mfa_method_not_available', description: 'the organisation requires MFA, the person has none, and no allowed method can be enrolled here',
-    outcome: { deny: 'mfa_method_not_available', message: 'This organisation requires a second factor that cannot be set up here yet. Ask your administrator.' },
-    fails: (s) => s.org.requireMfa && !s.account.hasTotp && !s.org.mfaMethods.includes('totp'),
+    name: 'mfa_method_not_available', description: 'the organisation requires MFA, the person has none, and it allows no method that can be used here',
+    outcome: { deny: 'mfa_method_not_available', message: 'This organisation requires a second factor that cannot be set up here. Ask your administrator.' },
+    fails: (s) => s.org.requireMfa && !s.account.hasTotp && !allows(s, 'totp') && !allows(s, 'email'),
+  },
+  // Then the steps, in the order the person takes them.
+  {
+    // Trust across organisations: a password another organisation set opens this one's applications only
+    // once the person shows control of the e-mail address (a code sent there).
+    name: 'credential_not_trusted', description: 'the password was set by another organisation and the e-mail address is not verified',
+    outcome: { step: 'verify_email' },
+    fails: (s, a) => a.provider === 'password' && !a.factors.includes('email')
+      && !passwordOpensOrg({ email_verified: s.account.emailVerified, password_set_by_org_id: s.account.passwordSetByOrgId }, s.org.id),
   },
   {
     name: 'temporary_password_must_change', description: 'a temporary password must be changed before anything else',
@@ -79,14 +96,14 @@ export const loginChecks: readonly LoginCheck[] = [
     fails: (s, a) => a.provider === 'password' && s.account.mustChangePassword,
   },
   {
-    name: 'second_factor_needed', description: 'the person has a second factor and has not given it',
+    name: 'second_factor_needed', description: 'the person has a second factor (or the organisation requires one and sends e-mail codes) and has not given it',
     outcome: { step: 'second_factor' },
-    fails: (s, a) => s.account.hasTotp && !secondFactorShown(a),
+    fails: (s, a) => needsSecondFactor(s) && !secondFactorShown(s, a),
   },
   {
-    name: 'mfa_enrolment_required', description: 'the organisation requires MFA and none is enrolled',
+    name: 'mfa_enrolment_required', description: 'the organisation requires MFA, none is enrolled, and an authenticator app is the way',
     outcome: { step: 'enrol_totp' },
-    fails: (s) => s.org.requireMfa && !s.account.hasTotp,
+    fails: (s, a) => s.org.requireMfa && !s.account.hasTotp && !secondFactorShown(s, a),
   },
 ];
 
@@ -97,7 +114,7 @@ export function evaluateLogin(state: SignInState, attempt: Attempt, checks: read
 
 /** RFC 8176 methods for the factors shown: `pwd`, `otp`, and `mfa` when there were two or more. */
 export function amrOf(factors: string[]): string[] {
-  const amr = factors.map((f) => (f === 'recovery' ? 'otp' : f)).filter((f, i, all) => all.indexOf(f) === i);
+  const amr = factors.map((f) => (f === 'recovery' || f === 'email' ? 'otp' : f)).filter((f, i, all) => all.indexOf(f) === i);
   return amr.length >= 2 ? [...amr, 'mfa'] : amr;
 }
 

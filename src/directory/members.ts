@@ -7,7 +7,7 @@ import { type Actor, recordAudit } from './audit.ts';
 import { checkVersion, Conflict, Forbidden, LimitReached, NotFound, uniqueViolation } from './errors.ts';
 import { accountProfileOf, checkPerson, type Person, personColumns, personDocuments, personFieldColumns, personOf, personRow } from './person.ts';
 import { compilePredicate, compileSort, isSingleComparison, isUuid, type Predicate, reuse, type Sort, type TableMap, totalOf } from './predicate.ts';
-import { revokeSessions } from './sessions.ts';
+import { revokeSessions, revokeAllSessions } from './sessions.ts';
 
 export type MemberInput = Person & {
   active: boolean;
@@ -123,7 +123,7 @@ export async function listMembers(db: Knex, query: ListQuery): Promise<{ total: 
 }
 
 /** With a licence limit, the organisation row is locked first, so that concurrent adds cannot both take the last seat. */
-async function assertSeatAvailable(trx: Knex, orgId: string, role: string): Promise<void> {
+export async function assertSeatAvailable(trx: Knex, orgId: string, role: string): Promise<void> {
   if (role === 'billing') return;
   const unlocked = await trx('organizations').where({ id: orgId }).first('license_limit');
   if (unlocked?.license_limit === null || unlocked?.license_limit === undefined) return;
@@ -228,6 +228,8 @@ export async function updateMember(db: Knex, update: MemberUpdate): Promise<Memb
     }
     const account = await getAccountForUpdate(trx, current.accountId);
     const { passwordApplied } = await updateManagedAccount(trx, { orgId, account, profile, passwordHash });
+    // A new password ends every session of the account (it is one password, wherever the person signs in).
+    if (passwordApplied) await revokeAllSessions(trx, { accountId: current.accountId, reason: 'password_changed', by: actor });
     if (current.active !== active) {
       if (!active) await revokeSessions(trx, { orgId, accountId: current.accountId, reason: 'member_deactivated', by: actor });
       await refreshAccountStatus(trx, current.accountId);

@@ -3,18 +3,17 @@
 // - The TOTP secret is sealed at rest (SECRET), bound to its factor's id.
 // - A code is accepted once: the factor keeps the last accepted time step, and a code is accepted only for a
 //   later step, in one conditional UPDATE (two instances given the same code at once: one wins).
-// - Ten recovery codes at enrolment, shown once, stored as SHA-256 hashes (each has 50 random bits and
-//   sign-in attempts are throttled, so a fast hash is enough), each usable once.
+// - Ten recovery codes at enrolment, shown once, stored as keyed hashes (HMAC under a key from SECRET, bound
+//   to the account: each has 50 random bits, too few to leave to an offline search), each usable once.
 import { randomInt } from 'node:crypto';
 import type { Knex } from 'knex';
 import { generateSecret, generateURI, verify } from 'otplib';
 import { type AuthEventReason, type EventContext, eventFields, recordAuthEvent } from './auth-events.ts';
-import { Invalid, NotFound } from './errors.ts';
+import { Conflict, Invalid, NotFound } from './errors.ts';
 import type { Sealer } from './sealing.ts';
 import { revokeSessions } from './sessions.ts';
 import type { Actor } from './audit.ts';
 import { recordAudit } from './audit.ts';
-import { hashSecret } from './tokens.ts';
 
 const sealContext = (factorId: string) => `mfa_factors.secret_sealed:${factorId}`;
 /** Codes from one step before or after the current one are accepted (clock drift of up to 30 s). */
@@ -33,6 +32,7 @@ export type TotpEnrolment = { factorId: string; secret: string; uri: string };
  * confirmed). Earlier unconfirmed enrolments of the account are dropped.
  */
 export async function startTotpEnrolment(db: Knex, sealer: Sealer, input: { accountId: string; label: string; issuer: string }): Promise<TotpEnrolment> {
+  if (await hasTotp(db, input.accountId)) throw new Conflict('code', 'an authenticator app is already set up for this account', 'already_enrolled');
   const secret = generateSecret();
   return db.transaction(async (trx) => {
     await trx('mfa_factors').where({ account_id: input.accountId, kind: 'totp' }).whereNull('confirmed_at').delete();
@@ -68,6 +68,8 @@ async function acceptCode(db: Knex, sealer: Sealer, factor: { id: string; secret
  * earlier one, and ten new recovery codes are returned (to show once). Invalid when the code is wrong.
  */
 export async function confirmTotpEnrolment(db: Knex, sealer: Sealer, input: { accountId: string; code: string; orgId: string; event?: EventContext }): Promise<{ recoveryCodes: string[] }> {
+  // A confirmed factor is replaced only after an MFA reset: enrolling is never a way around the factor one has.
+  if (await hasTotp(db, input.accountId)) throw new Conflict('code', 'an authenticator app is already set up for this account', 'already_enrolled');
   const factor = await db('mfa_factors').where({ account_id: input.accountId, kind: 'totp' }).whereNull('confirmed_at').orderBy('created_at', 'desc')
     .first('id', 'secret_sealed', 'last_used_step');
   if (!factor) throw new NotFound('there is no authenticator app enrolment in progress', { field: 'code', rule: 'no_enrolment' });
@@ -80,7 +82,7 @@ export async function confirmTotpEnrolment(db: Knex, sealer: Sealer, input: { ac
     await trx('mfa_factors').where({ account_id: input.accountId, kind: 'totp' }).whereNot({ id: factor.id }).delete();
     await trx('mfa_factors').where({ id: factor.id }).update({ confirmed_at: trx.fn.now() });
     await trx('recovery_codes').where({ account_id: input.accountId }).delete();
-    await trx('recovery_codes').insert(codes.map((c) => ({ account_id: input.accountId, code_hash: hashRecoveryCode(c) })));
+    await trx('recovery_codes').insert(codes.map((c) => ({ account_id: input.accountId, code_hash: hashRecoveryCode(sealer, input.accountId, c) })));
     await recordAuthEvent(trx, { orgId: input.orgId, accountId: input.accountId, type: 'mfa_enrolment', outcome: 'success', ...eventFields(input.event) });
   });
   return { recoveryCodes: codes };
@@ -103,11 +105,12 @@ function newRecoveryCode(): string {
   for (let i = 0; i < 10; i++) out += recoveryAlphabet[randomInt(recoveryAlphabet.length)];
   return `${out.slice(0, 5)}-${out.slice(5)}`;
 }
-const hashRecoveryCode = (code: string) => hashSecret(code.toLowerCase().replace(/[^a-z0-9]/g, ''));
+/** Keyed by SECRET and bound to the account: a leaked table gives no way to try the 50-bit codes offline. */
+const hashRecoveryCode = (sealer: Sealer, accountId: string, code: string) => sealer.mac(code.toLowerCase().replace(/[^a-z0-9]/g, ''), `recovery_codes:${accountId}`);
 
 /** Uses one recovery code (once): true when it was one of the account's unused codes. Records the attempt. */
-export async function useRecoveryCode(db: Knex, input: { accountId: string; code: string; orgId: string; event?: EventContext }): Promise<boolean> {
-  const used = await db('recovery_codes').where({ account_id: input.accountId, code_hash: hashRecoveryCode(input.code) }).whereNull('used_at').update({ used_at: db.fn.now() });
+export async function useRecoveryCode(db: Knex, sealer: Sealer, input: { accountId: string; code: string; orgId: string; event?: EventContext }): Promise<boolean> {
+  const used = await db('recovery_codes').where({ account_id: input.accountId, code_hash: hashRecoveryCode(sealer, input.accountId, input.code) }).whereNull('used_at').update({ used_at: db.fn.now() });
   const ok = used === 1;
   await recordAuthEvent(db, {
     orgId: input.orgId, accountId: input.accountId, type: 'recovery_code_used', outcome: ok ? 'success' : 'failure', ...(ok ? {} : { reason: 'mfa_failed' as AuthEventReason }), ...eventFields(input.event),

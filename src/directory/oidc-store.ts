@@ -8,11 +8,19 @@
 // refuses, and which lets it detect a replay and revoke the grant.
 import type { Knex } from 'knex';
 import { reuse } from './predicate.ts';
+import { hashSecret } from './tokens.ts';
 
 export type OidcPayload = Record<string, unknown> & { grantId?: string; uid?: string; userCode?: string; sessionUid?: string };
 
 /** Models that belong to a grant: revoking the grant removes them (as in oidc-provider's memory adapter). */
 const grantable = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
+
+/**
+ * Models whose id is a bearer secret (the token itself, for opaque tokens): stored as a SHA-256 of it, and
+ * without the `jti` copy in the payload, so that reading the database gives no usable token. A token has 256
+ * random bits; a fast hash is enough.
+ */
+const bearer = new Set(['AccessToken', 'RefreshToken', 'AuthorizationCode', 'ClientCredentials', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 
 type Row = { payload: OidcPayload; consumed_at: Date | string | null };
 
@@ -33,6 +41,11 @@ export class OidcModelStore {
     this.model = model;
   }
 
+  /** The row id of a model instance: the hash of a bearer secret, the id itself otherwise. */
+  private key(id: string): string {
+    return bearer.has(this.model) ? `sha256:${hashSecret(id)}` : id;
+  }
+
   /** A live (unexpired) row of this model matching `where`. */
   private async findWhere(where: Record<string, string>): Promise<OidcPayload | undefined> {
     const row = await reuse(this.db('oidc_payloads')
@@ -44,8 +57,9 @@ export class OidcModelStore {
 
   async upsert(id: string, payload: OidcPayload, expiresIn?: number): Promise<void> {
     const expiresAt = typeof expiresIn === 'number' ? this.db.raw('now() + make_interval(secs => ?)', [expiresIn]) : null;
+    const stored = bearer.has(this.model) ? { ...payload, jti: undefined } : payload;
     const row = {
-      model: this.model, id, payload: JSON.stringify(payload),
+      model: this.model, id: this.key(id), payload: JSON.stringify(stored),
       grant_id: grantable.has(this.model) ? (payload.grantId ?? null) : null,
       session_uid: payload.sessionUid ?? null,
       uid: this.model === 'Session' ? (payload.uid ?? null) : null,
@@ -56,8 +70,9 @@ export class OidcModelStore {
     await reuse(this.db('oidc_payloads').insert(row).onConflict(['model', 'id']).merge());
   }
 
-  find(id: string): Promise<OidcPayload | undefined> {
-    return this.findWhere({ id });
+  async find(id: string): Promise<OidcPayload | undefined> {
+    const payload = await this.findWhere({ id: this.key(id) });
+    return payload && bearer.has(this.model) ? { ...payload, jti: id } : payload;
   }
 
   findByUid(uid: string): Promise<OidcPayload | undefined> {
@@ -78,12 +93,12 @@ export class OidcModelStore {
    * gets true here (the row lock decides).
    */
   async consumeOnce(id: string): Promise<boolean> {
-    const n = await this.db('oidc_payloads').where({ model: this.model, id }).whereNull('consumed_at').update({ consumed_at: this.db.fn.now() });
+    const n = await this.db('oidc_payloads').where({ model: this.model, id: this.key(id) }).whereNull('consumed_at').update({ consumed_at: this.db.fn.now() });
     return n === 1;
   }
 
   async destroy(id: string): Promise<void> {
-    await this.db('oidc_payloads').where({ model: this.model, id }).delete();
+    await this.db('oidc_payloads').where({ model: this.model, id: this.key(id) }).delete();
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {

@@ -1,12 +1,14 @@
 // Secrets at rest (signing keys' private parts, and next: TOTP secrets, SSO client secrets): sealed with
 // AES-256-GCM under a key derived from SECRET by HKDF-SHA256. Each sealed value is bound to what it is
 // (`context`, authenticated but not stored), so a sealed value copied to another row or column does not open.
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { Invalid } from './errors.ts';
 
 export type Sealer = {
   seal(plain: string, context: string): string;
   open(sealed: string, context: string): string;
+  /** A keyed hash (HMAC-SHA256) of `value` for `context`: for low-entropy secrets that are only ever compared. */
+  mac(value: string, context: string): string;
 };
 
 const VERSION = 'v1';
@@ -14,7 +16,11 @@ const VERSION = 'v1';
 export function createSealer(secret: string): Sealer {
   if (secret.length < 32) throw new Invalid('the sealing secret must be at least 32 characters', { field: 'SECRET', rule: 'too_short' });
   const key = Buffer.from(hkdfSync('sha256', secret, 'roster', 'roster secrets at rest v1', 32));
+  const macKey = Buffer.from(hkdfSync('sha256', secret, 'roster', 'roster keyed hashes v1', 32));
   return {
+    mac(value, context) {
+      return createHmac('sha256', macKey).update(context).update('\n').update(value).digest('hex');
+    },
     seal(plain, context) {
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', key, iv);

@@ -90,7 +90,8 @@ export async function listSessions(db: Knex, q: { orgId: string; accountId?: str
   if (q.accountId) query.where({ account_id: q.accountId });
   if (q.since) query.where('created_at', '>=', q.since);
   if (q.until) query.where('created_at', '<', q.until);
-  if (!q.all) query.whereNull('revoked_at').where('expires_at', '>', db.fn.now());
+  // Live: not revoked, not expired, and bound to a browser (a sign-in that never returned to the provider is not a session).
+  if (!q.all) query.whereNull('revoked_at').where('expires_at', '>', db.fn.now()).whereNotNull('oidc_session_uid');
   const rows = await query;
   const date = (v: unknown) => (v ? new Date(v as string) : null);
   return rows.map((r) => ({
@@ -114,37 +115,56 @@ export async function revokeSession(db: Knex, input: { orgId: string; sessionId:
  * The live session of this browser session (oidc-provider's Session uid) in this organisation, or undefined:
  * a revoked or expired one is never honoured again. Marks it active (at most once a minute).
  */
-export async function liveSession(db: Knex, q: { orgId: string; oidcSessionUid: string; accountId: string }): Promise<string | undefined> {
+export async function liveSession(db: Knex, q: { orgId: string; oidcSessionUid: string; accountId: string }): Promise<LiveSession | undefined> {
   // One statement; it writes only when the mark is a minute old (an UPDATE that changes nothing still writes).
   const result = await db.raw(`
     with live as (
-      select id, last_active_at from sessions
+      select id, last_active_at, factors, provider from sessions
       where org_id = ? and oidc_session_uid = ? and account_id = ? and revoked_at is null and expires_at > now()
+      order by created_at desc
       limit 1
     ), touched as (
       update sessions set last_active_at = now() from live
       where sessions.org_id = ? and sessions.id = live.id and live.last_active_at < now() - interval '1 minute'
     )
-    select id from live`, [q.orgId, q.oidcSessionUid, q.accountId, q.orgId]);
-  return (result.rows as { id: string }[])[0]?.id;
+    select id, factors, provider from live`, [q.orgId, q.oidcSessionUid, q.accountId, q.orgId]);
+  const row = (result.rows as { id: string; factors: string[] | null; provider: string }[])[0];
+  return row ? { id: row.id, factors: row.factors ?? [], provider: row.provider as LiveSession['provider'] } : undefined;
+}
+
+export type LiveSession = { id: string; factors: string[]; provider: 'password' | 'sso' };
+
+/** Revokes the live sessions `where` selects in every organisation they are in: one revocation per organisation. */
+async function revokeAcrossOrgs(trx: Knex, r: { where: Record<string, string>; reason: AuthEventReason; by: Actor; event?: AuthEventType }): Promise<number> {
+  const orgs: { org_id: string }[] = await trx('sessions').distinct('org_id').where(r.where).whereNull('revoked_at');
+  let n = 0;
+  for (const { org_id } of orgs) n += (await revokeWhere(trx, { ...r, orgId: org_id })).length;
+  return n;
 }
 
 /** Ends every live session of this browser session, in every organisation (RP-initiated logout). */
 export async function logOut(db: Knex, q: { oidcSessionUid: string; accountId: string }): Promise<number> {
-  return db.transaction(async (trx) => {
-    const orgs: { org_id: string }[] = await trx('sessions').distinct('org_id').where({ oidc_session_uid: q.oidcSessionUid, account_id: q.accountId }).whereNull('revoked_at');
-    let n = 0;
-    for (const { org_id } of orgs) {
-      n += (await revokeWhere(trx, { orgId: org_id, where: { oidc_session_uid: q.oidcSessionUid, account_id: q.accountId }, reason: 'logout', by: { type: 'user', id: q.accountId }, event: 'logout' })).length;
-    }
-    return n;
-  });
+  return db.transaction((trx) => revokeAcrossOrgs(trx, {
+    where: { oidc_session_uid: q.oidcSessionUid, account_id: q.accountId }, reason: 'logout', by: { type: 'user', id: q.accountId }, event: 'logout',
+  }));
 }
 
-/** Revokes every live session of the account in every organisation (the person changed the password). */
+/** Revokes every live session of the account in every organisation (the password changed). */
 export async function revokeAllSessions(trx: Knex, who: { accountId: string; reason: AuthEventReason; by: Actor }): Promise<number> {
-  const orgs: { org_id: string }[] = await trx('sessions').distinct('org_id').where({ account_id: who.accountId }).whereNull('revoked_at');
+  return revokeAcrossOrgs(trx, { where: { account_id: who.accountId }, reason: who.reason, by: who.by });
+}
+
+/**
+ * Ends sessions whose time is up, and sign-ins that never returned to the provider (unbound after an hour):
+ * their grants' tokens are deleted, and the rows stay, revoked as 'expired'. Up to `batch` at a time.
+ */
+export async function endExpiredSessions(db: Knex, opts: { batch?: number } = {}): Promise<number> {
+  const due: { org_id: string; id: string }[] = await db('sessions').whereNull('revoked_at')
+    .where((q) => q.where('expires_at', '<=', db.fn.now()).orWhere((u) => u.whereNull('oidc_session_uid').where('created_at', '<', db.raw("now() - interval '1 hour'"))))
+    .limit(opts.batch ?? 500).select('org_id', 'id');
   let n = 0;
-  for (const { org_id } of orgs) n += await revokeSessions(trx, { orgId: org_id, accountId: who.accountId, reason: who.reason, by: who.by });
+  for (const s of due) {
+    n += await db.transaction(async (trx) => (await revokeWhere(trx, { orgId: s.org_id, where: { id: s.id }, reason: 'expired', by: { type: 'system', id: 'expiry' } })).length);
+  }
   return n;
 }

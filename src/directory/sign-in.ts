@@ -4,12 +4,12 @@
 // organisation's applications are the login policy (login-policy.ts).
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
-import { type EventContext, eventFields, recordAuthEvent } from './auth-events.ts';
+import { type AuthEventReason, type AuthEventType, type EventContext, eventFields, recordAuthEvent } from './auth-events.ts';
 import { Invalid } from './errors.ts';
+import type { EmailCodes } from './email-codes.ts';
 import { checkChosenPassword, type PasswordHasher } from './passwords.ts';
 import { revokeAllSessions, startSession } from './sessions.ts';
 
-export type Client = EventContext;
 
 const dummyHashes = new WeakMap<PasswordHasher, Promise<string>>();
 /** A hash at the hasher's cost that no password matches: verified against when the e-mail has no account. */
@@ -22,19 +22,31 @@ function dummyHash(passwords: PasswordHasher): Promise<string> {
   return h;
 }
 
-/**
- * The account whose e-mail and password these are, or null. The same argon2 verification runs whether or
- * not the e-mail has an account (or a password), so neither the answer nor its time tells which it was.
- */
-export async function verifyPassword(db: Knex, passwords: PasswordHasher, input: { email: string; password: string }): Promise<{ accountId: string | null; known: boolean }> {
+export type SignInCandidate = {
+  /** The account with this e-mail, if any. */
+  accountId: string | null;
+  /** Whether that account is a member (of any status) of the organisation whose application is asked for. */
+  member: boolean;
+  passwordHash: string | null;
+};
+
+/** The account an e-mail names, for a sign-in to this organisation's application (one indexed query). */
+export async function findSignInCandidate(db: Knex, input: { orgId: string; email: string }): Promise<SignInCandidate> {
   const email = input.email.trim();
-  const row = email.length > 0 && email.length <= 320
-    ? await db('accounts').whereRaw('lower(email) = lower(?)', [email]).first('id', 'password_hash')
-    : undefined;
-  const hash = row?.password_hash ?? (await dummyHash(passwords));
-  const password = input.password.slice(0, 1024);
-  const ok = await passwords.verify(hash, password);
-  return { accountId: ok && row?.password_hash ? row.id : null, known: Boolean(row) };
+  if (email.length === 0 || email.length > 320) return { accountId: null, member: false, passwordHash: null };
+  const row = await db('accounts as a').whereRaw('lower(a.email) = lower(?)', [email])
+    .first('a.id', 'a.password_hash', db.raw('exists (select 1 from memberships m where m.org_id = ? and m.account_id = a.id) as member', [input.orgId]));
+  return row ? { accountId: row.id, member: Boolean(row.member), passwordHash: row.password_hash } : { accountId: null, member: false, passwordHash: null };
+}
+
+/**
+ * Whether the password is the candidate's. The same argon2 verification runs whether or not there is an
+ * account (or a password), so neither the answer nor its time tells which it was.
+ */
+export async function checkPassword(passwords: PasswordHasher, candidate: SignInCandidate, password: string): Promise<boolean> {
+  const hash = candidate.passwordHash ?? (await dummyHash(passwords));
+  const ok = await passwords.verify(hash, password.slice(0, 1024));
+  return ok && candidate.passwordHash !== null;
 }
 
 /**
@@ -42,17 +54,23 @@ export async function verifyPassword(db: Knex, passwords: PasswordHasher, input:
  * password being replaced. Hashed before the transaction; every session of the account ends (a changed
  * password must lock out whoever had the old one), in every organisation.
  *
- * Trust across organisations: the new password is trusted as far as the one it replaces was. A person who
- * signed in with a password organisation B set, and changed it, may still be B's admin holding the temporary
- * password: until the e-mail address is verified, the new password opens B's applications only.
+ * Trust across organisations: the new password is trusted as far as the one it replaces was (whoever set
+ * it stays its setter). A person who signed in with a password organisation B set, and changed it, may be
+ * B's admin holding the temporary password: the new one still opens only B's applications. Only a password
+ * set through an e-mailed link (resetPassword) is the person's own.
  */
 export async function changePassword(
   db: Knex,
   passwords: PasswordHasher,
-  input: { accountId: string; orgId: string; newPassword: string; minLength?: number; event?: Client },
+  input: { accountId: string; orgId: string; newPassword: string; minLength?: number; event?: EventContext; forced?: boolean },
 ): Promise<void> {
-  const account = await db('accounts').where({ id: input.accountId }).first('id', 'email', 'password_hash', 'email_verified');
+  const account = await db('accounts').where({ id: input.accountId })
+    .first('id', 'email', 'password_hash', 'must_change_password', db.raw('coalesce(temporary_password_expires_at <= now(), false) as expired'));
   if (!account) throw new Invalid('this account no longer exists', { field: 'accountId', rule: 'not_found' });
+  // The forced change replaces a live temporary password, nothing else.
+  if (input.forced && (!account.must_change_password || account.expired)) {
+    throw new Invalid('there is no temporary password to change', { field: 'accountId', rule: 'not_temporary' });
+  }
   await checkChosenPassword(input.newPassword, { email: account.email, minLength: input.minLength });
   if (account.password_hash && (await passwords.verify(account.password_hash, input.newPassword))) {
     throw new Invalid('choose a new password, not the one you have now', { field: 'password', rule: 'unchanged' });
@@ -61,7 +79,6 @@ export async function changePassword(
   await db.transaction(async (trx) => {
     await trx('accounts').where({ id: input.accountId }).update({
       password_hash: hash, must_change_password: false, temporary_password_expires_at: null, password_changed_at: trx.fn.now(), updated_at: trx.fn.now(),
-      ...(account.email_verified ? { password_set_by_org_id: null } : {}),
     });
     await revokeAllSessions(trx, { accountId: input.accountId, reason: 'password_changed', by: { type: 'user', id: input.accountId } });
     await recordAuthEvent(trx, { orgId: input.orgId, accountId: input.accountId, type: 'password_changed', outcome: 'success', ...eventFields(input.event) });
@@ -76,7 +93,7 @@ export const SESSION_TTL_SECONDS = 14 * 24 * 3600;
  * A sign-in completed: the session row (bound to the provider's browser session when that is known, see
  * bindSession), the success event, the account's last login. Returns the session id.
  */
-export async function completeSignIn(db: Knex, input: { orgId: string; accountId: string; provider: 'password' | 'sso'; factors: string[]; client: Client }): Promise<string> {
+export async function completeSignIn(db: Knex, input: { orgId: string; accountId: string; provider: 'password' | 'sso'; factors: string[]; client: EventContext }): Promise<string> {
   return db.transaction(async (trx) => {
     const id = await startSession(trx, {
       orgId: input.orgId, accountId: input.accountId, clientId: input.client.clientId ?? null, oidcSessionUid: null, provider: input.provider,
@@ -88,14 +105,34 @@ export async function completeSignIn(db: Knex, input: { orgId: string; accountId
   });
 }
 
-/** Binds a new session to the provider's browser session (known only once the provider has resumed). */
+/**
+ * Binds a new session to the provider's browser session (known only once the provider has resumed). A
+ * browser signs in again (prompt=login, max_age): the session it had in this organisation is superseded by the
+ * new one, which takes over its grants, so that there is one live session per browser and organisation and
+ * revoking it reaches every token the browser holds there.
+ */
 export async function bindSession(db: Knex, input: { orgId: string; sessionId: string; oidcSessionUid: string; accountId: string }): Promise<void> {
-  await db('sessions').where({ org_id: input.orgId, id: input.sessionId, account_id: input.accountId }).whereNull('oidc_session_uid')
-    .update({ oidc_session_uid: input.oidcSessionUid });
+  await db.transaction(async (trx) => {
+    const bound = await trx('sessions').where({ org_id: input.orgId, id: input.sessionId, account_id: input.accountId }).whereNull('oidc_session_uid')
+      .update({ oidc_session_uid: input.oidcSessionUid });
+    if (bound === 0) return;
+    const superseded: { id: string }[] = await trx('sessions').where({ org_id: input.orgId, oidc_session_uid: input.oidcSessionUid })
+      .whereNot({ id: input.sessionId }).whereNull('revoked_at')
+      .update({ revoked_at: trx.fn.now(), revoked_reason: 'superseded', revoked_by: `user:${input.accountId}` }).returning('id');
+    if (superseded.length === 0) return;
+    await trx.raw(`insert into session_grants (org_id, session_id, grant_id)
+      select org_id, ?, grant_id from session_grants where org_id = ? and session_id in (${superseded.map(() => '?').join(', ')})
+      on conflict do nothing`, [input.sessionId, input.orgId, ...superseded.map((r) => r.id)]);
+  });
+}
+
+/** An attempt (success or failure), as an auth event of the organisation whose application was asked for. */
+export async function recordAttempt(db: Knex, input: { orgId: string; accountId: string; type: AuthEventType; outcome: 'success' | 'failure'; reason?: AuthEventReason; client: EventContext }): Promise<void> {
+  await recordAuthEvent(db, { orgId: input.orgId, accountId: input.accountId, type: input.type, outcome: input.outcome, reason: input.reason, ...eventFields(input.client) });
 }
 
 /** A failed attempt, as an auth event of the organisation whose application was asked for. */
-export async function recordSignInFailure(db: Knex, input: { orgId: string; accountId?: string | null; email?: string | null; reason: Parameters<typeof recordAuthEvent>[1]['reason']; type?: 'sign_in' | 'mfa_verification'; client: Client }): Promise<void> {
+export async function recordSignInFailure(db: Knex, input: { orgId: string; accountId?: string | null; email?: string | null; reason: Parameters<typeof recordAuthEvent>[1]['reason']; type?: 'sign_in' | 'mfa_verification'; client: EventContext }): Promise<void> {
   await recordAuthEvent(db, { orgId: input.orgId, accountId: input.accountId ?? null, email: input.email ?? null, type: input.type ?? 'sign_in', outcome: 'failure', reason: input.reason, ...eventFields(input.client) });
 }
 
@@ -122,4 +159,69 @@ export async function memberClaims(db: Knex, input: { orgId: string; accountId: 
     ...(name ? { name } : {}), ...(row.given_name ? { given_name: row.given_name } : {}), ...(row.family_name ? { family_name: row.family_name } : {}),
     org_id: row.org_id, org_name: row.org_name, role: row.role,
   };
+}
+
+/**
+ * "Forgot password": when the e-mail has an account that may sign in with a password somewhere (an active
+ * membership of an organisation that allows passwords), a reset token is issued and `send` queues the link in
+ * the same transaction. At most one link a minute per account. Answers nothing: the page must say the same
+ * whether or not the address has an account.
+ */
+export async function requestPasswordReset(
+  db: Knex,
+  codes: EmailCodes,
+  input: { email: string; send: (trx: Knex, to: string, token: string) => Promise<void> },
+): Promise<void> {
+  const email = input.email.trim();
+  if (email.length === 0 || email.length > 320) return;
+  await db.transaction(async (trx) => {
+    const account = await trx('accounts as a').whereRaw('lower(a.email) = lower(?)', [email]).where('a.status', 'active')
+      .whereExists(trx('memberships as m').join('organizations as o', 'o.id', 'm.org_id').whereRaw('m.account_id = a.id')
+        .where('m.status', 'active').whereRaw("'password' = any(o.login_providers)").whereNot('o.sso_enforced', true))
+      .whereNotExists(trx('email_challenges as c').whereRaw('c.account_id = a.id').where('c.purpose', 'password_reset')
+        .where('c.created_at', '>', trx.raw("now() - interval '1 minute'")))
+      .forUpdate().first('a.id', 'a.email');
+    if (!account) return;
+    await input.send(trx, account.email, await codes.issueResetToken(trx, account.id));
+  });
+}
+
+/** The e-mail of the account a live reset token belongs to (to show the form), or null. */
+export async function passwordResetFor(db: Knex, codes: EmailCodes, token: string): Promise<{ email: string } | null> {
+  const accountId = await codes.peekResetToken(db, token);
+  if (!accountId) return null;
+  const row = await db('accounts').where({ id: accountId }).first('email');
+  return row ? { email: row.email } : null;
+}
+
+/**
+ * Sets a new password through a reset link: single use (the token is consumed in the transaction that sets
+ * the password), NIST rules, hashed before the transaction. The link proved control of the address, so the
+ * e-mail is verified and the password is the person's own. Every session of the account ends, and each
+ * organisation the person is an active member of records the change.
+ */
+export async function resetPassword(
+  db: Knex,
+  passwords: PasswordHasher,
+  codes: EmailCodes,
+  input: { token: string; newPassword: string; minLength?: number; event?: EventContext },
+): Promise<'changed' | 'invalid_token'> {
+  const holder = await passwordResetFor(db, codes, input.token);
+  if (!holder) return 'invalid_token';
+  await checkChosenPassword(input.newPassword, { email: holder.email, minLength: input.minLength });
+  const hash = await passwords.hash(input.newPassword);
+  return db.transaction(async (trx) => {
+    const accountId = await codes.consumeResetToken(trx, input.token);
+    if (!accountId) return 'invalid_token' as const;
+    await trx('accounts').where({ id: accountId }).update({
+      password_hash: hash, must_change_password: false, temporary_password_expires_at: null, password_set_by_org_id: null,
+      password_changed_at: trx.fn.now(), updated_at: trx.fn.now(),
+    });
+    await revokeAllSessions(trx, { accountId, reason: 'password_changed', by: { type: 'user', id: accountId } });
+    const orgs: { org_id: string }[] = await trx('memberships').where({ account_id: accountId, status: 'active' }).select('org_id');
+    for (const { org_id } of orgs) {
+      await recordAuthEvent(trx, { orgId: org_id, accountId, type: 'password_changed', outcome: 'success', reason: 'password_reset', ...eventFields(input.event) });
+    }
+    return 'changed' as const;
+  });
 }

@@ -1,10 +1,12 @@
 // Brute-force throttling of sign-in, with rate-limiter-flexible on the directory's database, so every
-// instance counts the same attempts. Failures are counted per e-mail as typed (lower-cased, whether or not an
-// account has it: the answer must not tell) and per client IP. A key that reaches its limit is refused until
+// instance counts the same attempts. Every attempt is counted, before it is checked (so concurrent attempts
+// cannot slip past), per subject (the account, or the address typed when no account has it: the answer is
+// the same either way) and per client network (an IPv4 address, an IPv6 /64); a success starts the subject's
+// count again. A key that reaches its limit is refused until
 // its window passes, never for good: an attacker must not be able to shut a real person out for longer than
 // the window (the known complaint about permanent lockouts).
 import type { Knex } from 'knex';
-import { RateLimiterPostgres, type RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import { hashSecret } from './tokens.ts';
 
 export type ThrottleLimits = {
@@ -16,14 +18,41 @@ export type ThrottleLimits = {
 };
 export const DEFAULT_THROTTLE: ThrottleLimits = { perEmail: 10, perIp: 100, windowSeconds: 15 * 60 };
 
-export type Throttle = {
-  /** Seconds until attempts are allowed again for this e-mail or IP; 0 when allowed. */
-  retryAfter(key: { email: string; ip: string | null }): Promise<number>;
-  /** Counts a failed attempt against the e-mail and the IP. */
-  fail(key: { email: string; ip: string | null }): Promise<void>;
-  /** A successful sign-in clears the e-mail's count (not the IP's). */
-  succeed(key: { email: string }): Promise<void>;
+export type ThrottleKey = {
+  /** Whose attempts these are: throttleSubject() of the account when the address has one, else of the address typed. */
+  subject: string;
+  ip: string | null;
 };
+
+export type Throttle = {
+  /**
+   * Counts this attempt against its subject and its IP, atomically (concurrent attempts cannot slip past the
+   * count): seconds to wait when either is over its limit (the attempt must then be refused), else 0.
+   */
+  attempt(key: ThrottleKey): Promise<number>;
+  /** A successful attempt: the subject's count starts again, and the IP gets its point back. */
+  succeed(key: ThrottleKey): Promise<void>;
+};
+
+/**
+ * The subject of sign-in attempts: the account when the address has one (so every spelling PostgreSQL finds
+ * it by counts together), else the address as typed, normalised (NFKC, lower case).
+ */
+export function throttleSubject(found: { accountId: string | null; email: string }): string {
+  return found.accountId ? `account:${found.accountId}` : `email:${found.email.trim().normalize('NFKC').toLowerCase()}`;
+}
+
+/** The network an address stands for: an IPv4 address, or the /64 of an IPv6 one (one host holds a whole /64). */
+export function ipNetwork(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1];
+  if (!ip.includes(':')) return ip;
+  const [head, tail = ''] = ip.split('%')[0].split('::');
+  const left = head ? head.split(':') : [];
+  const right = ip.includes('::') && tail ? tail.split(':') : [];
+  const groups = [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
 
 /**
  * rate-limiter-flexible speaks to PostgreSQL through a `query({ text, values })` client; this one runs its
@@ -47,27 +76,30 @@ function knexQueryClient(db: Knex) {
 }
 
 // Keys are hashed: fixed length (the table's key is 255 characters), and typed e-mails are not kept in clear.
-const emailKey = (email: string) => hashSecret(email.trim().toLowerCase());
-const ipKey = (ip: string) => hashSecret(ip);
+const subjectKey = (subject: string) => hashSecret(subject);
+const ipKey = (ip: string) => hashSecret(ipNetwork(ip));
 
 export function createThrottle(db: Knex, limits: ThrottleLimits = DEFAULT_THROTTLE): Throttle {
   const common = { storeClient: knexQueryClient(db), storeType: 'client', tableName: 'sign_in_throttle', tableCreated: true, clearExpiredByTimeout: false, duration: limits.windowSeconds };
-  const byEmail = new RateLimiterPostgres({ ...common, keyPrefix: 'email', points: limits.perEmail });
+  const bySubject = new RateLimiterPostgres({ ...common, keyPrefix: 'subject', points: limits.perEmail });
   const byIp = new RateLimiterPostgres({ ...common, keyPrefix: 'ip', points: limits.perIp });
-  const wait = (res: RateLimiterRes | null, points: number) => (res && res.consumedPoints >= points ? Math.max(1, Math.ceil(res.msBeforeNext / 1000)) : 0);
+  /** Consumes a point; the seconds to wait when that went over the limit, else 0. */
+  const consume = async (limiter: RateLimiterPostgres, key: string): Promise<number> => {
+    try {
+      await limiter.consume(key, 1);
+      return 0;
+    } catch (refused) {
+      if (refused instanceof RateLimiterRes) return Math.max(1, Math.ceil(refused.msBeforeNext / 1000));
+      throw refused;
+    }
+  };
   return {
-    async retryAfter({ email, ip }) {
-      const [e, i] = await Promise.all([byEmail.get(emailKey(email)), ip ? byIp.get(ipKey(ip)) : null]);
-      return Math.max(wait(e, limits.perEmail), wait(i, limits.perIp));
+    async attempt({ subject, ip }) {
+      const waits = await Promise.all([consume(bySubject, subjectKey(subject)), ip ? consume(byIp, ipKey(ip)) : 0]);
+      return Math.max(...waits);
     },
-    async fail({ email, ip }) {
-      await Promise.all([
-        byEmail.penalty(emailKey(email), 1),
-        ip ? byIp.penalty(ipKey(ip), 1) : null,
-      ]);
-    },
-    async succeed({ email }) {
-      await byEmail.delete(emailKey(email));
+    async succeed({ subject, ip }) {
+      await Promise.all([bySubject.delete(subjectKey(subject)), ip ? byIp.reward(ipKey(ip), 1) : null]);
     },
   };
 }

@@ -31,6 +31,9 @@ export type AppDeps = {
 
 const requestIdPattern = /^[\w.:-]{1,128}$/;
 
+/** A URL as logged: secrets in its query (a password-reset link's token) replaced. */
+const redactSecrets = (url: string | undefined) => url?.replace(/([?&]token=)[^&]*/g, '$1[redacted]');
+
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -49,7 +52,7 @@ export function createApp(deps: AppDeps): express.Express {
     },
     serializers: {
       // The client's address as `trust proxy` sees it: behind a trusted proxy, from X-Forwarded-For.
-      req: (req) => ({ id: req.id, method: req.method, url: req.url, remoteAddress: (req.raw as { ip?: string } | undefined)?.ip ?? req.remoteAddress, userAgent: req.headers?.['user-agent'] }),
+      req: (req) => ({ id: req.id, method: req.method, url: redactSecrets(req.url), remoteAddress: (req.raw as { ip?: string } | undefined)?.ip ?? req.remoteAddress, userAgent: req.headers?.['user-agent'] }),
       res: (res) => ({ statusCode: res.statusCode }),
     },
     autoLogging: { ignore: (req) => req.url === '/healthz' },

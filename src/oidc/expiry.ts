@@ -3,28 +3,13 @@
 // short batches), and following signing-key rotation (provider.ts).
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import { endExpiredSessions } from '../directory/sessions.ts';
 import { deleteExpiredThrottleCounters } from '../directory/throttle.ts';
 import { deleteExpiredOidcPayloads } from '../directory/oidc-store.ts';
+import { type Repeating, repeat } from '../repeat.ts';
 
-export type Repeating = { stop: () => Promise<void> };
-
-/**
- * Runs `task` every `everyMs` (with up to 10% jitter, so instances spread out), one run at a time; a failure
- * is logged as `failed` and tried again next time. `stop` waits for a run in progress.
- */
-export function repeat(task: () => Promise<void>, opts: { everyMs: number; logger: Logger; failed: string }): Repeating {
-  let running: Promise<void> = Promise.resolve();
-  const timer = setInterval(() => {
-    running = running.then(task).catch((err) => opts.logger.warn({ err }, opts.failed));
-  }, Math.round(opts.everyMs * (1 + Math.random() * 0.1)));
-  timer.unref();
-  return {
-    stop: async () => {
-      clearInterval(timer);
-      await running;
-    },
-  };
-}
+// `repeat` moved to src/repeat.ts (the mail sender uses it too); provider.ts still takes it from here.
+export { type Repeating, repeat };
 
 /** Sweeps every `everyMs` (default 10 minutes). */
 export function startExpirySweeper(deps: { db: Knex; logger: Logger; everyMs?: number; batch?: number }): Repeating {
@@ -36,6 +21,7 @@ export function startExpirySweeper(deps: { db: Knex; logger: Logger; everyMs?: n
       removed += n;
     }
     removed += await deleteExpiredThrottleCounters(deps.db);
+    removed += await endExpiredSessions(deps.db);
     if (removed) deps.logger.info({ removed }, 'removed expired OIDC tokens, codes and sessions, and ended sign-in throttle windows');
   }, { everyMs: deps.everyMs ?? 10 * 60_000, logger: deps.logger, failed: 'sweeping expired OIDC data failed; trying again later' });
   return {
@@ -43,5 +29,6 @@ export function startExpirySweeper(deps: { db: Knex; logger: Logger; everyMs?: n
       stopped = true;
       return sweeping.stop();
     },
+    wake: sweeping.wake,
   };
 }

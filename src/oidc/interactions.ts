@@ -5,22 +5,27 @@
 // What the person has done so far lives in the provider's interaction (server-side, bound to the browser by
 // the provider's interaction cookie), under `roster`. Every form carries a CSRF token bound to that
 // interaction and to a cookie of its own.
-import { isUtf8 } from 'node:buffer';
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type express from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type Provider from 'oidc-provider';
 import QRCode from 'qrcode';
 import { findClient } from '../directory/clients.ts';
+import type { EventContext } from '../directory/auth-events.ts';
+import { type EmailCodes, EMAIL_CODE_TTL_SECONDS, PASSWORD_RESET_TTL_SECONDS } from '../directory/email-codes.ts';
 import { DirectoryError } from '../directory/errors.ts';
+import { enqueueMail } from '../directory/outbox.ts';
+import { emailCodeMessage, passwordResetMessage } from '../mail/templates.ts';
+import { RESET_PASSWORD_PATH } from './account-pages.ts';
 import { getOrganization } from '../directory/organizations.ts';
-import { acrOf, amrOf, evaluateLogin, loadSignInState, type LoginCheck } from '../directory/login-policy.ts';
+import { acrOf, amrOf, evaluateLogin, loadSignInState, type LoginCheck, secondFactorMethods, type Step } from '../directory/login-policy.ts';
 import { confirmTotpEnrolment, pendingTotpEnrolment, startTotpEnrolment, useRecoveryCode, verifyTotp } from '../directory/mfa.ts';
 import type { PasswordHasher } from '../directory/passwords.ts';
 import type { Sealer } from '../directory/sealing.ts';
-import { changePassword, type Client, completeSignIn, recordSignInFailure, verifyPassword } from '../directory/sign-in.ts';
-import type { Throttle } from '../directory/throttle.ts';
+import { changePassword, checkPassword, completeSignIn, findSignInCandidate, recordAttempt, recordSignInFailure, requestPasswordReset } from '../directory/sign-in.ts';
+import { type Throttle, throttleSubject } from '../directory/throttle.ts';
+import { csrfGuard, formApp, formValue, PageError, pageErrors, pageHeaders } from './forms.ts';
 import { errorBox, escapeHtml, field, form, page } from './pages.ts';
 
 export type InteractionDeps = {
@@ -33,12 +38,20 @@ export type InteractionDeps = {
   logger: Logger;
   issuerName: string;
   passwordMinLength?: number;
+  emailCodes: EmailCodes;
+  /** The public base URL, for links in e-mails. */
+  issuer: string;
+  /** Asks the mail sender to deliver what was just queued (it also runs on its own schedule). */
+  wakeMail?: () => void;
   /** Express's `trust proxy`: req.ip and req.secure behind a proxy. */
   trustProxy: boolean | number | string;
 };
 
 /** What the person has shown so far in this interaction. */
-type Pending = { email?: string; accountId?: string; factors?: string[] };
+type Pending = { email?: string; accountId?: string; factors?: string[]; emailCodeSent?: boolean; deniedBy?: string };
+
+/** Where a person stands in a sign-in: identifying themselves, a step of the login policy, denied, or done. */
+type Stage = 'identify' | Step | 'denied' | 'done';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -52,33 +65,10 @@ type Ctx = {
   base: string;
 };
 
-const CSRF_COOKIE = 'roster_csrf';
-
 export function interactionsApp(deps: InteractionDeps): express.Express {
   const { db } = deps;
-  const csrfKey = Buffer.from(hkdfSync('sha256', deps.secret, 'roster', 'roster sign-in csrf v1', 32));
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.set('trust proxy', deps.trustProxy);
-  // A form is UTF-8 (the pages say so); anything else is refused before it can change anything, rather than
-  // read with replacement characters.
-  app.use(express.urlencoded({
-    extended: false, limit: '16kb', parameterLimit: 20,
-    verify: (req, _res, buf) => {
-      const charset = /charset=([^;]+)/i.exec(req.headers['content-type'] ?? '')?.[1]?.trim().toLowerCase();
-      if ((charset && charset !== 'utf-8' && charset !== 'utf8') || !isUtf8(buf)) throw Object.assign(new Error('the form is not UTF-8'), { status: 400 });
-    },
-  }));
-
-  const csrfToken = (cookie: string, uid: string) => createHmac('sha256', csrfKey).update(`${uid}.${cookie}`).digest('base64url');
-  const cookieOf = (req: Request, name: string) => {
-    for (const part of (req.headers.cookie ?? '').split(';')) {
-      const [k, ...v] = part.trim().split('=');
-      if (k === name) return v.join('=');
-    }
-    return undefined;
-  };
+  const app = formApp(deps.trustProxy);
+  const csrf = csrfGuard(deps.secret, { cookie: 'roster_csrf', path: '/oidc/interaction' });
 
   /** Loads the interaction, its client and organisation; sets the page headers and the CSRF cookie. */
   async function load(req: Request, res: Response): Promise<Ctx> {
@@ -86,38 +76,23 @@ export function interactionsApp(deps: InteractionDeps): express.Express {
     const clientId = String(details.params.client_id ?? '');
     const client = await findClient(db, clientId);
     if (!client) throw new PageError(400, 'This application is not registered any more', 'Return to the application and try again later.');
-    const org = await getOrganization(db, client.orgId);
-    let cookie = cookieOf(req, CSRF_COOKIE);
-    if (!cookie || !/^[\w-]{32,64}$/.test(cookie)) {
-      cookie = randomBytes(24).toString('base64url');
-      res.append('Set-Cookie', `${CSRF_COOKIE}=${cookie}; Path=/oidc/interaction; HttpOnly; SameSite=Lax${req.secure ? '; Secure' : ''}`);
-    }
-    const nonce = randomBytes(16).toString('base64url');
-    res.set({
-      'Cache-Control': 'no-store',
-      'Content-Security-Policy': `default-src 'none'; style-src 'nonce-${nonce}'; frame-ancestors 'none'; base-uri 'none'`,
-      'Referrer-Policy': 'no-referrer',
+    const org = await getOrganization(db, client.orgId).catch((err: unknown) => {
+      if (err instanceof DirectoryError) throw new PageError(400, 'This application is not available', 'Its organisation no longer exists.');
+      throw err;
     });
+    const nonce = pageHeaders(res);
     const pending = ((details.result as { roster?: Pending } | undefined)?.roster) ?? {};
-    return { details, pending, org, clientId, csrf: csrfToken(cookie, details.uid), nonce, base: `/oidc/interaction/${details.uid}` };
-  }
-
-  function checkCsrf(req: Request, ctx: Ctx): void {
-    const given = typeof req.body?._csrf === 'string' ? Buffer.from(req.body._csrf) : Buffer.alloc(0);
-    const want = Buffer.from(ctx.csrf);
-    if (given.length !== want.length || !timingSafeEqual(given, want)) {
-      throw new PageError(403, 'This form has expired', 'Go back to the application and sign in again.');
-    }
+    return { details, pending, org, clientId, csrf: csrf.token(req, res, details.uid), nonce, base: `/oidc/interaction/${details.uid}` };
   }
 
   const savePending = (req: Request, res: Response, ctx: Ctx, pending: Pending) =>
     deps.provider().interactionResult(req, res, { ...(ctx.details.result ?? {}), roster: pending }, { mergeWithLastSubmission: false });
 
-  const clientOf = (req: Request, ctx: Ctx): Client => ({ ip: req.ip ?? null, userAgent: req.get('user-agent') ?? null, clientId: ctx.clientId });
+  const clientOf = (req: Request, ctx: Ctx): EventContext => ({ ip: req.ip ?? null, userAgent: req.get('user-agent') ?? null, clientId: ctx.clientId });
   const render = (res: Response, ctx: Ctx, title: string, body: string, status = 200) => {
     res.status(status).type('html').send(page({ title, orgName: ctx.org.name, nonce: ctx.nonce, body }));
   };
-  const field_ = (req: Request, name: string) => (typeof req.body?.[name] === 'string' ? (req.body[name] as string) : '');
+  const field_ = formValue;
 
   // Each step's page.
   const emailPage = (res: Response, ctx: Ctx, opts: { error?: string; value?: string } = {}, status = 200) => render(res, ctx, 'Sign in', `
@@ -128,6 +103,7 @@ ${form({ action: `${ctx.base}/email`, csrf: ctx.csrf, submit: 'Continue', body: 
 <p>Signing in as <strong>${escapeHtml(ctx.pending.email)}</strong>.</p>
 ${errorBox(opts.error)}
 ${form({ action: `${ctx.base}/password`, csrf: ctx.csrf, submit: 'Sign in', body: `<input type="hidden" name="email" value="${escapeHtml(ctx.pending.email)}" autocomplete="username">${field({ name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password', error: Boolean(opts.error), autofocus: true })}` })}
+${form({ action: `${ctx.base}/forgot`, csrf: ctx.csrf, submit: 'Forgot your password?', secondary: true, body: '' })}
 ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Use a different e-mail address', secondary: true, body: '' })}`, status);
 
   const min = deps.passwordMinLength ?? 10;
@@ -152,15 +128,44 @@ ${errorBox(opts.error)}
 ${form({ action: `${ctx.base}/totp-enrol`, csrf: ctx.csrf, submit: 'Confirm', body: field({ name: 'code', label: '6-digit code from the app', type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code', error: Boolean(opts.error), autofocus: true, extra: 'pattern="[0-9 ]*" maxlength="9"' }) })}`, status);
   }
 
-  const secondFactorPage = (res: Response, ctx: Ctx, opts: { error?: string; recoveryError?: string } = {}, status = 200) => render(res, ctx, 'Two-step verification', `
-<p>Enter the 6-digit code from your authenticator app.</p>
+  type CodeOpts = { error?: string; recoveryError?: string; emailError?: string };
+
+  /**
+   * The second factor, or the proof of e-mail control (a code sent to the address), with the methods the
+   * organisation allows for this person: their authenticator app (and its recovery codes), a code by e-mail.
+   */
+  async function codePage(res: Response, ctx: Ctx, opts: CodeOpts = {}, status = 200): Promise<void> {
+    const state = await loadSignInState(db, { orgId: ctx.org.id, accountId: ctx.pending.accountId! });
+    if (!state) throw new PageError(400, 'This sign-in has expired', 'Return to the application and sign in again.');
+    const failed = evaluateLogin(state, { provider: 'password', factors: ctx.pending.factors ?? [], now: new Date() });
+    const verifying = failed !== null && 'step' in failed.outcome && failed.outcome.step === 'verify_email';
+    const methods = verifying ? ['email' as const] : secondFactorMethods(state);
+    const totp = methods.includes('totp');
+    const codeField = (name: string, label: string, error: boolean, autofocus: boolean) =>
+      field({ name, label, type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code', error, autofocus, extra: 'pattern="[0-9 ]*" maxlength="9"' });
+    const emailPart = !methods.includes('email') ? '' : ctx.pending.emailCodeSent
+      ? `<p>We sent a 6-digit code to <strong>${escapeHtml(state.account.email)}</strong>. It works once, for 10 minutes.</p>
+${errorBox(opts.emailError, 'email-error')}
+${form({ action: `${ctx.base}/email-code`, csrf: ctx.csrf, submit: 'Verify', body: codeField('email_code', 'Code from the e-mail', Boolean(opts.emailError), !totp || Boolean(opts.emailError)).replace('aria-describedby="error"', 'aria-describedby="email-error"') })}
+${form({ action: `${ctx.base}/email-code/send`, csrf: ctx.csrf, submit: 'Send a new code', secondary: true, body: '' })}`
+      : `${errorBox(opts.emailError, 'email-error')}
+${form({ action: `${ctx.base}/email-code/send`, csrf: ctx.csrf, submit: `E-mail a code to ${state.account.email}`, secondary: totp, body: '' })}`;
+    const body = verifying
+      ? `<p>To use this password with ${escapeHtml(ctx.org.name)}, first show that <strong>${escapeHtml(state.account.email)}</strong> is your address: we send it a code.</p>
+${emailPart}`
+      : `${totp ? `<p>Enter the 6-digit code from your authenticator app.</p>
 ${errorBox(opts.error)}
-${form({ action: `${ctx.base}/totp`, csrf: ctx.csrf, submit: 'Verify', body: field({ name: 'code', label: '6-digit code', type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code', error: Boolean(opts.error), autofocus: !opts.recoveryError, extra: 'pattern="[0-9 ]*" maxlength="9"' }) })}
-<details${opts.recoveryError ? ' open' : ''}>
+${form({ action: `${ctx.base}/totp`, csrf: ctx.csrf, submit: 'Verify', body: codeField('code', '6-digit code', Boolean(opts.error), !opts.recoveryError && !opts.emailError && !ctx.pending.emailCodeSent) })}` : ''}
+${methods.includes('email') ? (totp ? `<h2>Or use a code by e-mail</h2>
+${emailPart}` : emailPart) : ''}
+${totp ? `<details${opts.recoveryError ? ' open' : ''}>
 <summary>Use a recovery code instead</summary>
 ${errorBox(opts.recoveryError, 'recovery-error')}
 ${form({ action: `${ctx.base}/recovery`, csrf: ctx.csrf, submit: 'Use recovery code', secondary: true, body: field({ name: 'recovery_code', label: 'Recovery code', type: 'text', autocomplete: 'off', error: Boolean(opts.recoveryError), autofocus: Boolean(opts.recoveryError), extra: 'spellcheck="false" maxlength="20"' }).replace('aria-describedby="error"', 'aria-describedby="recovery-error"') })}
-</details>`, status);
+</details>` : ''}`;
+    render(res, ctx, verifying ? 'Confirm your e-mail address' : 'Two-step verification', body, status);
+  }
+  const secondFactorPage = codePage;
 
   const deniedPage = (res: Response, ctx: Ctx, check: LoginCheck & { outcome: { deny: string; message: string } }) => render(res, ctx, 'You cannot sign in here', `
 <div class="error" role="alert">${escapeHtml(check.outcome.message)}</div>
@@ -169,7 +174,7 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
 
   const throttledPage = (res: Response, ctx: Ctx, seconds: number) => {
     res.set('Retry-After', String(seconds));
-    passwordPageOrEmail(res, ctx, `Too many attempts. For your security, wait ${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''} and try again.`, 429);
+    return passwordPageOrEmail(res, ctx, `Too many attempts. For your security, wait ${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''} and try again.`, 429);
   };
   const passwordPageOrEmail = (res: Response, ctx: Ctx, error: string, status: number) =>
     (ctx.pending.accountId ? secondFactorPage(res, ctx, { error }, status) : ctx.pending.email ? passwordPage(res, ctx, { error }, status) : emailPage(res, ctx, { error }, status));
@@ -186,16 +191,20 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
     if (!state) return restart(req, res, ctx);
     const failed = evaluateLogin(state, { provider: 'password', factors, now: new Date() });
     if (failed && 'deny' in failed.outcome) {
-      await recordSignInFailure(db, { orgId: ctx.org.id, accountId, reason: failed.outcome.deny, client: clientOf(req, ctx) });
+      // Recorded once per sign-in, not at every reload of the page.
+      if (ctx.pending.deniedBy !== failed.name) {
+        await recordSignInFailure(db, { orgId: ctx.org.id, accountId, reason: failed.outcome.deny, client: clientOf(req, ctx) });
+        await savePending(req, res, ctx, { ...ctx.pending, deniedBy: failed.name });
+      }
       return deniedPage(res, ctx, failed as LoginCheck & { outcome: { deny: string; message: string } });
     }
     if (failed && 'step' in failed.outcome) {
       if (failed.outcome.step === 'change_password') return changePasswordPage(res, ctx);
       if (failed.outcome.step === 'enrol_totp') return enrolPage(res, ctx);
-      return secondFactorPage(res, ctx);
+      return codePage(res, ctx);
     }
     const sessionId = await completeSignIn(db, { orgId: ctx.org.id, accountId, provider: 'password', factors, client: clientOf(req, ctx) });
-    await deps.throttle.succeed({ email: ctx.pending.email });
+    await deps.throttle.succeed({ subject: throttleSubject({ accountId, email: ctx.pending.email }), ip: req.ip ?? null });
     await deps.provider().interactionFinished(req, res, {
       ...(ctx.details.result ?? {}),
       login: { accountId, amr: amrOf(factors), acr: acrOf(factors), remember: true },
@@ -214,16 +223,32 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
     res.redirect(303, ctx.base);
   }
 
-  const route = (handler: (req: Request, res: Response, ctx: Ctx) => Promise<void>, opts: { post: boolean }) =>
+  /**
+   * Where the person stands in the login policy: identifying themselves (no password accepted yet), one of
+   * the policy's steps, denied, or done. A POST acts only in the stage it belongs to, so no form can be used
+   * to skip a step (posting an enrolment while the second factor is asked for, a password change at a denial).
+   */
+  async function stageOf(ctx: Ctx): Promise<Stage> {
+    if (!ctx.pending.accountId) return 'identify';
+    const state = await loadSignInState(db, { orgId: ctx.org.id, accountId: ctx.pending.accountId });
+    if (!state) return 'identify';
+    const failed = evaluateLogin(state, { provider: 'password', factors: ctx.pending.factors ?? [], now: new Date() });
+    if (!failed) return 'done';
+    return 'deny' in failed.outcome ? 'denied' : failed.outcome.step;
+  }
+
+  const route = (handler: (req: Request, res: Response, ctx: Ctx) => Promise<void>, opts: { post: boolean; stages?: readonly Stage[] }) =>
     async (req: Request, res: Response, next: NextFunction) => {
       try {
         const ctx = await load(req, res);
-        if (opts.post) checkCsrf(req, ctx);
+        if (opts.post) csrf.check(req, ctx.details.uid);
         // The organisation's own applications need no consent screen (see the provider's offline_access note).
         if (ctx.details.prompt.name === 'consent' && !opts.post) {
           return await deps.provider().interactionFinished(req, res, { consent: {} }, { mergeWithLastSubmission: true });
         }
         if (ctx.details.prompt.name !== 'login') throw new PageError(400, 'Nothing to do here', 'Return to the application.');
+        // A form of another stage (an old tab, a replayed or forged POST): show where the person stands instead.
+        if (opts.stages && !opts.stages.includes(await stageOf(ctx))) return res.redirect(303, ctx.base);
         await handler(req, res, ctx);
       } catch (err) {
         next(err);
@@ -237,51 +262,68 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
     if (!/^[^\s@]+@[^\s@]+$/.test(email) || email.length > 320) return emailPage(res, ctx, { error: 'Enter your e-mail address, like name@example.com.', value: email }, 422);
     // Nothing is looked up here: the next page is the same whether or not the address has an account.
     await moveOn(req, res, ctx, { email });
-  }, { post: true }));
+  }, { post: true, stages: ['identify'] }));
 
   app.post('/oidc/interaction/:uid/password', route(async (req, res, ctx) => {
     const email = ctx.pending.email;
     if (!email) return restart(req, res, ctx);
-    const ip = req.ip ?? null;
-    const wait = await deps.throttle.retryAfter({ email, ip });
+    const candidate = await findSignInCandidate(db, { orgId: ctx.org.id, email });
+    const wait = await deps.throttle.attempt({ subject: throttleSubject({ accountId: candidate.accountId, email }), ip: req.ip ?? null });
     if (wait > 0) {
       await recordSignInFailure(db, { orgId: ctx.org.id, email, reason: 'throttled', client: clientOf(req, ctx) });
       return throttledPage(res, ctx, wait);
     }
-    const { accountId, known } = await verifyPassword(db, deps.passwords, { email, password: field_(req, 'password') });
-    if (!accountId) {
-      await deps.throttle.fail({ email, ip });
-      await recordSignInFailure(db, { orgId: ctx.org.id, email, reason: known ? 'wrong_password' : 'unknown_account', client: clientOf(req, ctx) });
+    const accountId = candidate.accountId;
+    // Someone who is not a member here gets the answer of a wrong password, right password or not (the page
+    // must not confirm passwords of other organisations' people), and the event names no account (this
+    // organisation's admins must not learn who has an account elsewhere).
+    if (!(await checkPassword(deps.passwords, candidate, field_(req, 'password'))) || !candidate.member || !accountId) {
+      await recordSignInFailure(db, {
+        orgId: ctx.org.id, email, accountId: candidate.member ? accountId : null, reason: candidate.member ? 'wrong_password' : 'unknown_account', client: clientOf(req, ctx),
+      });
       return passwordPage(res, ctx, { error: 'That e-mail address and password do not match. Check them and try again.' }, 401);
     }
     await moveOn(req, res, ctx, { email, accountId, factors: ['pwd'] });
-  }, { post: true }));
+  }, { post: true, stages: ['identify'] }));
+
+  // "Forgot password": the same page whether or not the address has an account (or may use a password).
+  app.post('/oidc/interaction/:uid/forgot', route(async (req, res, ctx) => {
+    const email = ctx.pending.email;
+    if (!email) return restart(req, res, ctx);
+    await requestPasswordReset(db, deps.emailCodes, {
+      email,
+      send: async (trx, to, token) => {
+        const link = `${deps.issuer}${RESET_PASSWORD_PATH}?${new URLSearchParams({ token })}`;
+        await enqueueMail(trx, { orgId: ctx.org.id, to, ...passwordResetMessage({ orgName: ctx.org.name, link, minutes: PASSWORD_RESET_TTL_SECONDS / 60 }) });
+      },
+    });
+    deps.wakeMail?.();
+    render(res, ctx, 'Check your e-mail', `
+<p role="status">If <strong>${escapeHtml(email)}</strong> can sign in here with a password, we sent it a link to choose a new one. The link works once, for one hour.</p>
+${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Back to sign in', body: '' })}`);
+  }, { post: true, stages: ['identify'] }));
 
   app.post('/oidc/interaction/:uid/change-password', route(async (req, res, ctx) => {
     if (!ctx.pending.accountId) return restart(req, res, ctx);
     try {
-      await changePassword(db, deps.passwords, { accountId: ctx.pending.accountId, orgId: ctx.org.id, newPassword: field_(req, 'password'), minLength: deps.passwordMinLength, event: clientOf(req, ctx) });
+      await changePassword(db, deps.passwords, { forced: true, accountId: ctx.pending.accountId, orgId: ctx.org.id, newPassword: field_(req, 'password'), minLength: deps.passwordMinLength, event: clientOf(req, ctx) });
     } catch (err) {
       if (err instanceof DirectoryError && err.field === 'password') return changePasswordPage(res, ctx, { error: `${capitalise(err.message)}.` }, 422);
       throw err;
     }
     await moveOn(req, res, ctx, ctx.pending);
-  }, { post: true }));
+  }, { post: true, stages: ['change_password'] }));
 
   /** A second-factor attempt: throttled like a password (per account e-mail and IP), refused with its page. */
-  async function secondFactorAttempt(req: Request, res: Response, ctx: Ctx, attempt: () => Promise<boolean>, onFail: (wait: number) => void, factor: string): Promise<void> {
+  async function secondFactorAttempt(req: Request, res: Response, ctx: Ctx, attempt: () => Promise<boolean>, onFail: (wait: number) => void | Promise<void>, factor: string): Promise<void> {
     const { accountId, email } = ctx.pending;
     if (!accountId || !email) return restart(req, res, ctx);
-    const ip = req.ip ?? null;
-    const wait = await deps.throttle.retryAfter({ email, ip });
+    const wait = await deps.throttle.attempt({ subject: throttleSubject({ accountId, email }), ip: req.ip ?? null });
     if (wait > 0) {
       await recordSignInFailure(db, { orgId: ctx.org.id, accountId, reason: 'throttled', type: 'mfa_verification', client: clientOf(req, ctx) });
       return onFail(wait);
     }
-    if (!(await attempt())) {
-      await deps.throttle.fail({ email, ip });
-      return onFail(0);
-    }
+    if (!(await attempt())) return onFail(0);
     await moveOn(req, res, ctx, { ...ctx.pending, factors: [...(ctx.pending.factors ?? []), factor] });
   }
 
@@ -291,13 +333,45 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
     const event = clientOf(req, ctx);
     await secondFactorAttempt(req, res, ctx, () => verifyTotp(db, deps.sealer, { accountId: ctx.pending.accountId!, code: field_(req, 'code'), orgId: ctx.org.id, event }),
       (wait) => secondFactorPage(res, ctx, { error: wait ? waitMessage(wait) : 'That code is not right. Enter the code your app shows now.' }, wait ? 429 : 401), 'otp');
-  }, { post: true }));
+  }, { post: true, stages: ['second_factor'] }));
 
   app.post('/oidc/interaction/:uid/recovery', route(async (req, res, ctx) => {
     const event = clientOf(req, ctx);
-    await secondFactorAttempt(req, res, ctx, () => useRecoveryCode(db, { accountId: ctx.pending.accountId!, code: field_(req, 'recovery_code'), orgId: ctx.org.id, event }),
+    await secondFactorAttempt(req, res, ctx, () => useRecoveryCode(db, deps.sealer, { accountId: ctx.pending.accountId!, code: field_(req, 'recovery_code'), orgId: ctx.org.id, event }),
       (wait) => secondFactorPage(res, ctx, { recoveryError: wait ? waitMessage(wait) : 'That recovery code is not right, or it was used already.' }, wait ? 429 : 401), 'recovery');
-  }, { post: true }));
+  }, { post: true, stages: ['second_factor'] }));
+
+  // A code by e-mail: sent in the transaction that issues it (the outbox), then checked like any second factor.
+  app.post('/oidc/interaction/:uid/email-code/send', route(async (req, res, ctx) => {
+    const { accountId } = ctx.pending;
+    if (!accountId) return restart(req, res, ctx);
+    const state = await loadSignInState(db, { orgId: ctx.org.id, accountId });
+    if (!state) return restart(req, res, ctx);
+    const issued = await db.transaction(async (trx) => {
+      const code = await deps.emailCodes.issueSignInCode(trx, accountId);
+      if ('code' in code) {
+        await enqueueMail(trx, { orgId: ctx.org.id, to: state.account.email, ...emailCodeMessage({ orgName: ctx.org.name, code: code.code, minutes: EMAIL_CODE_TTL_SECONDS / 60 }) });
+      }
+      return code;
+    });
+    if ('retryAfter' in issued) {
+      res.set('Retry-After', String(issued.retryAfter));
+      return codePage(res, ctx, { emailError: `A code was sent a moment ago. Wait ${issued.retryAfter} seconds before asking for another.` }, 429);
+    }
+    deps.wakeMail?.();
+    await moveOn(req, res, ctx, { ...ctx.pending, emailCodeSent: true });
+  }, { post: true, stages: ['second_factor', 'verify_email'] }));
+
+  app.post('/oidc/interaction/:uid/email-code', route(async (req, res, ctx) => {
+    const accountId = ctx.pending.accountId!;
+    const check = async () => {
+      const ok = await deps.emailCodes.verifySignInCode(db, { accountId, code: field_(req, 'email_code') });
+      await recordAttempt(db, { orgId: ctx.org.id, accountId, type: 'mfa_verification', outcome: ok ? 'success' : 'failure', ...(ok ? {} : { reason: 'mfa_failed' as const }), client: clientOf(req, ctx) });
+      return ok;
+    };
+    await secondFactorAttempt(req, res, ctx, check,
+      (wait) => codePage(res, ctx, { emailError: wait ? waitMessage(wait) : 'That code is not right, has expired or was tried too often. Check the latest e-mail, or send a new code.' }, wait ? 429 : 401), 'email');
+  }, { post: true, stages: ['second_factor', 'verify_email'] }));
 
   app.post('/oidc/interaction/:uid/totp-enrol', route(async (req, res, ctx) => {
     const { accountId } = ctx.pending;
@@ -316,7 +390,7 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
 <p>If you lose your phone, each of these codes signs you in once instead of the app. Keep them somewhere safe, such as a password manager: they are shown only this once.</p>
 <ol class="codes" id="recovery-codes">${codes.map((c) => `<li>${escapeHtml(c)}</li>`).join('')}</ol>
 ${form({ action: `${ctx.base}/continue`, csrf: ctx.csrf, submit: 'I have saved them: continue', body: '' })}`);
-  }, { post: true }));
+  }, { post: true, stages: ['enrol_totp'] }));
 
   app.post('/oidc/interaction/:uid/continue', route(async (req, res, ctx) => advance(req, res, ctx), { post: true }));
   app.post('/oidc/interaction/:uid/restart', route(async (req, res, ctx) => restart(req, res, ctx), { post: true }));
@@ -324,37 +398,14 @@ ${form({ action: `${ctx.base}/continue`, csrf: ctx.csrf, submit: 'I have saved t
     await deps.provider().interactionFinished(req, res, { error: 'access_denied', error_description: 'the person cannot sign in to this application' }, { mergeWithLastSubmission: false });
   }, { post: true }));
 
-  app.use((req: Request, res: Response) => { sendPage(res, 404, 'Page not found', 'There is no sign-in page here. Return to the application and start again.'); });
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof PageError) return sendPage(res, err.status, err.message, err.detail);
+  // The provider's own errors: no interaction (expired, finished, another browser), or its cookie missing.
+  pageErrors(app, deps.logger, (err) => {
     const name = (err as { name?: string }).name;
-    // The provider's own errors: no interaction (expired, finished, another browser), or its cookie missing.
-    if (name === 'SessionNotFound' || name === 'InvalidRequest') {
-      return sendPage(res, 400, 'This sign-in has expired', 'It took too long, or it was finished in another window. Return to the application and sign in again.');
-    }
-    const status = (err as { status?: number }).status;
-    if (status && status >= 400 && status < 500) return sendPage(res, status, 'This request could not be read', 'Return to the application and sign in again.');
-    (req as { log?: Logger }).log?.error({ err }, 'unexpected error on a sign-in page') ?? deps.logger.error({ err }, 'unexpected error on a sign-in page');
-    sendPage(res, 500, 'Something went wrong', 'Sign-in failed on our side. Try again in a moment.');
+    return name === 'SessionNotFound' || name === 'InvalidRequest'
+      ? new PageError(400, 'This sign-in has expired', 'It took too long, or it was finished in another window. Return to the application and sign in again.')
+      : undefined;
   });
   return app;
 }
 
-function sendPage(res: Response, status: number, title: string, detail: string): void {
-  if (res.headersSent) return;
-  const nonce = randomBytes(16).toString('base64url');
-  res.status(status).set({ 'Cache-Control': 'no-store', 'Content-Security-Policy': `default-src 'none'; style-src 'nonce-${nonce}'; frame-ancestors 'none'` })
-    .type('html').send(page({ title, nonce, body: `<p role="alert">${escapeHtml(detail)}</p>` }));
-}
-
 const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
-
-class PageError extends Error {
-  readonly status: number;
-  readonly detail: string;
-  constructor(status: number, message: string, detail: string) {
-    super(message);
-    this.status = status;
-    this.detail = detail;
-  }
-}

@@ -3,7 +3,9 @@
 // focus starting on the first field, usable on a phone (viewport, large targets), the organisation's name
 // on every page. Styles are inline under a per-response nonce (the Content-Security-Policy allows nothing else).
 
-export const escapeHtml = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+import { escapeHtml } from '../html.ts';
+
+export { escapeHtml };
 
 export type PageFrame = { title: string; orgName?: string; nonce: string; body: string };
 

@@ -13,15 +13,17 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import Provider, { type Adapter, type AdapterPayload, type Configuration, errors, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { findClient, maySeeToken, verifyClientSecret } from '../directory/clients.ts';
-import { ACR_MFA, ACR_ONE_FACTOR } from '../directory/login-policy.ts';
+import { createEmailCodes } from '../directory/email-codes.ts';
+import { ACR_MFA, ACR_ONE_FACTOR, evaluateLogin, loadSignInState } from '../directory/login-policy.ts';
 import { OidcModelStore } from '../directory/oidc-store.ts';
 import { createPasswordHasher, type PasswordHasher } from '../directory/passwords.ts';
 import type { Sealer } from '../directory/sealing.ts';
-import { linkGrant, liveSession, logOut } from '../directory/sessions.ts';
+import { linkGrant, type LiveSession, liveSession, logOut } from '../directory/sessions.ts';
 import { bindSession, memberClaims, SESSION_TTL_SECONDS } from '../directory/sign-in.ts';
 import { createThrottle, type ThrottleLimits } from '../directory/throttle.ts';
 import { listSigningKeys, providerSigningKeys } from '../directory/signing-keys.ts';
 import { repeat, startExpirySweeper } from './expiry.ts';
+import { accountPagesApp } from './account-pages.ts';
 import { interactionsApp } from './interactions.ts';
 import { escapeHtml, page } from './pages.ts';
 
@@ -34,6 +36,8 @@ export type OidcDeps = {
   /** The shortest password a person may choose (PASSWORD_MIN_LENGTH), 10 by default. */
   passwordMinLength?: number;
   throttle?: ThrottleLimits;
+  /** Asks the mail sender to deliver what a sign-in step just queued. */
+  wakeMail?: () => void;
 };
 
 /** Where oidc-provider's endpoints live (discovery is always /.well-known/openid-configuration). */
@@ -51,13 +55,14 @@ class ClientStore implements Adapter {
   async find(clientId: string): Promise<AdapterPayload | undefined> {
     const c = await findClient(this.db, clientId);
     if (!c) return undefined;
+    const webUris = c.redirectUris.filter((u) => /^https?:/i.test(u)); // a native app's own scheme is no logout target
     return {
       client_id: c.clientId,
       client_name: c.name,
       org_id: c.orgId,
       redirect_uris: c.redirectUris,
-      // After logout, back to one of the client's redirect URIs or its origin's root.
-      post_logout_redirect_uris: [...new Set([...c.redirectUris, ...c.redirectUris.map((u) => `${new URL(u).origin}/`)])],
+      // After logout, back to one of the client's web redirect URIs or its origin's root.
+      post_logout_redirect_uris: webUris.flatMap((u) => [u, `${new URL(u).origin}/`]).filter((u, i, all) => all.indexOf(u) === i),
       grant_types: c.grantTypes,
       response_types: ['code'],
       token_endpoint_auth_method: c.public ? 'none' : 'client_secret_basic',
@@ -133,7 +138,7 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
    * first: the provider's browser session is known only once it has resumed (and the provider may ask for
    * the grant before it runs the login checks).
    */
-  async function sessionOf(ctx: KoaContextWithOIDC, orgId: string): Promise<string | undefined> {
+  async function sessionOf(ctx: KoaContextWithOIDC, orgId: string): Promise<LiveSession | undefined> {
     const { session } = ctx.oidc;
     if (!session?.accountId) return undefined;
     const signedIn = (ctx.oidc.result as { roster?: { sessionId?: string } } | undefined)?.roster?.sessionId;
@@ -150,7 +155,11 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
     const orgId = orgOf(client);
     if (!session?.accountId || !orgId) return interactionPolicy.Check.REQUEST_PROMPT;
     const live = await sessionOf(ctx, orgId);
-    return live ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
+    if (!live) return interactionPolicy.Check.REQUEST_PROMPT;
+    // The organisation's policy today, against what that sign-in showed (it may have begun to require MFA).
+    const state = await loadSignInState(db, { orgId, accountId: session.accountId });
+    const stillMeets = state !== undefined && evaluateLogin(state, { provider: live.provider, factors: live.factors, now: new Date() }) === null;
+    return stillMeets ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
   }));
   const configuration: Configuration = {
     adapter: function adapterFor(model: string): Adapter {
@@ -191,7 +200,7 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
       if (claims.length) grant.addOIDCClaims(claims);
       const saved = await grant.save();
       const live = await sessionOf(ctx, orgId);
-      if (live) await linkGrant(db, { orgId, sessionId: live, grantId: saved });
+      if (live) await linkGrant(db, { orgId, sessionId: live.id, grantId: saved });
       return grant;
     },
     rotateRefreshToken: true, // every use gives a new refresh token; a reused one revokes the grant
@@ -224,7 +233,7 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
     responseTypes: ['code'], // the authorization code flow only: no implicit or hybrid tokens in URLs
   };
   const provider = new Provider(deps.issuer, configuration);
-  provider.proxy = deps.trustProxy !== false;
+  provider.proxy = true; // X-Forwarded-* reach it only from a trusted proxy: see createOidcService's handler
   // offline_access (a refresh token) is honoured only with prompt=consent (OpenID Connect Core 11, enforced by
   // the provider). The clients are the organisation's own applications, whose grants need no consent screen:
   // asking for offline_access is asking for it, and the consent step passes through the interaction at once.
@@ -261,8 +270,11 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
 
 const discovery = '/.well-known/openid-configuration';
 
-/** Whether a request path belongs to the provider. */
-export const isOidcPath = (path: string) => path === discovery || path === OIDC_PREFIX || path.startsWith(`${OIDC_PREFIX}/`);
+/** Pages a person reaches from an e-mail (a password reset link). */
+const ACCOUNT_PREFIX = '/account';
+
+/** Whether a request path belongs to the sign-in door: the provider, its pages, the account pages. */
+export const isOidcPath = (path: string) => path === discovery || path === OIDC_PREFIX || path.startsWith(`${OIDC_PREFIX}/`) || path.startsWith(`${ACCOUNT_PREFIX}/`);
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -291,13 +303,28 @@ export async function createOidcService(deps: OidcDeps & { refreshEveryMs?: numb
     everyMs: deps.refreshEveryMs ?? 60_000, logger: deps.logger, failed: 'could not check the OIDC signing keys; trying again later',
   });
   const sweeping = startExpirySweeper({ db: deps.db, logger: deps.logger });
+  const passwords = deps.passwords ?? createPasswordHasher();
+  const emailCodes = createEmailCodes(deps.secret);
   const interactions = interactionsApp({
-    db: deps.db, provider: () => provider, sealer: deps.sealer, passwords: deps.passwords ?? createPasswordHasher(), secret: deps.secret,
+    db: deps.db, provider: () => provider, sealer: deps.sealer, passwords, secret: deps.secret,
     throttle: createThrottle(deps.db, deps.throttle), logger: deps.logger, issuerName: new URL(deps.issuer).host, passwordMinLength: deps.passwordMinLength,
-    trustProxy: deps.trustProxy,
+    trustProxy: deps.trustProxy, emailCodes, wakeMail: deps.wakeMail, issuer: deps.issuer,
+  });
+  const accountPages = accountPagesApp({
+    db: deps.db, passwords, emailCodes, secret: deps.secret, logger: deps.logger, trustProxy: deps.trustProxy, passwordMinLength: deps.passwordMinLength,
   });
   return {
-    handler: (req, res) => (req.url?.startsWith(`${OIDC_PREFIX}/interaction/`) ? interactions(req, res) : callback(req, res)),
+    handler: (req, res) => {
+      if (req.url?.startsWith(`${OIDC_PREFIX}/interaction/`)) return interactions(req, res);
+      if (req.url?.startsWith(`${ACCOUNT_PREFIX}/`)) return accountPages(req, res);
+      // The provider believes X-Forwarded-* (its links, the cookies' Secure flag) only from a proxy express
+      // trusts (TRUST_PROXY): from anyone else they are dropped, so no caller can make it name another host.
+      const trusts = (req as IncomingMessage & { app?: { get(name: string): ((addr: string, i: number) => boolean) | undefined } }).app?.get('trust proxy fn');
+      if (!trusts?.(req.socket.remoteAddress ?? '', 0)) {
+        for (const h of Object.keys(req.headers)) if (h.startsWith('x-forwarded-')) delete req.headers[h];
+      }
+      return callback(req, res);
+    },
     refresh,
     stop: async () => { await Promise.all([following.stop(), sweeping.stop()]); },
   };

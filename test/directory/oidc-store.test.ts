@@ -10,22 +10,33 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { deleteExpiredOidcPayloads, OidcModelStore, oidcAdapter } from '../../src/directory/oidc-store.ts';
 import { startExpirySweeper } from '../../src/oidc/expiry.ts';
+import { hashSecret } from '../../src/directory/tokens.ts';
 import { testDb } from '../setup.ts';
 
 const store = (model: string) => new OidcModelStore(testDb(), model);
-const expire = (model: string, id: string) => testDb()('oidc_payloads').where({ model, id }).update({ expires_at: testDb().raw("now() - interval '1 second'") });
+/** The row id of a bearer token: a hash of the token (the database holds no usable token). */
+const rowId = (id: string) => `sha256:${hashSecret(id)}`;
+const expire = (model: string, id: string) => testDb()('oidc_payloads').where({ model, id: rowId(id) }).update({ expires_at: testDb().raw("now() - interval '1 second'") });
 
 describe('directory: OIDC provider storage (the adapter contract)', () => {
   it('finds what it stored until it expires; an expired payload is never found, and cleanup removes it', async () => {
     const codes = store('AuthorizationCode');
     const id = randomUUID();
     await codes.upsert(id, { accountId: 'a', grantId: 'g1', kind: 'AuthorizationCode' }, 60);
-    assert.deepEqual(await codes.find(id), { accountId: 'a', grantId: 'g1', kind: 'AuthorizationCode' });
+    assert.deepEqual(await codes.find(id), { accountId: 'a', grantId: 'g1', kind: 'AuthorizationCode', jti: id });
     assert.equal(await store('AccessToken').find(id), undefined, 'another model never sees it');
     await expire('AuthorizationCode', id);
     assert.equal(await codes.find(id), undefined);
     assert.ok((await deleteExpiredOidcPayloads(testDb())) >= 1);
-    assert.equal(await testDb()('oidc_payloads').where({ id }).first(), undefined);
+    assert.equal(await testDb()('oidc_payloads').where({ id: rowId(id) }).first(), undefined);
+  });
+
+  it('keeps no usable token: a bearer token is stored as its hash, and its payload does not repeat it', async () => {
+    const id = randomUUID();
+    await store('RefreshToken').upsert(id, { jti: id, grantId: 'g9', kind: 'RefreshToken' }, 60);
+    const rows = await testDb()('oidc_payloads').where({ model: 'RefreshToken' }).whereRaw('id = ? or payload::text like ?', [id, `%${id}%`]);
+    assert.deepEqual(rows, [], 'the token appears nowhere in the table');
+    assert.deepEqual(await store('RefreshToken').find(id), { grantId: 'g9', kind: 'RefreshToken', jti: id });
   });
 
   it('marks a consumed payload, which is still found with `consumed` (the provider refuses it and detects the replay)', async () => {
@@ -65,7 +76,7 @@ describe('directory: OIDC provider storage (the adapter contract)', () => {
     assert.equal(await store('AccessToken').find(ids.at), undefined);
     assert.equal(await store('RefreshToken').find(ids.rt), undefined);
     assert.equal(await store('AuthorizationCode').find(ids.code), undefined);
-    assert.deepEqual(await store('AccessToken').find(ids.otherAt), { grantId: other });
+    assert.deepEqual(await store('AccessToken').find(ids.otherAt), { grantId: other, jti: ids.otherAt });
   });
 });
 
@@ -126,11 +137,11 @@ describe('OIDC storage housekeeping', () => {
     assert.equal(await deleteExpiredOidcPayloads(testDb(), { batch: 3 }), 3, 'one batch at a time');
     const sweeper = startExpirySweeper({ db: testDb(), logger: pino({ level: 'silent' }), everyMs: 20, batch: 2 });
     try {
-      for (let i = 0; i < 500 && (await testDb()('oidc_payloads').whereIn('id', ids).count({ n: '*' }))[0].n !== 0; i++) await sleep(20);
+      for (let i = 0; i < 500 && (await testDb()('oidc_payloads').whereIn('id', ids.map(rowId)).count({ n: '*' }))[0].n !== 0; i++) await sleep(20);
     } finally {
       await sweeper.stop();
     }
-    assert.equal(Number((await testDb()('oidc_payloads').whereIn('id', ids).count({ n: '*' }))[0].n), 0);
-    assert.deepEqual(await store('AccessToken').find(live), { grantId: 'sweep' }, 'a live token stays');
+    assert.equal(Number((await testDb()('oidc_payloads').whereIn('id', ids.map(rowId)).count({ n: '*' }))[0].n), 0);
+    assert.deepEqual(await store('AccessToken').find(live), { grantId: 'sweep', jti: live }, 'a live token stays');
   });
 });

@@ -218,7 +218,7 @@ describe('Sign-in in a real browser (headless Chromium): accessible pages, MFA e
   it('a new owner signs in to the application: temporary password, new password, authenticator app, recovery codes', async () => {
     const name = unique('browser-');
     const created = await createOrganization(testDb(), { name, ownerEmail: `owner@${name}.test` });
-    await testDb()('organizations').where({ id: created.org.id }).update({ require_mfa: true });
+    await testDb()('organizations').where({ id: created.org.id }).update({ require_mfa: true, mfa_methods: testDb().raw("'{totp}'::text[]") });
     const { clientId, clientSecret } = await createClient(testDb(), { orgId: created.org.id, actor, redirectUris: [rp.redirectUri], public: false });
     rp.config = await client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
 

@@ -264,13 +264,13 @@ describe('Sign-in sessions: tokens, logout and revocation through the provider',
 
   it('a browser signed in to two organisations: revoking the session of one revokes its tokens (without offline_access too) and re-prompts only its applications', async () => {
     const a = await setup();
-    // The same person in a second organisation, signing in from the same browser (the e-mail is verified, so
-    // the password A set opens B's applications too).
+    // The same person in a second organisation, signing in from the same browser (the password is the
+    // person's own, set through an e-mailed link: it opens B's applications too).
     const orgB = await newOrg();
     const { clientId: clientIdB, clientSecret: secretB } = await createClient(testDb(), { orgId: orgB.org.id, actor, redirectUris: [REDIRECT], public: false });
     const configB = await client.discovery(new URL(issuer), clientIdB, undefined, client.ClientSecretBasic(secretB!), { execute: [client.allowInsecureRequests] });
     await createUser(orgB.scim, a.email);
-    await testDb()('accounts').where({ id: a.accountId }).update({ email_verified: true });
+    await testDb()('accounts').where({ id: a.accountId }).update({ email_verified: true, password_set_by_org_id: null });
     const b: Person = { ...a, org: orgB, config: configB, clientId: clientIdB };
 
     const browser = new Browser();

@@ -85,7 +85,7 @@ describe('Sign-in (authorization code flow through the pages)', function () {
 
   it('TOTP: an organisation that requires MFA makes the person enrol before the app gets a code; the next sign-in asks for the code', async () => {
     const { created, config } = await setup();
-    await testDb()('organizations').where({ id: created.org.id }).update({ require_mfa: true });
+    await testDb()('organizations').where({ id: created.org.id }).update({ require_mfa: true, mfa_methods: testDb().raw("'{totp}'::text[]") });
     const browser = new Browser();
     let { page } = await authorize(config, browser);
     page = await browser.submit(page, '/email', { email: created.owner.email });
@@ -137,7 +137,7 @@ describe('Sign-in (authorization code flow through the pages)', function () {
 
   it('resetting MFA (by the managing organisation only) deletes the factor and ends the person\'s sessions there', async () => {
     const { created, config } = await setup();
-    await testDb()('organizations').where({ id: created.org.id }).update({ require_mfa: true });
+    await testDb()('organizations').where({ id: created.org.id }).update({ require_mfa: true, mfa_methods: testDb().raw("'{totp}'::text[]") });
     const browser = new Browser();
     let { page, finish } = await authorize(config, browser);
     page = await browser.submit(page, '/email', { email: created.owner.email });
