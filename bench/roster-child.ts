@@ -52,17 +52,20 @@ const root = fileURLToPath(new URL('..', import.meta.url));
  * Starts `node --expose-gc --import ./bench/memory-probe.ts src/main.ts` on a free loopback port against
  * `databaseUrl` (already migrated), LOG_LEVEL=warn (so no per-request log lines), and waits for /healthz.
  * --expose-gc only lets the probe force a collection on request; nothing else calls it. `nodeFlags` go before
- * it (BENCH_ROSTER_FLAGS, e.g. V8 heap sizes, to try what a deployment could set).
+ * it (BENCH_ROSTER_FLAGS, e.g. V8 heap sizes, to try what a deployment could set). `secret`: the server's SECRET
+ * (random when absent); a second server on the same database needs the first one's (it seals the signing keys).
+ * `env`: more environment for the server (BENCH_ROSTER_ENV, e.g. MALLOC_ARENA_MAX=1, to try what a deployment could set).
  */
-export async function startRoster(databaseUrl: string, opts: { stubPglite?: boolean; nodeFlags?: string[] } = {}): Promise<RosterChild> {
+export async function startRoster(databaseUrl: string, opts: { stubPglite?: boolean; nodeFlags?: string[]; secret?: string; env?: Record<string, string> } = {}): Promise<RosterChild> {
   const port = await freePort();
   const child: ChildProcess = spawn(process.execPath, [...(opts.nodeFlags ?? []), '--expose-gc', '--import', './bench/memory-probe.ts', 'src/main.ts'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: {
       PATH: process.env.PATH, NODE_ENV: 'production', DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'warn',
-      SECRET: randomBytes(32).toString('base64url'), DATA_DIR: tmpdir(), ISSUER: `http://127.0.0.1:${port}`,
+      SECRET: opts.secret ?? randomBytes(32).toString('base64url'), DATA_DIR: tmpdir(), ISSUER: `http://127.0.0.1:${port}`,
       ...(opts.stubPglite ? { BENCH_STUB_PGLITE: '1' } : {}),
+      ...opts.env,
     },
   });
   const prefix = (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).map((l) => `[roster] ${l}\n`).join('');

@@ -208,6 +208,8 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
     await deps.provider().interactionFinished(req, res, {
       ...(ctx.details.result ?? {}),
       login: { accountId, amr: amrOf(factors), acr: acrOf(factors), remember: true },
+      // The organisation's own application: no consent screen, and no round trip through it either.
+      consent: {},
       roster: { ...ctx.pending, sessionId },
     }, { mergeWithLastSubmission: false });
   }
