@@ -7,6 +7,9 @@ import * as m003 from './003-signing-keys.ts';
 import * as m004 from './004-oidc-clients.ts';
 import * as m005 from './005-sign-in-foundation.ts';
 import * as m006 from './006-sign-in.ts';
+import * as m007 from './007-mail.ts';
+import * as m008 from './008-email-codes.ts';
+import * as m009 from './009-sso.ts';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down?: (knex: Knex) => Promise<void> };
 
@@ -17,6 +20,9 @@ const migrations: Record<string, Migration> = {
   '004-oidc-clients': m004,
   '005-sign-in-foundation': m005,
   '006-sign-in': m006,
+  '007-mail': m007,
+  '008-email-codes': m008,
+  '009-sso': m009,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

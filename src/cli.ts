@@ -3,6 +3,7 @@
 // takes DATA_DIR's lock before opening it (src/data-lock.ts); when a server holds it, the command goes to
 // that server over its operator socket (DATA_DIR/roster.sock), waiting for the server if it is still starting.
 // Nothing heavy (Knex, pg, PGlite, the directory) is loaded unless the CLI opens the database itself.
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -32,6 +33,15 @@ commands:
   keys list [--json]                               the OpenID Connect signing keys that are published
   keys rotate [--json]                             add a signing key that signs from now on; the old one stays
                                                    published for a day, until the tokens it signed have expired
+  outbox list [--org ORG_ID] [--json]              the newest 50 messages of the outbox (all, or one organisation's)
+  outbox show ID [--json]                          one message: its status, attempts, last error, and text
+  sso set --org ORG_ID --issuer URL --client-id ID --client-secret SECRET|- --domain DOMAIN [--domain ...] [--no-jit] [--json]
+                                                   connect the organisation to its OpenID Connect identity provider
+                                                   (its discovery document is checked first); people with an e-mail
+                                                   in these domains sign in there; --no-jit: only existing members;
+                                                   --client-secret - reads the secret from standard input
+  sso show --org ORG_ID [--json]                   the connection (never its secret) and the redirect URI to register
+  sso remove --org ORG_ID [--json]                 remove the connection; its members sign in with passwords again
 `;
 
 class UsageError extends Error {}
@@ -50,6 +60,14 @@ function need(values: Record<string, unknown>, name: string): string {
   return v;
 }
 
+/** `-` reads the secret from standard input (its first line), keeping it out of the process list and shell history. */
+function secretArgument(value: string): string {
+  if (value !== '-') return value;
+  const line = readFileSync(0, 'utf8').split(/\r?\n/)[0];
+  if (!line) throw new UsageError('--client-secret -: nothing on standard input');
+  return line;
+}
+
 function toCommand(command: string, values: Record<string, unknown>): OperatorCommand | 'migrate' {
   if (command === 'migrate') return 'migrate';
   if (command === 'org create') return { command, name: need(values, 'name'), ownerEmail: need(values, 'owner-email') };
@@ -64,6 +82,22 @@ function toCommand(command: string, values: Record<string, unknown>): OperatorCo
   }
   if (command === 'client list') return { command, orgId: need(values, 'org') };
   if (command === 'client revoke') return { command, orgId: need(values, 'org'), clientId: need(values, 'id') };
+  if (command === 'sso set') {
+    const domains = values.domain;
+    if (!Array.isArray(domains) || domains.length === 0) throw new UsageError('--domain is required');
+    return {
+      command, orgId: need(values, 'org'), issuer: need(values, 'issuer'), clientId: need(values, 'client-id'), clientSecret: secretArgument(need(values, 'client-secret')),
+      domains: domains as string[], jitProvisioning: values['no-jit'] !== true,
+    };
+  }
+  if (command === 'sso show' || command === 'sso remove') return { command, orgId: need(values, 'org') };
+  if (command === 'outbox list') return { command, ...(values.org === undefined ? {} : { orgId: need(values, 'org') }) };
+  const shown = /^outbox show (\S+)$/.exec(command);
+  if (shown) return { command: 'outbox show', id: shown[1] };
+  if (command === 'outbox show') {
+    if (typeof values.id !== 'string') throw new UsageError('the message id is required: outbox show ID');
+    return { command, id: values.id };
+  }
   throw new UsageError(`unknown command "${command}"`);
 }
 
@@ -123,7 +157,7 @@ async function locally(config: Config, command: OperatorCommand | 'migrate'): Pr
     const { runOperatorCommand } = await import('./operations.ts');
     const { createSealer } = await import('./directory/sealing.ts');
     const { createPasswordHasher } = await import('./directory/passwords.ts');
-    return await runOperatorCommand({ db, sealer: createSealer(config.secret), passwords: createPasswordHasher(config.passwordCost) }, command);
+    return await runOperatorCommand({ db, sealer: createSealer(config.secret), passwords: createPasswordHasher(config.passwordCost), issuer: config.issuer }, command);
   } finally {
     await db.destroy();
   }
@@ -178,6 +212,20 @@ function describe(command: OperatorCommand | 'migrate', out: Record<string, unkn
     return [`client_id:     ${out.client_id}`, out.client_secret ? `client_secret: ${out.client_secret}\nThe secret is shown once and stored only as a hash: keep it now.` : 'a public client: no secret; it must use PKCE'].join('\n');
   }
   if (command.command === 'client revoke') return `revoked client ${out.revoked}`;
+  if (command.command === 'outbox list') return describeOutbox(out.messages as OutboxLine[]);
+  if (command.command === 'outbox show') return describeMessage(out as unknown as OutboxLine & { orgId: string | null; text: string; html: string | null });
+  if (command.command === 'sso remove') return `removed the SSO connection of ${out.removed}; its members sign in with passwords again`;
+  if (command.command === 'sso set' || command.command === 'sso show') {
+    const c = out as { issuer: string; clientId: string; domains: string[]; jitProvisioning: boolean; redirectUri: string; updatedAt: string };
+    return [
+      ...(command.command === 'sso set' ? ['SSO connection saved (the client secret is stored encrypted and never shown again)'] : []),
+      `issuer:        ${c.issuer}`,
+      `client id:     ${c.clientId}`,
+      `domains:       ${c.domains.join(', ')}`,
+      `provisioning:  ${c.jitProvisioning ? 'just in time (a new person becomes a member at first sign-in)' : 'existing members only'}`,
+      `redirect URI:  ${c.redirectUri}  (register it at the identity provider)`,
+    ].join('\n');
+  }
   if (command.command === 'client list') {
     const clients = out.clients as { clientId: string; name: string; public: boolean; redirectUris: string[]; revokedAt: string | null }[];
     return clients.map((c) => `${c.clientId}  ${c.revokedAt ? 'revoked' : 'active '}  ${c.public ? 'public      ' : 'confidential'}  ${c.redirectUris.join(' ')}  ${c.name}`).join('\n') || 'no clients';
@@ -208,6 +256,44 @@ function describe(command: OperatorCommand | 'migrate', out: Record<string, unkn
   ].join('\n');
 }
 
+type OutboxLine = {
+  id: string; to: string; subject: string; status: string; attempts: number; inFlight: boolean;
+  nextAttemptAt: string | null; lastError: string | null; createdAt: string; sentAt: string | null;
+};
+
+/** queued (2 attempts, next at ...), sending, sent, logged (no SMTP_URL), failed (after 25 attempts). */
+function outboxState(m: OutboxLine): string {
+  const at = (d: string | null) => (d ? new Date(d).toISOString() : '-');
+  if (m.status === 'queued' && m.inFlight) return `sending (attempt ${m.attempts})`;
+  if (m.status === 'queued') return m.attempts ? `queued (${m.attempts} attempt${m.attempts === 1 ? '' : 's'} failed; next at ${at(m.nextAttemptAt)})` : 'queued';
+  if (m.status === 'sent') return `sent ${at(m.sentAt)}`;
+  if (m.status === 'logged') return 'logged (no SMTP_URL: kept here only)';
+  return `failed (after ${m.attempts} attempt${m.attempts === 1 ? '' : 's'})`;
+}
+
+function describeOutbox(messages: OutboxLine[]): string {
+  if (messages.length === 0) return 'the outbox is empty';
+  return [
+    ...messages.map((m) => `${m.id}  ${new Date(m.createdAt).toISOString()}  ${m.to}  ${m.subject}  [${outboxState(m)}]`),
+    'read one with: npm run --silent cli -- outbox show ID',
+  ].join('\n');
+}
+
+function describeMessage(m: OutboxLine & { orgId: string | null; text: string; html: string | null }): string {
+  return [
+    `id:           ${m.id}`,
+    `status:       ${outboxState(m)}`,
+    ...(m.lastError ? [`last error:   ${m.lastError}`] : []),
+    `created:      ${new Date(m.createdAt).toISOString()}`,
+    `organisation: ${m.orgId ?? '-'}`,
+    `to:           ${m.to}`,
+    `subject:      ${m.subject}`,
+    '',
+    m.text.trimEnd(),
+    ...(m.html ? ['', '(an HTML version too: --json shows it)'] : []),
+  ].join('\n');
+}
+
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -215,6 +301,8 @@ async function main(argv: string[]): Promise<void> {
     options: {
       name: { type: 'string' }, 'owner-email': { type: 'string' }, org: { type: 'string' }, id: { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true }, public: { type: 'boolean', default: false },
+      issuer: { type: 'string' }, 'client-id': { type: 'string' }, 'client-secret': { type: 'string' }, domain: { type: 'string', multiple: true },
+      'no-jit': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     },
   });

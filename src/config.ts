@@ -15,6 +15,7 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
+  MAIL_FROM: z.string().max(320).regex(/^([^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/, 'must be an address, like "Roster <no-reply@example.com>" or no-reply@example.com').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   TRUST_PROXY: z.string().default('loopback'),
@@ -35,6 +36,8 @@ export type Config = {
   dataDir: string;
   secret: string;
   smtpUrl: string | undefined;
+  /** The From of every message: MAIL_FROM, or `Roster <no-reply@ISSUER's host>`. */
+  mailFrom: string;
   logLevel: string;
   /** Port of the metrics listener (GET /metrics); unset: no metrics served. */
   metricsPort: number | undefined;
@@ -56,6 +59,12 @@ function parseTrustProxy(value: string): boolean | number | string {
   if (v === 'false') return false;
   if (/^\d+$/.test(v)) return Number(v);
   return v;
+}
+
+/** The domain of the default sender: the issuer's host name (localhost for an IP address). */
+function mailDomain(issuer: string): string {
+  const host = new URL(issuer).hostname;
+  return /^[\d.]+$|^\[/.test(host) ? 'localhost' : host;
 }
 
 export class ConfigError extends Error {}
@@ -83,17 +92,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const dataDir = resolve(e.DATA_DIR);
+  const issuer = (e.ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
   if (e.NODE_ENV === 'production' && !e.SECRET) {
     throw new ConfigError('invalid configuration: SECRET is required when NODE_ENV=production');
   }
   return {
     env: e.NODE_ENV,
     port: e.PORT,
-    issuer: (e.ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
+    issuer,
     databaseUrl: e.DATABASE_URL,
     dataDir,
     secret: e.SECRET ?? readOrCreateDevSecret(dataDir),
     smtpUrl: e.SMTP_URL,
+    mailFrom: e.MAIL_FROM ?? `Roster <no-reply@${mailDomain(issuer)}>`,
     logLevel: e.LOG_LEVEL,
     metricsPort: e.METRICS_PORT,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),

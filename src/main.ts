@@ -16,6 +16,7 @@ import { createOidcService } from './oidc/provider.ts';
 import { createMetrics } from './http/metrics.ts';
 import { listenOperatorSocket, type OperatorChannel } from './http/operator.ts';
 import { createLogger } from './logger.ts';
+import { startMailSender } from './mail/sender.ts';
 import { ensurePrivateDir } from './private-dir.ts';
 
 /** A start-up failure whose message is the one line to print. */
@@ -125,7 +126,10 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
   if (await ensureSigningKey(db, sealer)) logger.info('created the first OIDC signing key (rotate with: cli keys rotate)');
   step();
 
-  const oidc = await createOidcService({ db, issuer: config.issuer, sealer, secret: config.secret, trustProxy: config.trustProxy, logger, passwords, passwordMinLength: config.passwordMinLength });
+  // Mail queued before this start (a crash, a restart) goes out now; requests wake the sender after queueing.
+  const mail = startMailSender({ db, logger, smtpUrl: config.smtpUrl, from: config.mailFrom });
+  held.stops.push(mail.stop);
+  const oidc = await createOidcService({ db, issuer: config.issuer, sealer, secret: config.secret, trustProxy: config.trustProxy, logger, passwords, passwordMinLength: config.passwordMinLength, wakeMail: mail.wake });
   held.stops.push(oidc.stop);
   const metrics = createMetrics();
   const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidc.handler, passwords });
@@ -140,7 +144,7 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
     held.servers.push(metricsServer);
     metricsPort = await listen(metricsServer, config.metricsPort, 'METRICS_PORT');
   }
-  operator?.ready({ db, sealer, passwords });
+  operator?.ready({ db, sealer, passwords, issuer: config.issuer });
   step();
   logger.info({ port, metricsPort, issuer: config.issuer, database, operatorSocket: socketPath }, `ready: roster listening on port ${port}`);
 }

@@ -59,6 +59,9 @@ export class UpstreamError extends Error {
 }
 
 export const UPSTREAM_SCOPE = 'openid email profile';
+/** Where every upstream sends the browser back: the redirect URI an organisation registers there. */
+export const SSO_CALLBACK_PATH = '/sso/callback';
+export const ssoRedirectUri = (issuer: string) => `${issuer.replace(/\/$/, '')}${SSO_CALLBACK_PATH}`;
 const DISCOVERY_TTL_MS = 5 * 60_000;
 const TIMEOUT_SECONDS = 10;
 const CACHE_LIMIT = 1000;

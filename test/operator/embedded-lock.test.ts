@@ -125,7 +125,7 @@ describe('embedded database: one process at a time', function () {
       await sleep(500); // whatever it does meanwhile, it must not give up
       assert.equal(cli.child.exitCode, null, 'the CLI is still waiting');
       assert.equal(existsSync(join(d, 'pgdata')), false, 'the CLI did not open the database');
-      socket.ready({ db: testDb(), sealer: createSealer(TEST_SECRET), passwords: createPasswordHasher() });
+      socket.ready({ db: testDb(), sealer: createSealer(TEST_SECRET), passwords: createPasswordHasher(), issuer: 'http://roster.test' });
       assert.equal(await cli.exited, 0, cli.output().stderr);
       const out = JSON.parse(cli.output().stdout);
       assert.equal((await testDb()('organizations').where({ id: out.orgId }).first()).id, out.orgId);

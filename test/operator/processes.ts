@@ -11,7 +11,7 @@ export const ROOT = resolve(import.meta.dirname, '../..');
 /** The environment of a child: this one's, without anything of Roster's configuration, plus `env`. */
 export function childEnv(env: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const base = { ...process.env };
-  for (const name of ['DATABASE_URL', 'DATA_DIR', 'PORT', 'METRICS_PORT', 'ISSUER', 'LOG_LEVEL', 'NODE_ENV', 'SECRET', 'TRUST_PROXY', 'DATABASE_PREPARED_STATEMENTS', 'DATABASE_STATEMENT_TIMEOUT_MS']) delete base[name];
+  for (const name of ['DATABASE_URL', 'DATA_DIR', 'PORT', 'METRICS_PORT', 'ISSUER', 'LOG_LEVEL', 'NODE_ENV', 'SECRET', 'TRUST_PROXY', 'DATABASE_PREPARED_STATEMENTS', 'DATABASE_STATEMENT_TIMEOUT_MS', 'SMTP_URL', 'MAIL_FROM']) delete base[name];
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) delete base[k];
     else base[k] = v;
