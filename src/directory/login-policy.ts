@@ -8,6 +8,8 @@
 import type { Knex } from 'knex';
 import { passwordOpensOrg } from './accounts.ts';
 import type { AuthEventReason } from './auth-events.ts';
+import type { Sealer } from './sealing.ts';
+import { emailDomain, getSsoConnectionForSignIn, type SsoConnectionWithSecret } from './sso.ts';
 
 export type SignInState = {
   org: { id: string; name: string; requireMfa: boolean; mfaMethods: string[]; loginProviders: string[]; ssoEnforced: boolean };
@@ -22,7 +24,10 @@ export type SignInState = {
 /** What the person has done so far in this sign-in. */
 export type Attempt = {
   provider: 'password' | 'sso';
-  /** Factors shown: `pwd` (password), `otp` (TOTP), `recovery` (a recovery code), `email` (a code sent by e-mail). */
+  /**
+   * Factors shown: `pwd` (password), `otp` (TOTP), `recovery` (a recovery code), `email` (a code sent by
+   * e-mail); through the identity provider, `sso` and its methods as `upstream:<amr value>`.
+   */
   factors: string[];
   now: Date;
 };
@@ -51,8 +56,15 @@ export function secondFactorMethods(s: SignInState): ('totp' | 'email')[] {
 /** A second factor is needed when the person enrolled one, or the organisation requires one and e-mail codes serve. */
 const needsSecondFactor = (s: SignInState) => s.account.hasTotp || (s.org.requireMfa && allows(s, 'email'));
 
-/** A second factor was given: TOTP or a recovery code, or an e-mail code where the organisation counts those. */
-const secondFactorShown = (s: SignInState, a: Attempt) => a.factors.includes('otp') || a.factors.includes('recovery') || (a.factors.includes('email') && allows(s, 'email'));
+/** The organisation's identity provider said the person used more than one factor there (its amr). */
+const upstreamMfa = (a: Attempt) => a.provider === 'sso' && ['upstream:mfa', 'upstream:otp', 'upstream:hwk', 'upstream:swk', 'upstream:sms'].some((f) => a.factors.includes(f));
+
+/**
+ * A second factor was given: TOTP or a recovery code, an e-mail code where the organisation counts those, or
+ * MFA done at the organisation's identity provider (not asked again).
+ */
+const secondFactorShown = (s: SignInState, a: Attempt) =>
+  a.factors.includes('otp') || a.factors.includes('recovery') || (a.factors.includes('email') && allows(s, 'email')) || upstreamMfa(a);
 
 export const loginChecks: readonly LoginCheck[] = [
   // Denials first: nothing a person does next could change them.
@@ -114,8 +126,11 @@ export function evaluateLogin(state: SignInState, attempt: Attempt, checks: read
 
 /** RFC 8176 methods for the factors shown: `pwd`, `otp`, and `mfa` when there were two or more. */
 export function amrOf(factors: string[]): string[] {
-  const amr = factors.map((f) => (f === 'recovery' || f === 'email' ? 'otp' : f)).filter((f, i, all) => all.indexOf(f) === i);
-  return amr.length >= 2 ? [...amr, 'mfa'] : amr;
+  // A sign-in through the identity provider reports that provider's methods (its amr), as RFC 8176 values.
+  const amr = factors.filter((f) => f !== 'sso').map((f) => (f === 'recovery' || f === 'email' ? 'otp' : f.replace(/^upstream:/, '')))
+    .filter((f, i, all) => all.indexOf(f) === i);
+  const multi = amr.includes('mfa') || amr.filter((f) => f !== 'mfa').length >= 2;
+  return multi && !amr.includes('mfa') ? [...amr, 'mfa'] : amr;
 }
 
 export const ACR_ONE_FACTOR = 'urn:roster:loa:1fa';
@@ -144,4 +159,16 @@ export async function loadSignInState(db: Knex, input: { orgId: string; accountI
     },
     membership: row.membership_id ? { id: row.membership_id, status: row.membership_status, role: row.role } : null,
   };
+}
+
+/**
+ * The organisation's identity provider, when this address signs in there: its domain is one the organisation's
+ * connection claims, or the organisation enforces SSO. Undefined otherwise (the password page follows).
+ */
+export async function ssoConnectionFor(db: Knex, sealer: Sealer, input: { orgId: string; email: string }): Promise<SsoConnectionWithSecret | undefined> {
+  const domain = emailDomain(input.email);
+  const row = await db('organizations as o').where('o.id', input.orgId)
+    .first('o.sso_enforced', db.raw('exists (select 1 from sso_domains d where d.org_id = o.id and d.domain = ?) as claimed', [domain ?? '']));
+  if (!row || !(row.sso_enforced || row.claimed)) return undefined;
+  return getSsoConnectionForSignIn(db, sealer, { orgId: input.orgId });
 }

@@ -12,14 +12,17 @@ import type { Logger } from 'pino';
 import type Provider from 'oidc-provider';
 import QRCode from 'qrcode';
 import { findClient } from '../directory/clients.ts';
-import type { EventContext } from '../directory/auth-events.ts';
+import { getSsoConnectionForSignIn } from '../directory/sso.ts';
+import { resolveSsoAccount } from '../directory/sso-identities.ts';
+import { finishUpstreamLogin, ssoRedirectUri, startUpstreamLogin, UpstreamError } from './upstream.ts';
+import type { AuthEventReason, EventContext } from '../directory/auth-events.ts';
 import { type EmailCodes, EMAIL_CODE_TTL_SECONDS, PASSWORD_RESET_TTL_SECONDS } from '../directory/email-codes.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { enqueueMail } from '../directory/outbox.ts';
 import { emailCodeMessage, passwordResetMessage } from '../mail/templates.ts';
 import { RESET_PASSWORD_PATH } from './account-pages.ts';
 import { getOrganization } from '../directory/organizations.ts';
-import { acrOf, amrOf, evaluateLogin, loadSignInState, type LoginCheck, secondFactorMethods, type Step } from '../directory/login-policy.ts';
+import { acrOf, amrOf, type Attempt, evaluateLogin, ssoConnectionFor, loadSignInState, type LoginCheck, secondFactorMethods, type Step } from '../directory/login-policy.ts';
 import { confirmTotpEnrolment, pendingTotpEnrolment, startTotpEnrolment, useRecoveryCode, verifyTotp } from '../directory/mfa.ts';
 import type { PasswordHasher } from '../directory/passwords.ts';
 import type { Sealer } from '../directory/sealing.ts';
@@ -48,7 +51,15 @@ export type InteractionDeps = {
 };
 
 /** What the person has shown so far in this interaction. */
-type Pending = { email?: string; accountId?: string; factors?: string[]; emailCodeSent?: boolean; deniedBy?: string };
+type Pending = {
+  email?: string; accountId?: string; factors?: string[]; emailCodeSent?: boolean; deniedBy?: string;
+  /** How the person identified themselves: a password here, or the organisation's identity provider. */
+  provider?: 'password' | 'sso';
+  /** A sign-in at the organisation's identity provider in progress: what its answer must match. */
+  sso?: { state: string; nonce: string; codeVerifier: string };
+};
+
+const attemptOf = (p: Pending): Attempt => ({ provider: p.provider ?? 'password', factors: p.factors ?? [], now: new Date() });
 
 /** Where a person stands in a sign-in: identifying themselves, a step of the login policy, denied, or done. */
 type Stage = 'identify' | Step | 'denied' | 'done';
@@ -137,7 +148,7 @@ ${form({ action: `${ctx.base}/totp-enrol`, csrf: ctx.csrf, submit: 'Confirm', bo
   async function codePage(res: Response, ctx: Ctx, opts: CodeOpts = {}, status = 200): Promise<void> {
     const state = await loadSignInState(db, { orgId: ctx.org.id, accountId: ctx.pending.accountId! });
     if (!state) throw new PageError(400, 'This sign-in has expired', 'Return to the application and sign in again.');
-    const failed = evaluateLogin(state, { provider: 'password', factors: ctx.pending.factors ?? [], now: new Date() });
+    const failed = evaluateLogin(state, attemptOf(ctx.pending));
     const verifying = failed !== null && 'step' in failed.outcome && failed.outcome.step === 'verify_email';
     const methods = verifying ? ['email' as const] : secondFactorMethods(state);
     const totp = methods.includes('totp');
@@ -189,7 +200,7 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
     if (!accountId) return passwordPage(res, ctx);
     const state = await loadSignInState(db, { orgId: ctx.org.id, accountId });
     if (!state) return restart(req, res, ctx);
-    const failed = evaluateLogin(state, { provider: 'password', factors, now: new Date() });
+    const failed = evaluateLogin(state, attemptOf(ctx.pending));
     if (failed && 'deny' in failed.outcome) {
       // Recorded once per sign-in, not at every reload of the page.
       if (ctx.pending.deniedBy !== failed.name) {
@@ -203,7 +214,7 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
       if (failed.outcome.step === 'enrol_totp') return enrolPage(res, ctx);
       return codePage(res, ctx);
     }
-    const sessionId = await completeSignIn(db, { orgId: ctx.org.id, accountId, provider: 'password', factors, client: clientOf(req, ctx) });
+    const sessionId = await completeSignIn(db, { orgId: ctx.org.id, accountId, provider: ctx.pending.provider ?? 'password', factors, client: clientOf(req, ctx) });
     await deps.throttle.succeed({ subject: throttleSubject({ accountId, email: ctx.pending.email }), ip: req.ip ?? null });
     await deps.provider().interactionFinished(req, res, {
       ...(ctx.details.result ?? {}),
@@ -234,7 +245,7 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
     if (!ctx.pending.accountId) return 'identify';
     const state = await loadSignInState(db, { orgId: ctx.org.id, accountId: ctx.pending.accountId });
     if (!state) return 'identify';
-    const failed = evaluateLogin(state, { provider: 'password', factors: ctx.pending.factors ?? [], now: new Date() });
+    const failed = evaluateLogin(state, attemptOf(ctx.pending));
     if (!failed) return 'done';
     return 'deny' in failed.outcome ? 'denied' : failed.outcome.step;
   }
@@ -262,9 +273,47 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
   app.post('/oidc/interaction/:uid/email', route(async (req, res, ctx) => {
     const email = field_(req, 'email').trim();
     if (!/^[^\s@]+@[^\s@]+$/.test(email) || email.length > 320) return emailPage(res, ctx, { error: 'Enter your e-mail address, like name@example.com.', value: email }, 422);
-    // Nothing is looked up here: the next page is the same whether or not the address has an account.
+    // An address whose domain this organisation's identity provider claims (or any address, where the
+    // organisation enforces SSO) signs in there. Nothing about accounts is looked up: the next page is the
+    // same whether or not the address has an account.
+    const connection = await ssoConnectionFor(db, deps.sealer, { orgId: ctx.org.id, email });
+    if (connection) {
+      const start = await startUpstreamLogin({ connection, redirectUri: ssoRedirectUri(deps.issuer), loginHint: email, statePrefix: ctx.details.uid });
+      await savePending(req, res, ctx, { email, provider: 'sso', sso: { state: start.state, nonce: start.nonce, codeVerifier: start.codeVerifier } });
+      await recordAttempt(db, { orgId: ctx.org.id, accountId: null, email, type: 'sso_redirect', outcome: 'success', client: clientOf(req, ctx) });
+      return res.redirect(303, start.url);
+    }
     await moveOn(req, res, ctx, { email });
   }, { post: true, stages: ['identify'] }));
+
+  // Back from the organisation's identity provider (through /sso/callback, which only finds this interaction):
+  // the answer must match what was sent; the person is linked or provisioned, then the login policy goes on.
+  app.get('/oidc/interaction/:uid/sso', route(async (req, res, ctx) => {
+    const expected = ctx.pending.sso;
+    const state = typeof req.query.state === 'string' ? req.query.state : '';
+    if (!expected || ctx.pending.provider !== 'sso' || state !== expected.state) {
+      throw new PageError(400, 'This sign-in has expired', 'The answer from your company sign-in does not belong to this sign-in. Return to the application and sign in again.');
+    }
+    const connection = await getSsoConnectionForSignIn(db, deps.sealer, { orgId: ctx.org.id });
+    if (!connection) throw new PageError(400, 'Company sign-in is not set up', 'This organisation no longer has a company sign-in. Ask your administrator.');
+    const callbackUrl = new URL(`${ssoRedirectUri(deps.issuer)}?${new URLSearchParams(req.query as Record<string, string>)}`);
+    const event = clientOf(req, ctx);
+    try {
+      const person = await finishUpstreamLogin({ connection, callbackUrl, expected });
+      const { accountId } = await resolveSsoAccount(db, {
+        orgId: ctx.org.id, provider: person.issuer, subject: person.subject, email: person.email, givenName: person.givenName, familyName: person.familyName, context: event,
+      });
+      await recordAttempt(db, { orgId: ctx.org.id, accountId, type: 'sso_sign_in', outcome: 'success', client: event });
+      const upstream = (person.amr ?? []).filter((m) => /^[a-z]{2,8}$/.test(m)).map((m) => `upstream:${m}`);
+      await moveOn(req, res, ctx, { email: person.email, accountId, provider: 'sso', factors: ['sso', ...upstream] });
+    } catch (err) {
+      const reason = err instanceof UpstreamError ? err.code : err instanceof DirectoryError ? err.rule : undefined;
+      if (!reason) throw err;
+      await recordAttempt(db, { orgId: ctx.org.id, accountId: null, email: ctx.pending.email ?? null, type: 'sso_sign_in', outcome: 'failure', reason: reason as AuthEventReason, client: event });
+      await savePending(req, res, ctx, { email: ctx.pending.email });
+      throw new PageError(403, 'Company sign-in did not work', ssoRefusal(reason));
+    }
+  }, { post: false, stages: ['identify'] }));
 
   app.post('/oidc/interaction/:uid/password', route(async (req, res, ctx) => {
     const email = ctx.pending.email;
@@ -411,3 +460,16 @@ ${form({ action: `${ctx.base}/continue`, csrf: ctx.csrf, submit: 'I have saved t
 }
 
 const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/** What a person is told when the company sign-in did not let them in (the reason is in the auth event). */
+function ssoRefusal(reason: string): string {
+  const messages: Record<string, string> = {
+    email_not_verified: 'Your company sign-in did not confirm your e-mail address. Ask your administrator.',
+    email_outside_domains: 'Your company sign-in gave an e-mail address this organisation does not sign in with.',
+    jit_disabled: 'You do not have access to this application yet. Ask your administrator to add you.',
+    identity_linking_off: 'Your account already signs in another way, and this organisation allows only one. Ask your administrator.',
+    identity_taken: 'This company sign-in is already linked to another account. Ask your administrator.',
+    upstream_unreachable: 'Your company sign-in could not be reached. Try again in a moment.',
+  };
+  return messages[reason] ?? 'Your company sign-in refused or could not complete the sign-in. Return to the application and try again.';
+}

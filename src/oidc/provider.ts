@@ -25,6 +25,7 @@ import { listSigningKeys, providerSigningKeys } from '../directory/signing-keys.
 import { repeat, startExpirySweeper } from './expiry.ts';
 import { accountPagesApp } from './account-pages.ts';
 import { interactionsApp } from './interactions.ts';
+import { SSO_CALLBACK_PATH } from './upstream.ts';
 import { escapeHtml, page } from './pages.ts';
 
 export type OidcDeps = {
@@ -273,8 +274,26 @@ const discovery = '/.well-known/openid-configuration';
 /** Pages a person reaches from an e-mail (a password reset link). */
 const ACCOUNT_PREFIX = '/account';
 
-/** Whether a request path belongs to the sign-in door: the provider, its pages, the account pages. */
-export const isOidcPath = (path: string) => path === discovery || path === OIDC_PREFIX || path.startsWith(`${OIDC_PREFIX}/`) || path.startsWith(`${ACCOUNT_PREFIX}/`);
+/** Whether a request path belongs to the sign-in door: the provider, its pages, the account pages, the SSO callback. */
+export const isOidcPath = (path: string) => path === discovery || path === OIDC_PREFIX || path.startsWith(`${OIDC_PREFIX}/`) || path.startsWith(`${ACCOUNT_PREFIX}/`)
+  || path === SSO_CALLBACK_PATH;
+
+/**
+ * The organisations' identity providers return to one fixed URL ({ISSUER}/sso/callback, what admins register
+ * there). The state names the sign-in it belongs to: the browser goes on to that interaction's own page, where
+ * its cookie is, and where the state is checked in full.
+ */
+function ssoCallback(req: IncomingMessage, res: ServerResponse): void {
+  const url = new URL(req.url ?? '/', 'http://callback.invalid');
+  const uid = /^([\w-]{10,64})\./.exec(url.searchParams.get('state') ?? '')?.[1];
+  if (!uid || (req.method !== 'GET' && req.method !== 'HEAD')) {
+    const nonce = randomBytes(16).toString('base64url');
+    res.writeHead(400, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Security-Policy': `default-src 'none'; style-src 'nonce-${nonce}'; frame-ancestors 'none'` })
+      .end(page({ title: 'This sign-in has expired', nonce, body: '<p role="alert">This is not an answer to a sign-in in progress. Return to the application and sign in again.</p>' }));
+    return;
+  }
+  res.writeHead(303, { Location: `${OIDC_PREFIX}/interaction/${uid}/sso${url.search}`, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' }).end();
+}
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -317,6 +336,7 @@ export async function createOidcService(deps: OidcDeps & { refreshEveryMs?: numb
     handler: (req, res) => {
       if (req.url?.startsWith(`${OIDC_PREFIX}/interaction/`)) return interactions(req, res);
       if (req.url?.startsWith(`${ACCOUNT_PREFIX}/`)) return accountPages(req, res);
+      if (req.url?.startsWith(`${SSO_CALLBACK_PATH}?`) || req.url === SSO_CALLBACK_PATH) return ssoCallback(req, res);
       // The provider believes X-Forwarded-* (its links, the cookies' Secure flag) only from a proxy express
       // trusts (TRUST_PROXY): from anyone else they are dropped, so no caller can make it name another host.
       const trusts = (req as IncomingMessage & { app?: { get(name: string): ((addr: string, i: number) => boolean) | undefined } }).app?.get('trust proxy fn');

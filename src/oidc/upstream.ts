@@ -144,10 +144,11 @@ async function configurationFor(connection: UpstreamConnection): Promise<{ confi
 }
 
 /** The authorization request to send the browser to: code + PKCE S256, state, nonce; `loginHint` prefills the upstream's form. */
-export async function startUpstreamLogin(input: { connection: UpstreamConnection; redirectUri: string; loginHint?: string }): Promise<UpstreamLoginStart> {
+export async function startUpstreamLogin(input: { connection: UpstreamConnection; redirectUri: string; loginHint?: string; statePrefix?: string }): Promise<UpstreamLoginStart> {
   const { config } = await configurationFor(input.connection);
   const codeVerifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
+  // A prefix (the sign-in's interaction) lets the callback find where to continue; the random part is the check.
+  const state = `${input.statePrefix ? `${input.statePrefix}.` : ''}${client.randomState()}`;
   const nonce = client.randomNonce();
   const params: Record<string, string> = {
     redirect_uri: input.redirectUri, response_type: 'code', scope: UPSTREAM_SCOPE, state, nonce,
