@@ -41,6 +41,9 @@ commands:
                                                    in these domains sign in there; --no-jit: only existing members;
                                                    --client-secret - reads the secret from standard input
   sso show --org ORG_ID [--json]                   the connection (never its secret) and the redirect URI to register
+  org login --org ORG_ID [--require-mfa true|false] [--mfa-methods totp,email] [--login-providers password,sso]
+            [--sso-enforced true|false] [--allow-identity-linking true|false] [--json]
+                                                   show or change how the organisation's people sign in
   sso remove --org ORG_ID [--json]                 remove the connection; its members sign in with passwords again
 `;
 
@@ -91,6 +94,20 @@ function toCommand(command: string, values: Record<string, unknown>): OperatorCo
     };
   }
   if (command === 'sso show' || command === 'sso remove') return { command, orgId: need(values, 'org') };
+  if (command === 'org login') {
+    const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+    const flag = (name: string) => {
+      const v = values[name];
+      if (v === undefined) return undefined;
+      if (v === 'true' || v === 'false') return v === 'true';
+      throw new UsageError(`--${name} is true or false`);
+    };
+    const change = {
+      requireMfa: flag('require-mfa'), mfaMethods: list(values['mfa-methods']), loginProviders: list(values['login-providers']),
+      ssoEnforced: flag('sso-enforced'), allowIdentityLinking: flag('allow-identity-linking'),
+    };
+    return { command, orgId: need(values, 'org'), ...Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined)) } as OperatorCommand;
+  }
   if (command === 'outbox list') return { command, ...(values.org === undefined ? {} : { orgId: need(values, 'org') }) };
   const shown = /^outbox show (\S+)$/.exec(command);
   if (shown) return { command: 'outbox show', id: shown[1] };
@@ -212,6 +229,11 @@ function describe(command: OperatorCommand | 'migrate', out: Record<string, unkn
     return [`client_id:     ${out.client_id}`, out.client_secret ? `client_secret: ${out.client_secret}\nThe secret is shown once and stored only as a hash: keep it now.` : 'a public client: no secret; it must use PKCE'].join('\n');
   }
   if (command.command === 'client revoke') return `revoked client ${out.revoked}`;
+  if (command.command === 'org login') {
+    const l = out.login as { requireMfa: boolean; mfaMethods: string[]; loginProviders: string[]; ssoEnforced: boolean; allowIdentityLinking: boolean };
+    return [`require MFA:        ${l.requireMfa ? 'yes' : 'no'}`, `MFA methods:        ${l.mfaMethods.join(', ')}`, `sign in with:       ${l.loginProviders.join(', ')}`,
+      `SSO enforced:       ${l.ssoEnforced ? 'yes' : 'no'}`, `identity linking:   ${l.allowIdentityLinking ? 'allowed' : 'one identity per account'}`].join('\n');
+  }
   if (command.command === 'outbox list') return describeOutbox(out.messages as OutboxLine[]);
   if (command.command === 'outbox show') return describeMessage(out as unknown as OutboxLine & { orgId: string | null; text: string; html: string | null });
   if (command.command === 'sso remove') return `removed the SSO connection of ${out.removed}; its members sign in with passwords again`;
@@ -303,6 +325,8 @@ async function main(argv: string[]): Promise<void> {
       'redirect-uri': { type: 'string', multiple: true }, public: { type: 'boolean', default: false },
       issuer: { type: 'string' }, 'client-id': { type: 'string' }, 'client-secret': { type: 'string' }, domain: { type: 'string', multiple: true },
       'no-jit': { type: 'boolean', default: false },
+      'require-mfa': { type: 'string' }, 'mfa-methods': { type: 'string' }, 'login-providers': { type: 'string' }, 'sso-enforced': { type: 'string' },
+      'allow-identity-linking': { type: 'string' },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     },
   });

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { createClient, listClients, revokeClient } from './directory/clients.ts';
 import { issueCredential, listCredentials, revokeCredential } from './directory/credentials.ts';
 import { Invalid, NotFound } from './directory/errors.ts';
-import { createOrganization, getOrganization } from './directory/organizations.ts';
+import { createOrganization, getLoginConfig, getOrganization, updateLoginConfig } from './directory/organizations.ts';
 import { getOutboxMessage, listOutbox } from './directory/outbox.ts';
 import type { PasswordHasher } from './directory/passwords.ts';
 import type { Sealer } from './directory/sealing.ts';
@@ -30,6 +30,10 @@ const commandSchema = z.discriminatedUnion('command', [
     domains: z.array(z.string()).min(1).max(20), jitProvisioning: z.boolean(),
   }),
   z.object({ command: z.literal('sso show'), orgId: z.string() }),
+  z.object({
+    command: z.literal('org login'), orgId: z.string(), requireMfa: z.boolean().optional(), mfaMethods: z.array(z.enum(['totp', 'email'])).optional(),
+    loginProviders: z.array(z.enum(['password', 'sso'])).optional(), ssoEnforced: z.boolean().optional(), allowIdentityLinking: z.boolean().optional(),
+  }),
   z.object({ command: z.literal('sso remove'), orgId: z.string() }),
 ]);
 
@@ -71,6 +75,10 @@ export async function runOperatorCommand(deps: OperatorDeps, input: unknown): Pr
     return { revoked: c.clientId };
   }
   if (c.command === 'sso set' || c.command === 'sso show' || c.command === 'sso remove') return runSsoCommand(deps, orgId, c);
+  if (c.command === 'org login') {
+    const { command: _, orgId: __, ...change } = c;
+    return { orgId, login: Object.keys(change).length ? await updateLoginConfig(db, { orgId, actor, change }) : await getLoginConfig(db, { orgId }) };
+  }
   const kind = 'scim_token';
   if (c.command === 'scim-token list') return { tokens: await listCredentials(db, { orgId, kind }) };
   if (c.command === 'scim-token revoke') {

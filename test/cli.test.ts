@@ -130,6 +130,26 @@ describe('CLI', function () {
     assert.equal((await target.scim('/Users', secondToken)).status, 200);
   });
 
+  it('org login shows and changes how the organisation signs in; impossible settings are refused with exit code 2 and change nothing', async () => {
+    const org = JSON.parse((await runCli(['org', 'create', '--name', unique('Login '), '--owner-email', `${unique('o')}@example.test`, '--json'], target.env)).stdout);
+    const shown = await runCli(['org', 'login', '--org', org.orgId, '--json'], target.env);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.deepEqual(JSON.parse(shown.stdout).login, { requireMfa: false, mfaMethods: ['totp', 'email'], loginProviders: ['password'], ssoEnforced: false, allowIdentityLinking: true });
+    const changed = await runCli(['org', 'login', '--org', org.orgId, '--require-mfa', 'true', '--mfa-methods', 'totp', '--json'], target.env);
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.deepEqual(JSON.parse(changed.stdout).login, { requireMfa: true, mfaMethods: ['totp'], loginProviders: ['password'], ssoEnforced: false, allowIdentityLinking: true });
+    const human = await runCli(['org', 'login', '--org', org.orgId], target.env);
+    assert.match(human.stdout, /require MFA: +yes/);
+    for (const bad of [['--mfa-methods', 'sms'], ['--login-providers', 'sso'], ['--sso-enforced', 'true'], ['--require-mfa', 'maybe'], ['--mfa-methods', '']]) {
+      const refused = await runCli(['org', 'login', '--org', org.orgId, ...bad], target.env);
+      assert.equal(refused.code, 2, `${bad.join(' ')}: ${refused.stdout}`);
+      assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
+    }
+    const after = JSON.parse((await runCli(['org', 'login', '--org', org.orgId, '--json'], target.env)).stdout);
+    assert.deepEqual(after.login.mfaMethods, ['totp'], 'nothing changed');
+    assert.deepEqual(after.login.loginProviders, ['password']);
+  });
+
   it('says what is wrong with bad arguments, with exit code 2', async () => {
     const missing = await runCli(['org', 'create', '--name', 'X'], target.env);
     assert.equal(missing.code, 2);

@@ -73,3 +73,59 @@ export async function getOrganization(db: Knex, id: string): Promise<Organizatio
   if (!row) throw new NotFound(`no organisation ${id}`, { field: 'orgId', rule: 'org_not_found' });
   return row;
 }
+
+export type LoginConfig = {
+  requireMfa: boolean;
+  /** Second factors the organisation accepts: an authenticator app (totp), a code by e-mail (email). At least one. */
+  mfaMethods: ('totp' | 'email')[];
+  /** How its people may sign in: a password, the organisation's identity provider (sso). At least one. */
+  loginProviders: ('password' | 'sso')[];
+  /** Only the identity provider: password sign-in is refused for its people. */
+  ssoEnforced: boolean;
+  /** An account may sign in with more than one identity (identity provider + subject). */
+  allowIdentityLinking: boolean;
+};
+
+const loginConfigOf = (r: Record<string, unknown>): LoginConfig => ({
+  requireMfa: r.require_mfa as boolean, mfaMethods: r.mfa_methods as LoginConfig['mfaMethods'], loginProviders: r.login_providers as LoginConfig['loginProviders'],
+  ssoEnforced: r.sso_enforced as boolean, allowIdentityLinking: r.allow_identity_linking as boolean,
+});
+
+export async function getLoginConfig(db: Knex, input: { orgId: string }): Promise<LoginConfig> {
+  const row = await db('organizations').where({ id: input.orgId }).first('require_mfa', 'mfa_methods', 'login_providers', 'sso_enforced', 'allow_identity_linking');
+  if (!row) throw new NotFound(`no organisation ${input.orgId}`, { field: 'orgId', rule: 'org_not_found' });
+  return loginConfigOf(row);
+}
+
+/**
+ * Changes the organisation's login configuration (what is given; the rest stays). Rules: at least one MFA
+ * method and one way of signing in, from the known ones; SSO (allowed or enforced) needs an SSO connection;
+ * enforcing SSO means only SSO. Live sessions that no longer meet it sign in again at their next request.
+ */
+export async function updateLoginConfig(db: Knex, input: { orgId: string; actor: Actor; change: Partial<LoginConfig> }): Promise<LoginConfig> {
+  const { change } = input;
+  const known = <T extends string>(field: string, values: readonly T[], given: readonly string[] | undefined) => {
+    if (given === undefined) return;
+    if (given.length === 0) throw new Invalid(`${field} needs at least one of ${values.join(', ')}`, { field, rule: 'empty' });
+    const unknown = given.find((v) => !values.includes(v as T));
+    if (unknown) throw new Invalid(`${field}: "${unknown}" is not one of ${values.join(', ')}`, { field, rule: 'unknown_value' });
+  };
+  known('mfaMethods', ['totp', 'email'] as const, change.mfaMethods);
+  known('loginProviders', ['password', 'sso'] as const, change.loginProviders);
+  return db.transaction(async (trx) => {
+    const current = await trx('organizations').where({ id: input.orgId }).forUpdate().first('require_mfa', 'mfa_methods', 'login_providers', 'sso_enforced', 'allow_identity_linking');
+    if (!current) throw new NotFound(`no organisation ${input.orgId}`, { field: 'orgId', rule: 'org_not_found' });
+    const next: LoginConfig = { ...loginConfigOf(current), ...change };
+    if (next.ssoEnforced) next.loginProviders = ['sso'];
+    if (next.loginProviders.includes('sso') && !(await trx('sso_connections').where({ org_id: input.orgId }).first('org_id'))) {
+      throw new Invalid('signing in through SSO needs an SSO connection first (cli sso set)', { field: 'loginProviders', rule: 'no_sso_connection' });
+    }
+    await trx('organizations').where({ id: input.orgId }).update({
+      require_mfa: next.requireMfa, mfa_methods: trx.raw('?::text[]', [`{${next.mfaMethods.join(',')}}`]),
+      login_providers: trx.raw('?::text[]', [`{${next.loginProviders.join(',')}}`]), sso_enforced: next.ssoEnforced,
+      allow_identity_linking: next.allowIdentityLinking, updated_at: trx.fn.now(),
+    });
+    await recordAudit(trx, { orgId: input.orgId, actor: input.actor, action: 'organization.login_config_changed', targetType: 'organization', targetId: input.orgId, details: { ...change } });
+    return next;
+  });
+}
