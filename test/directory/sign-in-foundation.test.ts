@@ -22,8 +22,11 @@ describe('directory: one account, many organisations: whose credential opens wha
     assert.equal(acct.email_verified, false);
     assert.equal(passwordOpensOrg(acct, b.org.id), true, "B's password opens B's applications");
     assert.equal(passwordOpensOrg(acct, a.org.id), false, "and never A's");
-    // Once the person shows control of the address, the password is theirs.
+    // Showing control of the address does not make B's password the person's: B could set another one
+    // tomorrow. Only a password the person sets through an e-mailed link (set by nobody) opens A.
     await markEmailVerified(testDb(), acct.id);
+    assert.equal(passwordOpensOrg(await account(ceo), a.org.id), false);
+    await testDb()('accounts').where({ id: acct.id }).update({ password_set_by_org_id: null });
     assert.equal(passwordOpensOrg(await account(ceo), a.org.id), true);
   });
 
