@@ -39,5 +39,7 @@ const schema = `
       constraint identities_provider_subject_key unique (provider, subject)
     );
     create index identities_account on identities (account_id);
-    create index identities_org on identities (org_id, account_id)
+    create index identities_org on identities (org_id, account_id);
+
+    alter table auth_events add column detail text check (detail is null or length(detail) <= 500)
 `;

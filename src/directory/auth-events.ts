@@ -31,6 +31,8 @@ export type AuthEventInput = {
   ip?: string | null;
   userAgent?: string | null;
   device?: string | null;
+  /** What else explains it, in a line: an identity provider's own error and description. */
+  detail?: string | null;
 };
 
 export type AuthEvent = Required<Omit<AuthEventInput, 'reason'>> & { id: number; reason: AuthEventReason | null; createdAt: Date };
@@ -53,7 +55,7 @@ export async function recordAuthEvent(trx: Knex, e: AuthEventInput): Promise<voi
   await trx('auth_events').insert({
     org_id: e.orgId, type: e.type, outcome: e.outcome, reason: e.reason ?? null, account_id: e.accountId ?? null,
     email: e.email?.slice(0, 320) ?? null, client_id: e.clientId ?? null, ip: e.ip ?? null,
-    user_agent: e.userAgent?.slice(0, 1024) ?? null, device: e.device ?? null,
+    user_agent: e.userAgent?.slice(0, 1024) ?? null, device: e.device ?? null, detail: e.detail?.replace(/\s+/g, ' ').slice(0, 500) ?? null,
   });
 }
 
@@ -74,7 +76,7 @@ export async function listAuthEvents(db: Knex, q: AuthEventQuery): Promise<{ eve
   return {
     events: page.map((r) => ({
       id: Number(r.id), orgId: r.org_id, type: r.type, outcome: r.outcome, reason: r.reason, accountId: r.account_id, email: r.email,
-      clientId: r.client_id, ip: r.ip, userAgent: r.user_agent, device: r.device, createdAt: new Date(r.created_at),
+      clientId: r.client_id, ip: r.ip, userAgent: r.user_agent, device: r.device, detail: r.detail ?? null, createdAt: new Date(r.created_at),
     })),
     nextBefore: rows.length > q.limit ? Number(page[page.length - 1].id) : null,
   };

@@ -127,8 +127,8 @@ export async function bindSession(db: Knex, input: { orgId: string; sessionId: s
 }
 
 /** An attempt (success or failure), as an auth event of the organisation whose application was asked for. */
-export async function recordAttempt(db: Knex, input: { orgId: string; accountId: string | null; email?: string | null; type: AuthEventType; outcome: 'success' | 'failure'; reason?: AuthEventReason; client: EventContext }): Promise<void> {
-  await recordAuthEvent(db, { orgId: input.orgId, accountId: input.accountId, email: input.email ?? null, type: input.type, outcome: input.outcome, reason: input.reason, ...eventFields(input.client) });
+export async function recordAttempt(db: Knex, input: { orgId: string; accountId: string | null; email?: string | null; type: AuthEventType; outcome: 'success' | 'failure'; reason?: AuthEventReason; detail?: string | null; client: EventContext }): Promise<void> {
+  await recordAuthEvent(db, { orgId: input.orgId, accountId: input.accountId, email: input.email ?? null, type: input.type, outcome: input.outcome, reason: input.reason, detail: input.detail, ...eventFields(input.client) });
 }
 
 /** A failed attempt, as an auth event of the organisation whose application was asked for. */

@@ -197,7 +197,8 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
   async function advance(req: Request, res: Response, ctx: Ctx): Promise<void> {
     const { accountId, factors = [] } = ctx.pending;
     if (!ctx.pending.email) return emailPage(res, ctx);
-    if (!accountId) return passwordPage(res, ctx);
+    // An address that belongs to the organisation's identity provider never gets a password page here.
+    if (!accountId) return (await ssoConnectionFor(db, deps.sealer, { orgId: ctx.org.id, email: ctx.pending.email })) ? emailPage(res, ctx) : passwordPage(res, ctx);
     const state = await loadSignInState(db, { orgId: ctx.org.id, accountId });
     if (!state) return restart(req, res, ctx);
     const failed = evaluateLogin(state, attemptOf(ctx.pending));
@@ -309,7 +310,8 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
     } catch (err) {
       const reason = err instanceof UpstreamError ? err.code : err instanceof DirectoryError ? err.rule : undefined;
       if (!reason) throw err;
-      await recordAttempt(db, { orgId: ctx.org.id, accountId: null, email: ctx.pending.email ?? null, type: 'sso_sign_in', outcome: 'failure', reason: reason as AuthEventReason, client: event });
+      const detail = err instanceof UpstreamError ? [err.upstreamError, err.upstreamDescription].filter(Boolean).join(': ') || err.message : err instanceof Error ? err.message : null;
+      await recordAttempt(db, { orgId: ctx.org.id, accountId: null, email: ctx.pending.email ?? null, type: 'sso_sign_in', outcome: 'failure', reason: reason as AuthEventReason, detail, client: event });
       await savePending(req, res, ctx, { email: ctx.pending.email });
       throw new PageError(403, 'Company sign-in did not work', ssoRefusal(reason));
     }
@@ -318,6 +320,7 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
   app.post('/oidc/interaction/:uid/password', route(async (req, res, ctx) => {
     const email = ctx.pending.email;
     if (!email) return restart(req, res, ctx);
+    if (await ssoConnectionFor(db, deps.sealer, { orgId: ctx.org.id, email })) return restart(req, res, ctx);
     const candidate = await findSignInCandidate(db, { orgId: ctx.org.id, email });
     const wait = await deps.throttle.attempt({ subject: throttleSubject({ accountId: candidate.accountId, email }), ip: req.ip ?? null });
     if (wait > 0) {

@@ -7,6 +7,11 @@
 // dark colour schemes), the first field has the focus on load, every field has a label, and nothing scrolls
 // sideways at a phone's width (and on a real phone-sized, mobile-emulated page for the password step).
 //
+// A second walk signs a person in through the organisation's identity provider (upstream SSO): a second
+// oidc-provider (test/sso/upstream-idp.ts, which signs in by login_hint, without a page of its own) answers at
+// {ISSUER}/sso/callback, and the organisation's MFA by e-mail code is asked on the way back (the code read from
+// the outbox).
+//
 // The pages' Content-Security-Policy allows no script: the browser context bypasses it so axe can be injected.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -19,12 +24,16 @@ import { generate } from 'otplib';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { createClient } from '../../src/directory/clients.ts';
 import { createOrganization } from '../../src/directory/organizations.ts';
+import { getOutboxMessage, listOutbox } from '../../src/directory/outbox.ts';
 import { createSealer } from '../../src/directory/sealing.ts';
 import { ensureSigningKey } from '../../src/directory/signing-keys.ts';
+import { setSsoConnection } from '../../src/directory/sso.ts';
 import { createApp } from '../../src/http/app.ts';
 import { createOidcService, type OidcService } from '../../src/oidc/provider.ts';
+import { clearDiscoveryCache } from '../../src/oidc/upstream.ts';
 import { TEST_SECRET as SECRET, unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
+import { startUpstreamIdp, type UpstreamIdp } from '../sso/upstream-idp.ts';
 
 // These run inside the page (the project's tsconfig has no DOM library).
 declare const document: any;
@@ -98,6 +107,10 @@ describe('Sign-in in a real browser (headless Chromium): accessible pages, MFA e
   let oidc: OidcService | undefined;
   let browser: Browser | undefined;
   let context: BrowserContext | undefined;
+  let idp: UpstreamIdp | undefined;
+  /** Browser contexts a test opened for itself, closed at the end whatever happened. */
+  const ownContexts: BrowserContext[] = [];
+  const sealer = createSealer(SECRET);
   const rp = new RelyingParty();
   // What the page checks found, all reported together at the end (the flow itself is asserted as it goes).
   const problems: string[] = [];
@@ -105,13 +118,14 @@ describe('Sign-in in a real browser (headless Chromium): accessible pages, MFA e
   before(async function () {
     // Fail, never skip: these checks are part of the suite.
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: the browser sign-in test needs it (on Debian: apt-get install -y chromium)`);
-    const sealer = createSealer(SECRET);
     await ensureSigningKey(testDb(), sealer);
     server = createServer();
     issuer = await listen(server);
     oidc = await createOidcService({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: false, logger: pino({ level: 'silent' }) });
     server.on('request', createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer, oidc: oidc.handler }));
     await rp.start();
+    // The organisation's identity provider, with Roster's redirect URI registered as an admin would: {ISSUER}/sso/callback.
+    idp = await startUpstreamIdp({ redirectUri: `${issuer}/sso/callback`, hostname: 'localhost' });
     try {
       browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'], timeout: WAIT });
     } catch (err) {
@@ -123,9 +137,12 @@ describe('Sign-in in a real browser (headless Chromium): accessible pages, MFA e
   });
 
   after(async () => {
+    for (const c of ownContexts) await c.close().catch(() => {});
     await context?.close().catch(() => {});
     await browser?.close().catch(() => {});
     await closeServer(rp.server);
+    await idp?.stop();
+    clearDiscoveryCache();
     await oidc?.stop();
     await closeServer(server);
   });
@@ -280,5 +297,70 @@ describe('Sign-in in a real browser (headless Chromium): accessible pages, MFA e
     await page.close();
 
     if (problems.length) assert.fail(`the sign-in pages have ${problems.length} accessibility or layout problem(s):\n- ${problems.join('\n- ')}`);
+  });
+
+  it('a member signs in through the organisation\'s identity provider (upstream SSO), then gives the e-mail code the organisation requires', async () => {
+    const from = problems.length;
+    const name = unique('browser-sso-');
+    const created = await createOrganization(testDb(), { name, ownerEmail: `owner@${name}.test` });
+    const orgId = created.org.id;
+    const domain = `sso-${name}.test`;
+    await setSsoConnection(testDb(), sealer, { orgId, actor, issuer: idp!.issuer, clientId: idp!.clientId, clientSecret: idp!.clientSecret, domains: [domain] });
+    // The identity provider reports no MFA: the organisation's own rule (an e-mail code) applies.
+    await testDb()('organizations').where({ id: orgId }).update({ require_mfa: true, mfa_methods: testDb().raw("'{email}'::text[]") });
+    const email = `grace@${domain}`;
+    const person = idp!.addAccount({ email, emailVerified: true, givenName: 'Grace', familyName: 'Hopper', amr: ['pwd'] });
+    const { clientId, clientSecret } = await createClient(testDb(), { orgId, actor, redirectUris: [rp.redirectUri], public: false });
+    rp.config = await client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
+
+    // A browser of its own: nobody signed in to Roster in it yet.
+    const own = await browser!.newContext({ bypassCSP: true, viewport: DESKTOP, locale: 'en-GB' });
+    ownContexts.push(own);
+    own.setDefaultTimeout(WAIT);
+    own.setDefaultNavigationTimeout(WAIT);
+    const page = await own.newPage();
+    const visited: string[] = [];
+    page.on('request', (request) => { if (request.isNavigationRequest() && request.frame() === page.mainFrame()) visited.push(request.url()); });
+    await page.goto(await rp.authorizationUrl(), { waitUntil: 'load' });
+
+    // E-mail: its domain is claimed by the organisation's connection, so Continue goes to the identity provider.
+    await checkPage(page, 'Sign in', 'email');
+    await page.locator('#email').fill(email);
+    await submit(page, 'Continue');
+
+    // Back from the identity provider (through {ISSUER}/sso/callback): the organisation requires a second factor.
+    await checkPage(page, 'Two-step verification', null);
+    assert.ok(page.url().startsWith(`${issuer}/oidc/interaction/`), page.url());
+    assert.ok(visited.some((u) => u.startsWith(`${idp!.issuer}/auth?`)), `the browser went to the identity provider: ${visited.join(' ')}`);
+    assert.ok(visited.some((u) => u.startsWith(`${issuer}/sso/callback?`)), `and came back through {ISSUER}/sso/callback: ${visited.join(' ')}`);
+    await submit(page, `E-mail a code to ${email}`);
+    await checkPage(page, 'Two-step verification', 'email_code');
+    const [queued] = await listOutbox(testDb(), { limit: 5, orgId });
+    assert.equal(queued?.to, email, 'the code was queued for the person');
+    const code = /\b(\d{6})\b/.exec((await getOutboxMessage(testDb(), queued.id)).text)?.[1];
+    assert.ok(code, 'a 6-digit code in the message');
+    await page.locator('#email_code').fill(code);
+    await page.getByRole('button', { name: 'Verify', exact: true }).click();
+
+    // Back to the application.
+    await page.waitForURL((u) => u.href.startsWith(rp.redirectUri), { timeout: WAIT, waitUntil: 'load' });
+    await page.locator('#email, #error').first().waitFor({ timeout: WAIT });
+    assert.equal(rp.error, undefined, `the relying party's code exchange failed: ${await page.locator('body').innerText()}`);
+    assert.equal(await page.locator('#email').innerText(), email);
+    assert.equal(rp.claims?.email, email);
+    assert.equal(rp.claims?.org_id, orgId);
+    assert.deepEqual(rp.claims?.amr, ['pwd', 'otp', 'mfa'], 'the identity provider\'s password, then the e-mail code');
+    await own.close();
+    ownContexts.splice(ownContexts.indexOf(own), 1);
+
+    // Provisioned just in time, the upstream identity linked, every step an event.
+    const account = await testDb()('accounts').whereRaw('lower(email) = lower(?)', [email]).first();
+    assert.equal(rp.claims?.sub, account.id);
+    assert.deepEqual(await testDb()('identities').where({ account_id: account.id }).select('provider', 'subject'), [{ provider: idp!.issuer, subject: person.sub }]);
+    const types = (await testDb()('auth_events').where({ org_id: orgId }).orderBy('id').select('type', 'outcome')).map((e) => `${e.type}:${e.outcome}`);
+    assert.deepEqual(types, ['sso_redirect:success', 'jit_provisioned:success', 'identity_linked:success', 'sso_sign_in:success', 'mfa_verification:success', 'sign_in:success']);
+
+    const found = problems.slice(from);
+    if (found.length) assert.fail(`the SSO sign-in pages have ${found.length} accessibility or layout problem(s):\n- ${found.join('\n- ')}`);
   });
 });

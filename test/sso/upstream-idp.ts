@@ -17,6 +17,8 @@ export type UpstreamAccount = {
   amr?: string[];
   /** Refuse the login with this OAuth error instead. */
   deny?: { error: string; description: string };
+  /** Other `login_hint` values that pick this account (an upstream that answers with another address than the one typed). */
+  aliases?: string[];
 };
 
 export type UpstreamIdp = {
@@ -32,10 +34,17 @@ export type UpstreamIdp = {
 export const ROSTER_ISSUER = 'http://roster.test';
 export const SSO_CALLBACK = `${ROSTER_ISSUER}/sso/callback`;
 
-export async function startUpstreamIdp(): Promise<UpstreamIdp> {
+/**
+ * `redirectUri`: the redirect URI registered for Roster (default SSO_CALLBACK); the sign-in pages' tests pass
+ * their own server's `{ISSUER}/sso/callback`, so the browser really goes back to it.
+ * `hostname`: the issuer's host. A real browser shares cookies between ports of one host, and both providers
+ * name their session cookie `_session`: next to a Roster on 127.0.0.1, a browser test puts the upstream on
+ * `localhost` (another site, as a real identity provider is).
+ */
+export async function startUpstreamIdp(opts: { redirectUri?: string; hostname?: '127.0.0.1' | 'localhost' } = {}): Promise<UpstreamIdp> {
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const issuer = `http://${opts.hostname ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`;
   const accounts = new Map<string, UpstreamAccount>();
   const byEmail = new Map<string, string>();
   const clientId = `roster-${randomBytes(4).toString('hex')}`;
@@ -43,7 +52,7 @@ export async function startUpstreamIdp(): Promise<UpstreamIdp> {
   const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
 
   const provider = new Provider(issuer, {
-    clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [SSO_CALLBACK], grant_types: ['authorization_code'], response_types: ['code'] }],
+    clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [opts.redirectUri ?? SSO_CALLBACK], grant_types: ['authorization_code'], response_types: ['code'] }],
     jwks: { keys: [{ ...key, kid: 'upstream-1', use: 'sig', alg: 'RS256' }] },
     cookies: { keys: [randomBytes(16).toString('hex')] },
     claims: { openid: ['sub', 'amr'], email: ['email', 'email_verified'], profile: ['given_name', 'family_name'] },
@@ -85,7 +94,7 @@ export async function startUpstreamIdp(): Promise<UpstreamIdp> {
     addAccount: (a) => {
       const account = { ...a, sub: a.sub ?? `up-${randomBytes(6).toString('hex')}` };
       accounts.set(account.sub, account);
-      byEmail.set(account.email.toLowerCase(), account.sub);
+      for (const hint of [account.email, ...(account.aliases ?? [])]) byEmail.set(hint.toLowerCase(), account.sub);
       return account;
     },
     stop: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
