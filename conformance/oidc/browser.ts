@@ -80,15 +80,20 @@ export class Browser {
 
   /** Submits the form of `page` whose action ends with `actionSuffix`, with its hidden fields and `fields`. */
   async submit(page: PageResult, actionSuffix: string, fields: Record<string, string> = {}, opts: { stopAt?: (url: string) => boolean } = {}): Promise<PageResult> {
-    const forms = [...page.html.matchAll(/<form\b[^>]*>[\s\S]*?<\/form>/gi)].map((m) => m[0]);
-    const match = forms.find((f) => {
-      const action = /action="([^"]*)"/.exec(f)?.[1];
-      return action !== undefined && decode(action).endsWith(actionSuffix);
-    });
-    if (!match) throw new Error(`no form with an action ending in ${actionSuffix} on ${page.url} (status ${page.status}): ${page.html.slice(0, 400)}`);
-    const action = new URL(decode(/action="([^"]*)"/.exec(match)![1]), page.url).toString();
-    return this.go(action, { form: { ...hiddenFields(match), ...fields }, stopAt: opts.stopAt });
+    const { action, fields: hidden } = formOf(page, actionSuffix);
+    return this.go(action, { form: { ...hidden, ...fields }, stopAt: opts.stopAt });
   }
+}
+
+/** The form of `page` whose action ends with `actionSuffix`: its absolute action and its hidden fields (throws if none). */
+export function formOf(page: PageResult, actionSuffix: string): { action: string; fields: Record<string, string> } {
+  const forms = [...page.html.matchAll(/<form\b[^>]*>[\s\S]*?<\/form>/gi)].map((m) => m[0]);
+  const match = forms.find((f) => {
+    const action = /action="([^"]*)"/.exec(f)?.[1];
+    return action !== undefined && decode(action).endsWith(actionSuffix);
+  });
+  if (!match) throw new Error(`no form with an action ending in ${actionSuffix} on ${page.url} (status ${page.status}): ${page.html.slice(0, 400)}`);
+  return { action: new URL(decode(/action="([^"]*)"/.exec(match)![1]), page.url).toString(), fields: hiddenFields(match) };
 }
 
 const decode = (s: string) => s.replace(/&#(\d+);/g, (_m, n) => String.fromCharCode(Number(n))).replace(/&amp;/g, '&').replace(/&quot;/g, '"');
