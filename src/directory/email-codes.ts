@@ -35,6 +35,8 @@ export function createEmailCodes(secret: string): EmailCodes {
 
   return {
     async issueSignInCode(trx, accountId) {
+      // One request at a time per account: the 30-second rule must see the code a racing request just issued.
+      await trx('accounts').where({ id: accountId }).forUpdate().first('id');
       const [recent] = await trx('email_challenges').where({ account_id: accountId, purpose: 'sign_in' })
         .where('created_at', '>', trx.raw(`now() - make_interval(secs => ?)`, [EMAIL_CODE_RESEND_SECONDS]))
         .select(trx.raw('ceil(extract(epoch from (created_at + make_interval(secs => ?) - now())))::int as wait', [EMAIL_CODE_RESEND_SECONDS]))

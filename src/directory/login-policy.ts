@@ -46,11 +46,12 @@ export type LoginCheck = {
 const allows = (s: SignInState, method: 'totp' | 'email') => s.org.mfaMethods.includes(method);
 
 /**
- * The second factors this person may use here: the authenticator app they enrolled (if the organisation
- * allows TOTP) and a code by e-mail (if it allows e-mail codes). Only what the organisation allows is offered.
+ * The second factors this person may use here: the authenticator app they enrolled, and a code by e-mail
+ * where the organisation allows e-mail codes.
  */
 export function secondFactorMethods(s: SignInState): ('totp' | 'email')[] {
-  return [...(s.account.hasTotp && allows(s, 'totp') ? ['totp' as const] : []), ...(allows(s, 'email') ? ['email' as const] : [])];
+  // The person's own authenticator app is always offered (the policy accepts it); e-mail codes where allowed.
+  return [...(s.account.hasTotp ? ['totp' as const] : []), ...(allows(s, 'email') ? ['email' as const] : [])];
 }
 
 /** A second factor is needed when the person enrolled one, or the organisation requires one and e-mail codes serve. */

@@ -178,10 +178,12 @@ export async function requestPasswordReset(
     const account = await trx('accounts as a').whereRaw('lower(a.email) = lower(?)', [email]).where('a.status', 'active')
       .whereExists(trx('memberships as m').join('organizations as o', 'o.id', 'm.org_id').whereRaw('m.account_id = a.id')
         .where('m.status', 'active').whereRaw("'password' = any(o.login_providers)").whereNot('o.sso_enforced', true))
-      .whereNotExists(trx('email_challenges as c').whereRaw('c.account_id = a.id').where('c.purpose', 'password_reset')
-        .where('c.created_at', '>', trx.raw("now() - interval '1 minute'")))
       .forUpdate().first('a.id', 'a.email');
     if (!account) return;
+    // Read after the lock: a racing request's link is seen, and only one link a minute goes out.
+    const recent = await trx('email_challenges').where({ account_id: account.id, purpose: 'password_reset' })
+      .where('created_at', '>', trx.raw("now() - interval '1 minute'")).first('id');
+    if (recent) return;
     await input.send(trx, account.email, await codes.issueResetToken(trx, account.id));
   });
 }

@@ -62,6 +62,8 @@ class ClientStore implements Adapter {
       client_name: c.name,
       org_id: c.orgId,
       redirect_uris: c.redirectUris,
+      // A native app (its own scheme, or the loopback) may not be held to web redirect URIs.
+      application_type: webUris.length === c.redirectUris.length ? 'web' : 'native',
       // After logout, back to one of the client's web redirect URIs or its origin's root.
       post_logout_redirect_uris: webUris.flatMap((u) => [u, `${new URL(u).origin}/`]).filter((u, i, all) => all.indexOf(u) === i),
       grant_types: c.grantTypes,

@@ -1,9 +1,11 @@
 // The login policy as data: each named check fails in its own situation and only there, the first failing
-// check decides (a denial before any step; among the steps, a temporary password change before anything
-// else), and the factors shown become amr/acr (RFC 8176).
+// check decides (a denial before any step; among the steps, proof of the e-mail address for a password
+// another organisation set, then a temporary password change, then the second factor, then enrolment), the
+// factors shown become amr/acr (RFC 8176), and which password opens which organisation (passwordOpensOrg).
 import assert from 'node:assert/strict';
+import { passwordOpensOrg } from '../../src/directory/accounts.ts';
 import {
-  ACR_MFA, ACR_ONE_FACTOR, acrOf, amrOf, type Attempt, evaluateLogin, loadSignInState, loginChecks, type LoginCheck, type SignInState,
+  ACR_MFA, ACR_ONE_FACTOR, acrOf, amrOf, type Attempt, evaluateLogin, loadSignInState, loginChecks, type LoginCheck, secondFactorMethods, type SignInState,
 } from '../../src/directory/login-policy.ts';
 import { createUser, newOrg, unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
@@ -33,12 +35,12 @@ const situations: Situation[] = [
   { check: 'not_a_member', what: 'no membership in the organisation', apply: (s) => { s.membership = null; } },
   { check: 'member_deactivated', what: 'the membership is deactivated', apply: (s) => { s.membership!.status = 'deactivated'; } },
   { check: 'provider_not_allowed', what: 'the organisation allows only SSO', apply: (s) => { s.org.loginProviders = ['sso']; } },
-  { check: 'credential_not_trusted', what: 'another organisation set the password, e-mail unverified', apply: (s) => { s.account.emailVerified = false; s.account.passwordSetByOrgId = OTHER_ORG; } },
   { check: 'temporary_password_expired', what: 'a temporary password past its expiry', apply: (s) => { s.account.mustChangePassword = true; s.account.temporaryPasswordExpiresAt = new Date(NOW.getTime() - HOUR); } },
+  { check: 'mfa_method_not_available', what: "MFA required, none enrolled, neither 'totp' nor 'email' allowed", apply: (s) => { s.org.requireMfa = true; s.org.mfaMethods = ['sms']; } },
+  { check: 'credential_not_trusted', what: 'another organisation set the password (the e-mail verified or not)', apply: (s) => { s.account.passwordSetByOrgId = OTHER_ORG; } },
   { check: 'temporary_password_must_change', what: 'a temporary password within its expiry', apply: (s) => { s.account.mustChangePassword = true; s.account.temporaryPasswordExpiresAt = new Date(NOW.getTime() + HOUR); } },
   { check: 'second_factor_needed', what: 'a TOTP factor, only the password shown', apply: (s) => { s.account.hasTotp = true; } },
-  { check: 'mfa_method_not_available', what: 'MFA required, none enrolled, only e-mail codes allowed', apply: (s) => { s.org.requireMfa = true; s.org.mfaMethods = ['email']; } },
-  { check: 'mfa_enrolment_required', what: 'MFA required, none enrolled, TOTP allowed', apply: (s) => { s.org.requireMfa = true; s.org.mfaMethods = ['totp']; } },
+  { check: 'mfa_enrolment_required', what: "MFA required, none enrolled, TOTP allowed and 'email' not", apply: (s) => { s.org.requireMfa = true; s.org.mfaMethods = ['totp']; } },
 ];
 
 const situated = (sit: Situation, from = base()) => { sit.apply(from); return from; };
@@ -59,8 +61,22 @@ describe('directory: login policy (evaluateLogin)', () => {
     for (const c of loginChecks) {
       assert.ok(c.description.length > 0, c.name);
       if (isDeny(c)) assert.ok((c.outcome as { message: string }).message.length > 0, c.name);
-      else assert.ok(['change_password', 'enrol_totp', 'second_factor'].includes(stepOf(c)!), c.name);
+      else assert.ok(['verify_email', 'change_password', 'enrol_totp', 'second_factor'].includes(stepOf(c)!), c.name);
     }
+  });
+
+  it('the checks, in order: the denials (membership, the way of signing in, the credential, MFA that cannot be met), then the steps', () => {
+    assert.deepEqual(loginChecks.map((c) => [c.name, denyOf(c) ?? stepOf(c)]), [
+      ['not_a_member', 'not_a_member'],
+      ['member_deactivated', 'deactivated'],
+      ['provider_not_allowed', 'provider_not_allowed'],
+      ['temporary_password_expired', 'temporary_password_expired'],
+      ['mfa_method_not_available', 'mfa_method_not_available'],
+      ['credential_not_trusted', 'verify_email'],
+      ['temporary_password_must_change', 'change_password'],
+      ['second_factor_needed', 'second_factor'],
+      ['mfa_enrolment_required', 'enrol_totp'],
+    ]);
   });
 
   for (const sit of situations) {
@@ -91,15 +107,25 @@ describe('directory: login policy (evaluateLogin)', () => {
     assert.equal(evaluateLogin(passwordOnly, { provider: 'sso', factors: [], now: NOW })?.name, 'provider_not_allowed');
   });
 
-  it("credential_not_trusted: another organisation's password opens this one only once the e-mail is verified; this organisation's own password opens it", () => {
+  it("credential_not_trusted is a step (verify_email), not a denial: another organisation's password never opens this one by itself, verified address or not; a code e-mailed to the address, shown in this sign-in, lets it through; this organisation's own password, and the person's own once verified, open it", () => {
     const s = situated(situations.find((x) => x.check === 'credential_not_trusted')!);
-    assert.equal(denyOf(evaluateLogin(s, password())), 'credential_not_trusted');
-    s.account.passwordSetByOrgId = ORG;
-    assert.equal(evaluateLogin(s, password()), null, 'set by this organisation');
-    s.account.passwordSetByOrgId = OTHER_ORG;
-    s.account.emailVerified = true;
-    assert.equal(evaluateLogin(s, password()), null, 'the person showed control of the address');
     s.account.emailVerified = false;
+    assert.equal(stepOf(evaluateLogin(s, password())), 'verify_email');
+    assert.equal(denyOf(evaluateLogin(s, password())), undefined, 'not a denial');
+    s.account.emailVerified = true;
+    assert.equal(stepOf(evaluateLogin(s, password())), 'verify_email', 'a verified address does not make the password of another organisation open this one');
+    assert.equal(evaluateLogin(s, password(['pwd', 'email'])), null, 'the code e-mailed to the address, in this sign-in');
+    s.org.mfaMethods = ['totp'];
+    assert.equal(evaluateLogin(s, password(['pwd', 'email'])), null, "the proof of the address is asked whatever second factors the organisation allows");
+    assert.equal(stepOf(evaluateLogin(s, password(['pwd', 'otp']))), 'verify_email', 'a TOTP code is no proof of the address');
+    s.org.mfaMethods = ['totp', 'email'];
+    s.account.passwordSetByOrgId = ORG;
+    s.account.emailVerified = false;
+    assert.equal(evaluateLogin(s, password()), null, 'set by this organisation (the address need not be verified)');
+    s.account.passwordSetByOrgId = null;
+    assert.equal(stepOf(evaluateLogin(s, password())), 'verify_email', "the person's own password, the address not verified");
+    s.account.emailVerified = true;
+    assert.equal(evaluateLogin(s, password()), null, "the person's own password (set through the e-mailed link), the address verified");
     const sso = base();
     sso.org.loginProviders = ['sso'];
     sso.account.emailVerified = false;
@@ -135,6 +161,8 @@ describe('directory: login policy (evaluateLogin)', () => {
   it('mfa_method_not_available denies, mfa_enrolment_required asks to enrol; neither once a TOTP factor is enrolled and shown', () => {
     const none = situated(situations.find((x) => x.check === 'mfa_method_not_available')!);
     assert.equal(denyOf(evaluateLogin(none, password())), 'mfa_method_not_available');
+    none.account.hasTotp = true;
+    assert.notEqual(evaluateLogin(none, password())?.name, 'mfa_method_not_available', 'an enrolled TOTP can still be used');
     const enrol = situated(situations.find((x) => x.check === 'mfa_enrolment_required')!);
     assert.equal(stepOf(evaluateLogin(enrol, password())), 'enrol_totp');
     enrol.account.hasTotp = true;
@@ -142,6 +170,32 @@ describe('directory: login policy (evaluateLogin)', () => {
     const notRequired = base();
     notRequired.org.mfaMethods = ['email'];
     assert.equal(evaluateLogin(notRequired, password()), null, 'MFA not required: nothing to enrol');
+    notRequired.org.mfaMethods = ['sms'];
+    assert.equal(evaluateLogin(notRequired, password()), null, 'MFA not required: no method needed');
+  });
+
+  it("MFA required where 'email' is allowed and no TOTP is enrolled: the second factor is a code by e-mail (no denial, no enrolment)", () => {
+    for (const methods of [['email'], ['totp', 'email']]) {
+      const s = base();
+      s.org.requireMfa = true;
+      s.org.mfaMethods = methods;
+      assert.equal(evaluateLogin(s, password())?.name, 'second_factor_needed', methods.join(','));
+      assert.deepEqual(secondFactorMethods(s), ['email'], methods.join(','));
+      assert.equal(evaluateLogin(s, password(['pwd', 'email'])), null, `${methods.join(',')}: the e-mailed code is the second factor`);
+    }
+    // Where e-mail codes are not allowed, an e-mailed code (the proof of the address) is not a second factor.
+    const totpOnly = base();
+    totpOnly.org.requireMfa = true;
+    totpOnly.org.mfaMethods = ['totp'];
+    assert.equal(stepOf(evaluateLogin(totpOnly, password(['pwd', 'email']))), 'enrol_totp');
+    totpOnly.account.hasTotp = true;
+    assert.equal(stepOf(evaluateLogin(totpOnly, password(['pwd', 'email']))), 'second_factor');
+    assert.deepEqual(secondFactorMethods(totpOnly), ['totp']);
+    // Not required, no TOTP: nothing is asked, whatever is allowed.
+    const optional = base();
+    assert.equal(evaluateLogin(optional, password()), null);
+    optional.account.hasTotp = true;
+    assert.deepEqual(secondFactorMethods(optional), ['totp', 'email'], 'an enrolled TOTP, and the e-mail code the organisation allows');
   });
 
   it('order: every denial wins over every step it meets (nobody is asked to change a password, or enrol, only to be turned away)', () => {
@@ -160,20 +214,44 @@ describe('directory: login policy (evaluateLogin)', () => {
     assert.ok(combined >= 15, `${combined} combinations`);
   });
 
-  it('order: among denials, membership first, then the way of signing in, then the credential', () => {
+  it('order: among denials, membership first, then the way of signing in, then the credential, then MFA that cannot be met', () => {
     const all = base();
-    // Every denial's situation at once (the membership's last: there is none).
+    // Every denial's situation at once (the membership's last: there is none), and every step's that can hold with them.
     for (const s of situations.filter((x) => isDeny(checkNamed(x.check))).reverse()) s.apply(all);
-    const expected = ['not_a_member', 'member_deactivated', 'provider_not_allowed', 'credential_not_trusted', 'temporary_password_expired'];
+    all.account.passwordSetByOrgId = OTHER_ORG;
+    all.account.emailVerified = false;
+    const expected = ['not_a_member', 'member_deactivated', 'provider_not_allowed', 'temporary_password_expired', 'mfa_method_not_available'];
     for (const name of expected) {
       assert.equal(evaluateLogin(all, password())?.name, name);
       // Clear this denial's situation and look at the next.
       if (name === 'not_a_member') all.membership = { id: 'm', status: 'deactivated', role: 'member' };
       if (name === 'member_deactivated') all.membership!.status = 'active';
       if (name === 'provider_not_allowed') all.org.loginProviders = ['password'];
-      if (name === 'credential_not_trusted') all.account.emailVerified = true;
-      if (name === 'temporary_password_expired') all.account.temporaryPasswordExpiresAt = null;
+      if (name === 'temporary_password_expired') all.account.temporaryPasswordExpiresAt = new Date(NOW.getTime() + HOUR);
+      if (name === 'mfa_method_not_available') all.org.mfaMethods = ['totp'];
     }
+    // Then the steps, in turn.
+    assert.equal(stepOf(evaluateLogin(all, password())), 'verify_email');
+    assert.equal(stepOf(evaluateLogin(all, password(['pwd', 'email']))), 'change_password');
+    all.account.mustChangePassword = false;
+    assert.equal(stepOf(evaluateLogin(all, password(['pwd', 'email']))), 'enrol_totp');
+  });
+
+  it('order: among steps, the proof of the address first (for a password of another organisation), then the temporary password, then the second factor, then enrolment', () => {
+    const s = base();
+    s.account.passwordSetByOrgId = OTHER_ORG; // B's temporary password, at A
+    s.account.mustChangePassword = true;
+    s.account.temporaryPasswordExpiresAt = new Date(NOW.getTime() + HOUR);
+    s.account.hasTotp = true;
+    s.org.requireMfa = true;
+    assert.equal(stepOf(evaluateLogin(s, password())), 'verify_email');
+    assert.equal(stepOf(evaluateLogin(s, password(['pwd', 'email']))), 'change_password');
+    s.account.mustChangePassword = false;
+    s.org.mfaMethods = ['totp'];
+    assert.equal(stepOf(evaluateLogin(s, password(['pwd', 'email']))), 'second_factor', 'the enrolled TOTP: the e-mailed code is not a second factor here');
+    assert.equal(evaluateLogin(s, password(['pwd', 'email', 'otp'])), null);
+    s.account.hasTotp = false;
+    assert.equal(stepOf(evaluateLogin(s, password(['pwd', 'email']))), 'enrol_totp');
   });
 
   it('order: a temporary password is changed before anything else is asked (second factor, enrolment)', () => {
@@ -185,12 +263,20 @@ describe('directory: login policy (evaluateLogin)', () => {
     const enrol = base();
     enrol.account.mustChangePassword = true;
     enrol.org.requireMfa = true;
+    enrol.org.mfaMethods = ['totp'];
     assert.equal(stepOf(evaluateLogin(enrol, password())), 'change_password');
+    const byEmail = base();
+    byEmail.account.mustChangePassword = true;
+    byEmail.org.requireMfa = true;
+    byEmail.org.mfaMethods = ['email'];
+    assert.equal(stepOf(evaluateLogin(byEmail, password())), 'change_password');
     // Once changed (the flag cleared), the next steps follow in turn.
     withTotp.account.mustChangePassword = false;
     assert.equal(stepOf(evaluateLogin(withTotp, password())), 'second_factor');
     enrol.account.mustChangePassword = false;
     assert.equal(stepOf(evaluateLogin(enrol, password())), 'enrol_totp');
+    byEmail.account.mustChangePassword = false;
+    assert.equal(stepOf(evaluateLogin(byEmail, password())), 'second_factor');
   });
 
   it('takes a list of checks: a new rule is one more check, asked in its place', () => {
@@ -198,6 +284,22 @@ describe('directory: login policy (evaluateLogin)', () => {
     assert.equal(evaluateLogin(base(), password(), [extra]), extra);
     assert.equal(evaluateLogin(situated(situations[0]), password(), [...loginChecks, extra])?.name, 'not_a_member');
     assert.equal(evaluateLogin(base(), password(), [...loginChecks, extra]), extra);
+  });
+});
+
+describe('directory: which password opens which organisation (passwordOpensOrg)', () => {
+  it("the organisation that set it, or nobody (the person's own, through the e-mailed link) once the address is verified; never another organisation's", () => {
+    const cases: [string | null, boolean, boolean, string][] = [
+      [ORG, false, true, 'set by this organisation, address not verified'],
+      [ORG, true, true, 'set by this organisation, address verified'],
+      [OTHER_ORG, false, false, 'set by another organisation, address not verified'],
+      [OTHER_ORG, true, false, 'set by another organisation, address verified (the attack: set a password after the person verified)'],
+      [null, true, true, "the person's own, address verified"],
+      [null, false, false, "the person's own, address not verified"],
+    ];
+    for (const [setBy, verified, opens, what] of cases) {
+      assert.equal(passwordOpensOrg({ password_set_by_org_id: setBy, email_verified: verified }, ORG), opens, what);
+    }
   });
 });
 
@@ -211,6 +313,8 @@ describe('directory: login policy (amr and acr)', () => {
     assert.deepEqual(amrOf(['pwd', 'otp']), ['pwd', 'otp', 'mfa']);
     assert.deepEqual(amrOf(['pwd', 'recovery']), ['pwd', 'otp', 'mfa']);
     assert.deepEqual(amrOf(['pwd', 'otp', 'recovery']), ['pwd', 'otp', 'mfa']);
+    assert.deepEqual(amrOf(['email']), ['otp'], 'an e-mailed code is a one-time password');
+    assert.deepEqual(amrOf(['pwd', 'email']), ['pwd', 'otp', 'mfa']);
   });
 
   it('acrOf: one factor, or MFA when two methods were shown', () => {

@@ -1,182 +1,26 @@
 // Adversarial: the sign-in pages, walked as a browser would (conformance/oidc/browser.ts), with a real
-// openid-client as the application. The cross-organisation attack on a shared account, user enumeration,
-// brute force (throttling, never a lockout for good), CSRF, every denial of the login policy, TOTP replay and
-// recovery codes, cookies and headers, hostile input, and a password change ending every other session.
+// openid-client as the application. The cross-organisation attack on a shared account (a password another
+// organisation set asks for a code e-mailed to the address), user enumeration (a non-member's right password
+// answered as a wrong one), brute force (throttling, never a lockout for good), CSRF, every denial of the
+// login policy, TOTP replay and recovery codes, cookies and headers, hostile input, and a password change
+// ending every other session. More of the security review's findings: sign-in-review.test.ts.
 //
 // Each browser comes from its own address (X-Forwarded-For, believed: trustProxy), so the per-IP throttle
 // of one test never counts another's failures.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
 import * as client from 'openid-client';
 import { generate } from 'otplib';
-import { Browser, headingOf, type PageResult } from '../../conformance/oidc/browser.ts';
+import { formActions, headingOf, type PageResult } from '../../conformance/oidc/browser.ts';
 import { markEmailVerified } from '../../src/directory/accounts.ts';
-import { createClient } from '../../src/directory/clients.ts';
-import { createPasswordHasher, type PasswordHasher } from '../../src/directory/passwords.ts';
-import { createSealer } from '../../src/directory/sealing.ts';
-import { ensureSigningKey } from '../../src/directory/signing-keys.ts';
-import type { ThrottleLimits } from '../../src/directory/throttle.ts';
+import { createPasswordHasher } from '../../src/directory/passwords.ts';
+import { ipNetwork } from '../../src/directory/throttle.ts';
 import { hashSecret } from '../../src/directory/tokens.ts';
-import { createApp } from '../../src/http/app.ts';
-import { createOidcService, type OidcService } from '../../src/oidc/provider.ts';
-import { createUser, newOrg, TEST_SECRET as SECRET, type TestOrg, unique } from '../helpers.ts';
+import { createUser, newOrg, unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
-
-const actor = { type: 'system', id: 'test' } as const;
-const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-
-// ---------------------------------------------------------------------------------------------------------
-// An in-process server (the app with the OIDC service), as many as a test needs.
-
-type Srv = { issuer: string; oidc: OidcService; server: Server };
-
-async function startServer(opts: { throttle?: ThrottleLimits; passwords?: PasswordHasher } = {}): Promise<Srv> {
-  const sealer = createSealer(SECRET);
-  await ensureSigningKey(testDb(), sealer);
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const oidc = await createOidcService({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: true, logger, passwords: opts.passwords, throttle: opts.throttle });
-  server.on('request', createApp({ db: testDb(), logger, issuer, oidc: oidc.handler, trustProxy: true }));
-  return { issuer, oidc, server };
-}
-
-async function stopServer(srv: Srv | undefined): Promise<void> {
-  if (!srv) return;
-  await srv.oidc.stop();
-  srv.server.closeAllConnections();
-  await new Promise((resolve) => srv.server.close(resolve));
-}
-
-/** A PasswordHasher that counts its calls (a real argon2id hasher underneath). */
-function countingHasher() {
-  const real = createPasswordHasher();
-  const counts = { hash: 0, verify: 0 };
-  const hasher: PasswordHasher = {
-    hash: (p) => { counts.hash++; return real.hash(p); },
-    verify: (h, p) => { counts.verify++; return real.verify(h, p); },
-  };
-  return { hasher, counts };
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// A browser with its own address that remembers every response (statuses, redirects, cookies set).
-
-const randomIp = () => `2001:db8:${[...randomBytes(12)].reduce((out, b, i) => out + (i % 2 === 0 ? (i ? ':' : '') : '') + b.toString(16).padStart(2, '0'), '')}`;
-
-class TestBrowser extends Browser {
-  readonly ip: string;
-  readonly responses: PageResult[] = [];
-  readonly downgrade: boolean;
-
-  constructor(opts: { ip?: string; headers?: Record<string, string>; downgrade?: boolean } = {}) {
-    const ip = opts.ip ?? randomIp();
-    super({ headers: { 'x-forwarded-for': ip, ...opts.headers } });
-    this.ip = ip;
-    this.downgrade = opts.downgrade ?? false;
-  }
-
-  override async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<PageResult> {
-    // Behind a TLS-terminating proxy the provider's own absolute URLs are https: this browser talks to the
-    // plain HTTP listener behind it.
-    const target = this.downgrade ? url.replace(/^https:\/\/127\.0\.0\.1:/, 'http://127.0.0.1:') : url;
-    const res = await super.request(target, init);
-    this.responses.push(res);
-    return res;
-  }
-
-  locations(): string[] {
-    return this.responses.map((r) => r.location).filter((l): l is string => l !== null);
-  }
-
-  setCookies(): string[] {
-    return this.responses.flatMap((r) => r.headers.getSetCookie());
-  }
-
-  cookiesFor(url: string): string {
-    const u = new URL(url);
-    const jar = this.cookies.get(u.host);
-    if (!jar) return '';
-    return [...jar.entries()].filter(([, c]) => u.pathname.startsWith(c.path)).map(([k, c]) => `${k}=${c.value}`).join('; ');
-  }
-
-  /** A POST with any body and content type, with this browser's cookies and address. */
-  async post(url: string, body: string | Buffer, contentType = 'application/x-www-form-urlencoded'): Promise<PageResult> {
-    const res = await fetch(url, {
-      method: 'POST', redirect: 'manual', body: typeof body === 'string' ? body : new Uint8Array(body),
-      headers: { 'content-type': contentType, cookie: this.cookiesFor(url), 'x-forwarded-for': this.ip, 'user-agent': this.userAgent, accept: 'text/html' },
-    });
-    const location = res.headers.get('location');
-    const result = { status: res.status, url, html: await res.text(), location: location ? new URL(location, url).toString() : null, headers: res.headers };
-    this.responses.push(result);
-    return result;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Organisations' applications and the steps of a sign-in.
-
-type App = { org: TestOrg; clientId: string; redirect: string; config: client.Configuration };
-
-async function registerApp(srv: Srv, org: TestOrg): Promise<App> {
-  const redirect = `https://${unique('app-')}.example/callback`;
-  const { clientId, clientSecret } = await createClient(testDb(), { orgId: org.org.id, actor, redirectUris: [redirect], public: false });
-  const config = await client.discovery(new URL(srv.issuer), clientId, undefined, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
-  return { org, clientId, redirect, config };
-}
-
-const toApp = (app: App) => ({ stopAt: (u: string) => u.startsWith(app.redirect) });
-
-async function authorize(app: App, browser: Browser, scope = 'openid email profile offline_access') {
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(app.config, {
-    redirect_uri: app.redirect, scope, code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state,
-  });
-  const page = await browser.go(url.toString(), toApp(app));
-  return { page, finish: (callback: string) => client.authorizationCodeGrant(app.config, new URL(callback), { pkceCodeVerifier: verifier, expectedState: state }) };
-}
-
-/** E-mail, then password: the page (or the redirect to the application) that follows. */
-async function passwordSignIn(app: App, browser: Browser, email: string, password: string) {
-  const { page, finish } = await authorize(app, browser);
-  assert.equal(headingOf(page.html), 'Sign in', page.html.slice(0, 300));
-  const pw = await browser.submit(page, '/email', { email });
-  assert.equal(headingOf(pw.html), 'Enter your password', pw.html.slice(0, 300));
-  const after = await browser.submit(pw, '/password', { password }, toApp(app));
-  return { passwordPage: pw, page: after, finish };
-}
-
-/** A code reached the application's redirect URI. */
-const codeReached = (app: App, browser: TestBrowser) => browser.locations().some((l) => l.startsWith(app.redirect) && new URL(l).searchParams.has('code'));
-
-const uidOf = (p: PageResult) => /\/oidc\/interaction\/([^/?#]+)/.exec(p.url)![1];
-
-const accountOf = (email: string) => testDb()('accounts').whereRaw('lower(email) = lower(?)', [email]).first();
-const eventsOf = (orgId: string) => testDb()('auth_events').where({ org_id: orgId }).orderBy('id');
-const sessionsOf = (orgId: string, accountId: string) => testDb()('sessions').where({ org_id: orgId, account_id: accountId }).orderBy('created_at');
-const interactionPayload = async (uid: string) => (await testDb()('oidc_payloads').where({ model: 'Interaction', id: uid }).first('payload', 'consumed_at', 'expires_at')) ?? null;
-
-/** The page with what changes from one response to the next (and the e-mail typed) taken out. */
-function normalised(html: string, typed: string[] = []): string {
-  let out = html
-    .replace(/name="_csrf" value="[^"]*"/g, 'name="_csrf" value="CSRF"')
-    .replace(/nonce="[^"]*"/g, 'nonce="NONCE"')
-    .replace(/\/oidc\/interaction\/[\w-]+/g, '/oidc/interaction/UID');
-  for (const t of typed) out = out.split(t).join('EMAIL');
-  return out;
-}
-
-/** A 4xx HTML page that shows nothing of the server's insides. */
-function assertCleanClientError(res: PageResult, what: string): void {
-  assert.ok(res.status >= 400 && res.status < 500, `${what}: answered ${res.status} ${res.html.slice(0, 300)}`);
-  assert.match(String(res.headers.get('content-type')), /^text\/html/, `${what}: content-type`);
-  assert.match(res.html, /<h1>[^<]+<\/h1>/, `${what}: a page with a heading`);
-  assert.doesNotMatch(res.html, /\bat [\w.<>]+ \(|node:internal|node_modules|\/work\/|\.ts:\d+|\w+Error\b|\bstack\b/i, `${what}: stack trace text: ${res.html.slice(0, 600)}`);
-}
+import {
+  accountOf, type App, assertCleanClientError, authorize, codeReached, countingHasher, csrfOf, eventsOf, interactionPayload, latestCodeTo, mailTo,
+  normalised, passwordSignIn, randomIp, registerApp, sessionsOf, type Srv, startServer, stopServer, TestBrowser, toApp, uidOf,
+} from './sign-in-support.ts';
 
 const B_PASSWORD = 'chosen by organisation B, 2024';
 
@@ -194,39 +38,138 @@ describe('security: sign-in through the pages', function () {
       const a = await newOrg();
       const b = await newOrg();
       const ceo = `ceo@${unique('a-domain-')}.test`;
-      await createUser(b.scim, ceo, { password: B_PASSWORD });
+      const inB = await createUser(b.scim, ceo, { password: B_PASSWORD });
       await createUser(a.scim, ceo);
       const account = await accountOf(ceo);
       assert.equal(account.managed_by_org_id, b.org.id);
       assert.equal(account.password_set_by_org_id, b.org.id);
       assert.equal(account.email_verified, false);
-      return { a, b, ceo, account, appA: await registerApp(srv, a), appB: await registerApp(srv, b) };
+      return { a, b, ceo, account, inB, appA: await registerApp(srv, a), appB: await registerApp(srv, b) };
     }
 
-    it("B's password at A's application is refused (credential_not_trusted): a denial page, an auth event in A, no session in A, no code for A", async () => {
+    /** The path of a form action inside the interaction: '/email-code/send'. */
+    const actionsOf = (p: PageResult) => formActions(p.html).map((a) => a.replace(/^.*\/oidc\/interaction\/[^/]+/, ''));
+
+    it("B's password at A's application asks for proof of the address ('Confirm your e-mail address'), sends nothing by itself, and no other step's form gets past it: no session in A, no code for A", async () => {
       const { a, ceo, account, appA } = await attack();
       const browser = new TestBrowser();
       const { page } = await passwordSignIn(appA, browser, ceo, B_PASSWORD);
-      assert.equal(page.status, 403, page.html.slice(0, 400));
-      assert.equal(headingOf(page.html), 'You cannot sign in here');
-      const events = await eventsOf(a.org.id);
-      const denied = events.filter((e) => e.reason === 'credential_not_trusted');
-      assert.equal(denied.length, 1, JSON.stringify(events));
-      assert.equal(denied[0].account_id, account.id);
-      assert.equal(denied[0].outcome, 'failure');
-      assert.equal(denied[0].type, 'sign_in');
-      assert.equal(events.filter((e) => e.outcome === 'success').length, 0);
+      assert.equal(page.status, 200, page.html.slice(0, 400));
+      assert.equal(headingOf(page.html), 'Confirm your e-mail address');
+      // The only way on: a code e-mailed to the address, sent when the person asks for it.
+      assert.deepEqual(actionsOf(page), ['/email-code/send']);
+      assert.ok(page.html.includes(`E-mail a code to ${ceo}`), page.html);
+      assert.deepEqual(await mailTo(ceo), [], 'nothing is sent before the person asks');
+      assert.equal((await eventsOf(a.org.id)).filter((e) => e.outcome === 'success').length, 0);
       assert.deepEqual(await sessionsOf(a.org.id, account.id), []);
       assert.equal(codeReached(appA, browser), false, browser.locations().join('\n'));
 
-      // Reloading the page does not get further; returning to the application brings an error, never a code.
+      // Reloading the page, or "continue" (posted by hand), does not get further.
       const again = await browser.go(page.url, toApp(appA));
-      assert.equal(headingOf(again.html), 'You cannot sign in here');
-      const back = await browser.submit(again, '/abort', {}, toApp(appA));
-      assert.ok(back.location?.startsWith(appA.redirect), String(back.location));
-      assert.equal(new URL(back.location!).searchParams.get('error'), 'access_denied');
-      assert.equal(codeReached(appA, browser), false);
+      assert.equal(headingOf(again.html), 'Confirm your e-mail address');
+      const base = page.url.replace(/\/$/, '');
+      const token = `_csrf=${encodeURIComponent(csrfOf(again))}`;
+      const continued = await browser.post(`${base}/continue`, token);
+      assert.equal(headingOf(continued.html), 'Confirm your e-mail address', `${continued.status} ${continued.location}`);
+      assert.equal(continued.location, null);
+
+      // The forms of other steps (posted by hand: the page offers none of them) are answered with the
+      // interaction's page, and change nothing.
+      const before = {
+        account: await testDb()('accounts').where({ id: account.id }).first(),
+        factors: await testDb()('mfa_factors').where({ account_id: account.id }),
+        codes: await testDb()('recovery_codes').where({ account_id: account.id }),
+      };
+      for (const [action, fields] of [
+        ['/totp', 'code=123456'], ['/recovery', 'recovery_code=abcde-fghjk'], ['/totp-enrol', 'code=123456'],
+        ['/change-password', 'password=an%20attacker%20chosen%20passphrase'], ['/password', `password=${encodeURIComponent(B_PASSWORD)}`], ['/email', `email=${encodeURIComponent(ceo)}`],
+        ['/forgot', ''],
+      ] as const) {
+        const res = await browser.post(`${base}${action}`, `${token}&${fields}`);
+        assert.equal(res.status, 303, `${action}: ${res.status} ${res.html.slice(0, 300)}`);
+        assert.equal(res.location, base, `${action}: back to the interaction's page`);
+      }
+      assert.deepEqual({
+        account: await testDb()('accounts').where({ id: account.id }).first(),
+        factors: await testDb()('mfa_factors').where({ account_id: account.id }),
+        codes: await testDb()('recovery_codes').where({ account_id: account.id }),
+      }, before);
+      assert.equal(headingOf((await browser.go(base)).html), 'Confirm your e-mail address');
       assert.deepEqual(await sessionsOf(a.org.id, account.id), []);
+      assert.equal(codeReached(appA, browser), false);
+      assert.equal((await eventsOf(a.org.id)).filter((e) => e.outcome === 'success').length, 0);
+    });
+
+    it('an attacker without the mailbox gets nowhere: the code goes to the address only, guesses are refused, five of them kill the code (then the right code fails too)', async () => {
+      const { a, ceo, account, appA } = await attack();
+      const attacker = new TestBrowser();
+      const { page } = await passwordSignIn(appA, attacker, ceo, B_PASSWORD);
+      assert.equal(headingOf(page.html), 'Confirm your e-mail address');
+      const base = page.url.replace(/\/$/, '');
+      const token = `_csrf=${encodeURIComponent(csrfOf(page))}`;
+
+      // A guess before any code was sent: refused.
+      const early = await attacker.post(`${base}/email-code`, `${token}&email_code=000000`);
+      assert.equal(early.status, 401, early.html.slice(0, 300));
+
+      let p = await attacker.submit(page, '/email-code/send');
+      assert.equal(headingOf(p.html), 'Confirm your e-mail address');
+      assert.match(p.html, /We sent a 6-digit code to/);
+      const mails = await mailTo(ceo);
+      assert.equal(mails.length, 1);
+      assert.equal(mails[0].to_address.toLowerCase(), ceo.toLowerCase());
+      const code = await latestCodeTo(ceo);
+      assert.ok(!attacker.responses.some((r) => r.html.includes(code)), 'the code is in the e-mail only');
+
+      for (let i = 1; i <= 5; i++) {
+        p = await attacker.submit(p, '/email-code', { email_code: String((Number(code) + i) % 1_000_000).padStart(6, '0') });
+        assert.equal(p.status, 401, `guess ${i}: ${p.status}`);
+        assert.equal(headingOf(p.html), 'Confirm your e-mail address');
+      }
+      // Even the right code now fails: the code was tried too often.
+      p = await attacker.submit(p, '/email-code', { email_code: code }, toApp(appA));
+      assert.equal(p.status, 401, `${p.status} ${p.html.slice(0, 300)}`);
+      assert.equal(codeReached(appA, attacker), false);
+      assert.deepEqual(await sessionsOf(a.org.id, account.id), []);
+      assert.equal((await accountOf(ceo)).email_verified, false);
+      const events = (await eventsOf(a.org.id)).filter((e) => e.account_id === account.id);
+      assert.equal(events.filter((e) => e.outcome === 'success').length, 0, JSON.stringify(events));
+      assert.equal(events.filter((e) => e.type === 'mfa_verification' && e.reason === 'mfa_failed').length, 7);
+    });
+
+    it("with the code from the mailbox the person gets through (the address is then verified), but the next sign-in at A asks again: B's password stays B's, and so does a new one B sets", async () => {
+      const { a, b, ceo, account, inB, appA, appB } = await attack();
+      const person = new TestBrowser();
+      const { page, finish } = await passwordSignIn(appA, person, ceo, B_PASSWORD);
+      assert.equal(headingOf(page.html), 'Confirm your e-mail address');
+      let p = await person.submit(page, '/email-code/send');
+      p = await person.submit(p, '/email-code', { email_code: await latestCodeTo(ceo) }, toApp(appA));
+      assert.ok(p.location?.startsWith(appA.redirect), `${p.status} ${p.html.slice(0, 400)}`);
+      const claims = (await finish(p.location!)).claims()!;
+      assert.equal(claims.sub, account.id);
+      assert.equal(claims.org_id, a.org.id);
+      assert.equal(claims.email_verified, true);
+      const [session] = await sessionsOf(a.org.id, account.id);
+      assert.deepEqual(session.factors, ['pwd', 'email']);
+      const after = await accountOf(ceo);
+      assert.equal(after.email_verified, true);
+      assert.equal(after.password_set_by_org_id, b.org.id, 'the password is still the one B set');
+
+      // The next sign-in at A: the code again.
+      const next = await passwordSignIn(appA, new TestBrowser(), ceo, B_PASSWORD);
+      assert.equal(headingOf(next.page.html), 'Confirm your e-mail address');
+
+      // B waits for the verification, then sets a new password over SCIM: it still opens only B's applications.
+      const chosenByB = 'set by B after the verification 9';
+      const res = await b.scim.patch(`/Users/${inB.id}`, [{ op: 'replace', path: 'password', value: chosenByB }]);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal((await accountOf(ceo)).password_set_by_org_id, b.org.id);
+      const atA = new TestBrowser();
+      const tried = await passwordSignIn(appA, atA, ceo, chosenByB);
+      assert.equal(headingOf(tried.page.html), 'Confirm your e-mail address');
+      assert.equal(codeReached(appA, atA), false);
+      const atB = await passwordSignIn(appB, new TestBrowser(), ceo, chosenByB);
+      assert.ok(atB.page.location?.startsWith(appB.redirect), `${atB.page.status} ${atB.page.html.slice(0, 300)}`);
     });
 
     it("the same password at B's application (B set it) signs the person in to B", async () => {
@@ -240,15 +183,26 @@ describe('security: sign-in through the pages', function () {
       assert.equal((await sessionsOf(b.org.id, account.id)).length, 1);
     });
 
-    it("the rule: once the person has shown control of the e-mail address (email_verified), their password opens A's applications too", async () => {
+    it("the rule: a verified address does not make B's password open A; a password that is the person's own (set through the e-mailed link: set by nobody) opens A once the address is verified", async () => {
       const { a, ceo, account, appA } = await attack();
       await markEmailVerified(testDb(), account.id);
+      const verified = await passwordSignIn(appA, new TestBrowser(), ceo, B_PASSWORD);
+      assert.equal(headingOf(verified.page.html), 'Confirm your e-mail address', 'still asked: the password is B\'s');
+
+      // The person's own password (what the reset link leaves: set by no organisation, the address verified).
+      const own = 'the person\u2019s own passphrase 3';
+      await testDb()('accounts').where({ id: account.id }).update({ password_hash: await createPasswordHasher().hash(own), password_set_by_org_id: null });
       const browser = new TestBrowser();
-      const { page, finish } = await passwordSignIn(appA, browser, ceo, B_PASSWORD);
+      const { page, finish } = await passwordSignIn(appA, browser, ceo, own);
       assert.ok(page.location?.startsWith(appA.redirect), `${page.status} ${page.html.slice(0, 400)}`);
       const claims = (await finish(page.location!)).claims()!;
       assert.equal(claims.org_id, a.org.id);
       assert.equal(claims.email_verified, true);
+
+      // Not yet verified: the person's own password asks for the code too.
+      await testDb()('accounts').where({ id: account.id }).update({ email_verified: false });
+      const unverified = await passwordSignIn(appA, new TestBrowser(), ceo, own);
+      assert.equal(headingOf(unverified.page.html), 'Confirm your e-mail address');
     });
   });
 
@@ -367,12 +321,42 @@ describe('security: sign-in through the pages', function () {
       return page;
     }
 
-    it('not a member: the account exists only in another organisation', async () => {
+    it("not a member (the account exists only in another organisation): the right password gets the answer of a wrong one (401, the same page), recorded as unknown_account with no account", async () => {
       const a = await newOrg();
       const c = await newOrg();
+      const app = await registerApp(srv, a);
       const email = `${unique('elsewhere')}@example.test`;
       await createUser(c.scim, email, { password: 'a password of org c' });
-      await deniedWith(await registerApp(srv, a), email, 'a password of org c', 'not_a_member');
+      const member = `${unique('member')}@example.test`;
+      await createUser(a.scim, member, { password: 'a password of org a' });
+      const nobody = `${unique('nobody')}@example.test`;
+
+      const answers: Record<string, { status: number; html: string }> = {};
+      for (const [what, email_, password] of [
+        ['right password, not a member', email, 'a password of org c'], ['wrong password, not a member', email, 'not the password of org c'],
+        ['wrong password, a member', member, 'not the password of org a'], ['unknown address', nobody, 'a password of org c'],
+      ] as const) {
+        const browser = new TestBrowser();
+        const { page } = await passwordSignIn(app, browser, email_, password);
+        assert.equal(codeReached(app, browser), false, what);
+        answers[what] = { status: page.status, html: normalised(page.html, [email_]) };
+      }
+      for (const [what, answer] of Object.entries(answers)) {
+        assert.equal(answer.status, 401, what);
+        assert.equal(answer.html, answers['wrong password, a member'].html, `${what}: the same page as a member's wrong password`);
+      }
+      assert.equal(headingOf(answers['right password, not a member'].html), 'Enter your password');
+
+      const account = await accountOf(email);
+      const events = await eventsOf(a.org.id);
+      assert.deepEqual(events.filter((e) => e.email === email).map((e) => [e.type, e.outcome, e.reason, e.account_id]), [
+        ['sign_in', 'failure', 'unknown_account', null], ['sign_in', 'failure', 'unknown_account', null],
+      ]);
+      assert.equal(events.filter((e) => e.account_id === account.id).length, 0, "A's events name no account of another organisation");
+      assert.equal(events.filter((e) => e.reason === 'not_a_member').length, 0);
+      assert.deepEqual(events.filter((e) => e.email === member).map((e) => [e.reason, e.account_id]), [['wrong_password', (await accountOf(member)).id]]);
+      assert.deepEqual(await sessionsOf(a.org.id, account.id), []);
+      assert.deepEqual(await eventsOf(c.org.id), [], 'nothing is recorded in the organisation the person belongs to');
     });
 
     it('member deactivated', async () => {
@@ -399,11 +383,11 @@ describe('security: sign-in through the pages', function () {
       assert.doesNotMatch(page.html, /Choose a new password/);
     });
 
-    it("MFA required but only 'email' allowed: no method can be set up here", async () => {
+    it("MFA required, and the organisation allows neither 'totp' nor 'email' (only 'sms'): no method can be used here", async () => {
       const a = await newOrg();
-      const email = `${unique('mfa-email')}@example.test`;
+      const email = `${unique('mfa-sms')}@example.test`;
       await createUser(a.scim, email, { password: 'a password of org a' });
-      await testDb()('organizations').where({ id: a.org.id }).update({ require_mfa: true, mfa_methods: testDb().raw("'{email}'::text[]") });
+      await testDb()('organizations').where({ id: a.org.id }).update({ require_mfa: true, mfa_methods: testDb().raw("'{sms}'::text[]") });
       await deniedWith(await registerApp(srv, a), email, 'a password of org a', 'mfa_method_not_available');
     });
   });
@@ -411,7 +395,7 @@ describe('security: sign-in through the pages', function () {
   describe('TOTP and recovery codes', () => {
     it('a TOTP code is accepted once (replay refused); a recovery code works once; the secret is sealed and the codes hashed', async () => {
       const org = await newOrg();
-      await testDb()('organizations').where({ id: org.org.id }).update({ require_mfa: true });
+      await testDb()('organizations').where({ id: org.org.id }).update({ require_mfa: true, mfa_methods: testDb().raw("'{totp}'::text[]") });
       const app = await registerApp(srv, org);
       const email = `${unique('totp')}@example.test`;
       const password = 'the right password 3';
@@ -540,7 +524,8 @@ describe('security: sign-in through the pages', function () {
       const base = new URL(`/oidc/interaction/${uid}`, page.url).toString();
       const csrf = /name="_csrf" value="([^"]+)"/.exec(page.html)![1];
       const token = `_csrf=${encodeURIComponent(csrf)}`;
-      const throttleKeys = [`email:${hashSecret(email)}`, `ip:${hashSecret(browser.ip)}`];
+      // The throttle's rows of this person (by account) and of this browser's network (throttle.ts: keys hashed).
+      const throttleKeys = [`subject:${hashSecret(`account:${account.id}`)}`, `ip:${hashSecret(ipNetwork(browser.ip))}`];
       const snapshot = async () => ({
         interaction: await interactionPayload(uid),
         events: await eventsOf(org.org.id),
@@ -613,6 +598,8 @@ describe('security: sign-in through the pages', function () {
       const done = await browser.submit(same, '/password', { password }, toApp(app));
       assert.ok(done.location?.startsWith(app.redirect), `${done.status} ${done.html.slice(0, 300)}`);
       assert.equal((await finish(done.location!)).claims()!.sub, account.id);
+      // The snapshot watched the throttle's real rows: the one attempt that counted left this network's row.
+      assert.deepEqual((await testDb()('sign_in_throttle').whereIn('key', throttleKeys)).map((r) => r.key), [throttleKeys[1]]);
     });
 
     it('a long password that fits in the form (12 kB) is a wrong password like any other, not an error', async () => {
@@ -634,7 +621,6 @@ describe('security: sign-in through the pages', function () {
       const q = await newOrg();
       const email = o.owner.email;
       await createUser(q.scim, email); // Q's IdP provisions the same person: a membership of the same account
-      await markEmailVerified(testDb(), o.owner.accountId); // so that the person's own password opens Q's applications
       const appO = await registerApp(srv, o);
       const appQ = await registerApp(srv, q);
       const accountId = o.owner.accountId;
@@ -646,10 +632,14 @@ describe('security: sign-in through the pages', function () {
       const done1 = await b1.submit(s1.page, '/change-password', { password: 'first chosen passphrase' }, toApp(appO));
       assert.ok(done1.location?.startsWith(appO.redirect), done1.html.slice(0, 300));
       const tokensO = await s1.finish(done1.location!);
+      // The password changed from O's temporary one is still O's: at Q the person shows the address is theirs.
       const b2 = new TestBrowser();
       const s2 = await passwordSignIn(appQ, b2, email, 'first chosen passphrase');
-      assert.ok(s2.page.location?.startsWith(appQ.redirect), `${s2.page.status} ${s2.page.html.slice(0, 300)}`);
-      const tokensQ = await s2.finish(s2.page.location!);
+      assert.equal(headingOf(s2.page.html), 'Confirm your e-mail address', `${s2.page.status} ${s2.page.html.slice(0, 300)}`);
+      const sent = await b2.submit(s2.page, '/email-code/send');
+      const intoQ = await b2.submit(sent, '/email-code', { email_code: await latestCodeTo(email) }, toApp(appQ));
+      assert.ok(intoQ.location?.startsWith(appQ.redirect), `${intoQ.status} ${intoQ.html.slice(0, 300)}`);
+      const tokensQ = await s2.finish(intoQ.location!);
       const [liveO] = await sessionsOf(o.org.id, accountId);
       const [liveQ] = await sessionsOf(q.org.id, accountId);
       assert.equal(liveO.revoked_at, null);
