@@ -5,6 +5,7 @@
 // What the person has done so far lives in the provider's interaction (server-side, bound to the browser by
 // the provider's interaction cookie), under `roster`. Every form carries a CSRF token bound to that
 // interaction and to a cookie of its own.
+import { randomBytes } from 'node:crypto';
 import type express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Knex } from 'knex';
@@ -216,7 +217,8 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
       return codePage(res, ctx);
     }
     const sessionId = await completeSignIn(db, { orgId: ctx.org.id, accountId, provider: ctx.pending.provider ?? 'password', factors, client: clientOf(req, ctx) });
-    await deps.throttle.succeed({ subject: throttleSubject({ accountId, email: ctx.pending.email }), ip: req.ip ?? null });
+    await deps.throttle.succeed({ subject: subjectFor(req, { accountId, email: ctx.pending.email }), ip: req.ip ?? null });
+    rememberDevice(req, res, accountId);
     await deps.provider().interactionFinished(req, res, {
       ...(ctx.details.result ?? {}),
       login: { accountId, amr: amrOf(factors), acr: acrOf(factors), remember: true },
@@ -236,6 +238,25 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
     await savePending(req, res, ctx, pending);
     res.redirect(303, ctx.base);
   }
+
+  // A browser where the person has signed in before carries a device cookie (signed, bound to the account):
+  // its attempts count on a counter of their own, so an attacker hammering the account elsewhere cannot shut
+  // the person out of their own browser (OWASP's device cookies). Everyone else shares the account's counter.
+  const DEVICE_COOKIE = 'roster_device';
+  const deviceMac = (accountId: string, nonce: string) => deps.sealer.mac(`${accountId}.${nonce}`, 'sign-in device cookie').slice(0, 43);
+  function deviceOf(req: Request, accountId: string): string | undefined {
+    const raw = (req.headers.cookie ?? '').split(';').map((c) => c.trim()).find((c) => c.startsWith(`${DEVICE_COOKIE}=`))?.slice(DEVICE_COOKIE.length + 1);
+    const [nonce, mac] = (raw ?? '').split('.');
+    return nonce && mac && /^[\w-]{16,64}$/.test(nonce) && mac === deviceMac(accountId, nonce) ? nonce : undefined;
+  }
+  function rememberDevice(req: Request, res: Response, accountId: string): void {
+    const nonce = deviceOf(req, accountId) ?? randomBytes(16).toString('base64url');
+    res.append('Set-Cookie', `${DEVICE_COOKIE}=${nonce}.${deviceMac(accountId, nonce)}; Path=/oidc/interaction; Max-Age=${180 * 24 * 3600}; HttpOnly; SameSite=Lax${req.secure ? '; Secure' : ''}`);
+  }
+  const subjectFor = (req: Request, found: { accountId: string | null; email: string }) => {
+    const device = found.accountId ? deviceOf(req, found.accountId) : undefined;
+    return device ? `device:${found.accountId}:${device}` : throttleSubject(found);
+  };
 
   /**
    * Where the person stands in the login policy: identifying themselves (no password accepted yet), one of
@@ -322,7 +343,7 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
     if (!email) return restart(req, res, ctx);
     if (await ssoConnectionFor(db, deps.sealer, { orgId: ctx.org.id, email })) return restart(req, res, ctx);
     const candidate = await findSignInCandidate(db, { orgId: ctx.org.id, email });
-    const wait = await deps.throttle.attempt({ subject: throttleSubject({ accountId: candidate.accountId, email }), ip: req.ip ?? null });
+    const wait = await deps.throttle.attempt({ subject: subjectFor(req, { accountId: candidate.accountId, email }), ip: req.ip ?? null });
     if (wait > 0) {
       await recordSignInFailure(db, { orgId: ctx.org.id, email, reason: 'throttled', client: clientOf(req, ctx) });
       return throttledPage(res, ctx, wait);
@@ -372,7 +393,7 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Back to sign in
   async function secondFactorAttempt(req: Request, res: Response, ctx: Ctx, attempt: () => Promise<boolean>, onFail: (wait: number) => void | Promise<void>, factor: string): Promise<void> {
     const { accountId, email } = ctx.pending;
     if (!accountId || !email) return restart(req, res, ctx);
-    const wait = await deps.throttle.attempt({ subject: throttleSubject({ accountId, email }), ip: req.ip ?? null });
+    const wait = await deps.throttle.attempt({ subject: subjectFor(req, { accountId, email }), ip: req.ip ?? null });
     if (wait > 0) {
       await recordSignInFailure(db, { orgId: ctx.org.id, accountId, reason: 'throttled', type: 'mfa_verification', client: clientOf(req, ctx) });
       return onFail(wait);

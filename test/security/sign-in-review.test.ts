@@ -628,6 +628,29 @@ describe('security review: throttling through the pages', function () {
   before(async () => { srv = await startServer({ passwords: hashing.hasher, throttle: { perEmail: 5, perIp: 1000, windowSeconds: 600 } }); });
   after(async () => { await stopServer(srv); });
 
+  it("an attacker hammering an account cannot shut the person out of a browser they signed in with before (device cookie); a new browser waits", async () => {
+    const org = await newOrg();
+    const app = await registerApp(srv, org);
+    const email = `${unique('hammered')}@example.test`;
+    const password = 'the person knows this one';
+    await createUser(org.scim, email, { password });
+    const own = new TestBrowser();
+    assert.equal(codeReached(app, own), false);
+    await passwordSignIn(app, own, email, password);
+    assert.equal(codeReached(app, own), true, 'first sign-in in the person\'s own browser');
+    assert.ok([...own.cookies.values()].some((jar) => jar.has('roster_device')), 'the browser got a device cookie');
+
+    for (let i = 0; i < 6; i++) await passwordSignIn(app, new TestBrowser(), email, `attacker guess ${i}`);
+    const stranger = await passwordSignIn(app, new TestBrowser(), email, password);
+    assert.equal(stranger.page.status, 429, 'a browser without the cookie shares the hammered counter');
+
+    const again = await passwordSignIn(app, own, email, password, { prompt: 'login' });
+    assert.ok(again.page.location?.startsWith(app.redirect), `${again.page.status}: the person's own browser still signs in`);
+    const forged = new TestBrowser();
+    for (const [host, jar] of own.cookies) if (jar.has('roster_device')) forged.cookies.set(host, new Map([['roster_device', { ...jar.get('roster_device')!, value: `${jar.get('roster_device')!.value.split('.')[0]}.forged` }]]));
+    assert.equal((await passwordSignIn(app, forged, email, password)).page.status, 429, 'a forged device cookie counts for nothing');
+  });
+
   /** `n` browsers, each at the password page of its own interaction for `email`. */
   async function atPasswordPage(app: App, email: string, n: number) {
     const ready: { browser: TestBrowser; pw: PageResult }[] = [];
