@@ -326,6 +326,7 @@ export async function createOidcService(deps: OidcDeps & { refreshEveryMs?: numb
   const sweeping = startExpirySweeper({ db: deps.db, logger: deps.logger });
   const passwords = deps.passwords ?? createPasswordHasher();
   const emailCodes = createEmailCodes(deps.secret);
+  const issuerUrl = new URL(deps.issuer);
   const interactions = interactionsApp({
     db: deps.db, provider: () => provider, sealer: deps.sealer, passwords, secret: deps.secret,
     throttle: createThrottle(deps.db, deps.throttle), logger: deps.logger, issuerName: new URL(deps.issuer).host, passwordMinLength: deps.passwordMinLength,
@@ -339,12 +340,17 @@ export async function createOidcService(deps: OidcDeps & { refreshEveryMs?: numb
       if (req.url?.startsWith(`${OIDC_PREFIX}/interaction/`)) return interactions(req, res);
       if (req.url?.startsWith(`${ACCOUNT_PREFIX}/`)) return accountPages(req, res);
       if (req.url?.startsWith(`${SSO_CALLBACK_PATH}?`) || req.url === SSO_CALLBACK_PATH) return ssoCallback(req, res);
-      // The provider believes X-Forwarded-* (its links, the cookies' Secure flag) only from a proxy express
-      // trusts (TRUST_PROXY): from anyone else they are dropped, so no caller can make it name another host.
+      // Every URL the provider names is on ISSUER's host, whatever Host or X-Forwarded-Host a caller sends (no
+      // caller can make discovery or a redirect name another host). X-Forwarded-Proto (TLS at the proxy: the
+      // cookies' Secure flag) and X-Forwarded-For are believed only from a proxy express trusts (TRUST_PROXY);
+      // without one, the scheme is ISSUER's.
       const trusts = (req as IncomingMessage & { app?: { get(name: string): ((addr: string, i: number) => boolean) | undefined } }).app?.get('trust proxy fn');
       if (!trusts?.(req.socket.remoteAddress ?? '', 0)) {
         for (const h of Object.keys(req.headers)) if (h.startsWith('x-forwarded-')) delete req.headers[h];
       }
+      req.headers.host = issuerUrl.host;
+      delete req.headers['x-forwarded-host'];
+      req.headers['x-forwarded-proto'] ??= issuerUrl.protocol.slice(0, -1);
       return callback(req, res);
     },
     refresh,

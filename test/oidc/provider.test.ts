@@ -139,6 +139,24 @@ describe('OIDC provider (client credentials, introspection, revocation)', functi
     assert.equal((await client.tokenIntrospection(config, token.access_token)).active, true);
   });
 
+  it("names only URLs on ISSUER's host, whatever Host or X-Forwarded-Host a caller sends", async () => {
+    const { request } = await import('node:http');
+    const url = new URL(`${issuer}/.well-known/openid-configuration`);
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: url.pathname, headers: { host: 'evil.example', 'x-forwarded-host': 'evil.example' } }, (res) => {
+        let text = '';
+        res.on('data', (c) => { text += c; });
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const meta = JSON.parse(body) as Record<string, unknown>;
+    const urls = Object.values(meta).filter((v): v is string => typeof v === 'string' && /^https?:/.test(v));
+    assert.ok(urls.length > 5);
+    for (const u of urls) assert.ok(u.startsWith(`${issuer}/`) || u === issuer, u);
+  });
+
   it('answers an interaction that does not exist (or expired) with a page saying so, not an error', async () => {
     const res = await fetch(`${issuer}/oidc/interaction/some-uid`);
     assert.equal(res.status, 400);
