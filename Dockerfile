@@ -27,4 +27,7 @@ HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+p
 # Operator CLI: docker exec <container> node src/cli.ts <command> (runs as `node`, the owner of /data).
 # V8 young generation capped at 8 MB a semi-space, as `npm start` does: it kept the server under 170 MB under
 # load (bench/README.md), where the default let it reach 300 MB and never give the pages back.
+# glibc keeps each thread's malloc arena: every libuv thread that ran argon2 (19 MiB a hash) kept it resident.
+# Two arenas for the process, as `npm start` sets: peak RSS under sign-ins 234 MB instead of 258-270 (bench/oidc).
+ENV MALLOC_ARENA_MAX=2
 CMD ["node", "--max-semi-space-size=8", "src/main.ts"]

@@ -46,7 +46,10 @@ const startFlags = (JSON.parse(readFileSync(new URL('../package.json', import.me
   .scripts.start.split(/\s+/).filter((w) => w.startsWith('--'));
 const rosterFlags = [...startFlags, ...(process.env.BENCH_ROSTER_FLAGS ?? '').split(/\s+/).filter(Boolean)];
 /** BENCH_ROSTER_ENV="NAME=value ...": more environment for the Roster servers (e.g. MALLOC_ARENA_MAX=1, UV_THREADPOOL_SIZE=2). */
-const rosterEnv = Object.fromEntries((process.env.BENCH_ROSTER_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+/** The environment `npm start` sets (NAME=value words before `node`), then BENCH_ROSTER_ENV's. */
+const startEnv = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } })
+  .scripts.start.split(/\s+/).filter((w) => /^[A-Z_]+=/.test(w));
+const rosterEnv = Object.fromEntries([...startEnv, ...(process.env.BENCH_ROSTER_ENV ?? '').split(/\s+/).filter(Boolean)].map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const resultsFile = new URL('./results/oidc-latest.json', import.meta.url);
 const root = fileURLToPath(new URL('..', import.meta.url));
 /** Every kind runs in rounds that share BENCH_SECONDS, alternating the sides. */

@@ -14,6 +14,7 @@ export async function up(knex: Knex): Promise<void> {
 const schema = `
     create table outbox (
       id uuid primary key default gen_random_uuid(),
+      seq bigint generated always as identity,
       org_id uuid references organizations (id) on delete cascade,
       to_address text not null check (length(to_address) <= 320),
       subject text not null check (length(subject) <= 998),
@@ -30,6 +31,7 @@ const schema = `
       sent_at timestamptz
     );
     create index outbox_due on outbox (next_attempt_at) where status = 'queued';
-    create index outbox_org_created on outbox (org_id, created_at desc, id desc);
-    create index outbox_created on outbox (created_at desc, id desc)
+    create index outbox_org_seq on outbox (org_id, seq desc);
+    create index outbox_seq on outbox (seq desc);
+    create index outbox_created on outbox (created_at)
 `;

@@ -112,7 +112,8 @@ const toSummary = (r: SummaryRow): OutboxSummary => ({
 /** The newest messages, of one organisation or of all; without their bodies. */
 export async function listOutbox(db: Knex, input: { limit: number; orgId?: string }): Promise<OutboxSummary[]> {
   if (!(input.limit >= 1 && input.limit <= 500)) throw new Invalid('limit is 1 to 500', { field: 'limit', rule: 'range' });
-  const query = db('outbox').select(summaryColumns(db)).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(input.limit);
+  // Newest first in the order they were queued (two messages may share a timestamp; `seq` never does).
+  const query = db('outbox').select(summaryColumns(db)).orderBy('seq', 'desc').limit(input.limit);
   if (input.orgId !== undefined) query.where({ org_id: input.orgId });
   return (await query as SummaryRow[]).map(toSummary);
 }
