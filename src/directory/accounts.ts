@@ -58,8 +58,9 @@ export async function findOrCreateAccount(
 /**
  * The managing organisation's view of a person flows into the account; others' views never do, and a
  * password from an organisation that does not manage the account is not applied (as on create, where a
- * link changes nothing). A new login e-mail that another account already uses is not taken either: the
- * organisation's own view still changes, and its answer does not tell that the address exists elsewhere.
+ * link changes nothing). A new login e-mail is not taken when another account already uses it, or when
+ * another organisation shares the account: the organisation's own view still changes, and its answer does
+ * not tell which.
  */
 export async function updateManagedAccount(
   trx: Knex,
@@ -68,10 +69,16 @@ export async function updateManagedAccount(
   const { orgId, account, profile, passwordHash } = change;
   if (account.managed_by_org_id !== orgId) return { passwordApplied: false };
   if (!looksLikeEmail(profile.email)) throw new Invalid(`"${profile.email}" is not an e-mail address`, { field: 'email', rule: 'email_malformed' });
-  const holder = profile.email.toLowerCase() === account.email.toLowerCase() ? null : await findAccountByEmail(trx, profile.email);
-  const newAddress = !holder && profile.email.toLowerCase() !== account.email.toLowerCase();
+  const moving = profile.email.toLowerCase() !== account.email.toLowerCase();
+  const holder = moving ? await findAccountByEmail(trx, profile.email) : null;
+  // The login e-mail is where codes and reset links go: while another organisation shares the account, the
+  // managing organisation must not move it (it could then receive the proof of an address it chose, and sign
+  // in to the other organisation's applications). Its own view of the person still changes.
+  const shared = moving && !holder ? await trx('memberships').where({ account_id: account.id }).whereNot({ org_id: orgId }).first('org_id') : undefined;
+  const keep = Boolean(holder || shared);
+  const newAddress = moving && !keep;
   const changes: Record<string, unknown> = {
-    ...(holder ? {} : { email: profile.email }),
+    ...(keep ? {} : { email: profile.email }),
     // A new address is not yet shown to be the person's: until then, credentials an organisation set stay its own.
     ...(newAddress ? { email_verified: false } : {}),
     given_name: profile.givenName,

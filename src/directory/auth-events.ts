@@ -13,7 +13,7 @@ export type AuthEventType = (typeof authEventTypes)[number];
 export const authEventReasons = [
   'unknown_account', 'wrong_password', 'mfa_failed', 'throttled', 'deactivated', 'not_a_member', 'provider_not_allowed',
   'temporary_password_expired', 'credential_not_trusted', 'member_deactivated', 'member_removed', 'revoked_by_admin',
-  'mfa_reset', 'password_changed', 'logout', 'mfa_method_not_available', 'password_rejected', 'password_reset', 'superseded', 'expired',
+  'mfa_reset', 'password_changed', 'logout', 'mfa_method_not_available', 'password_rejected', 'password_reset', 'superseded', 'expired', 'account_elsewhere',
   'upstream_error', 'upstream_invalid_response', 'email_not_verified', 'email_outside_domains', 'identity_linking_off',
   'identity_taken', 'jit_disabled', 'no_sso_connection',
 ] as const;

@@ -42,8 +42,15 @@ const headerSafe = (s: string) => !/[\r\n]/.test(s);
  * Queues a message; returns its id. Call it with the transaction of the change that needs the message, so
  * that the message exists exactly when the change does.
  */
+/**
+ * Whether mail can be sent to this address as it is: one plain addr-spec, nothing a mail header would read as
+ * a second recipient or a display name. (The directory accepts some addresses mail cannot carry: a quoted
+ * local part, a comma. Those people get no mail, and a page must not tell them apart.)
+ */
+export const mailable = (address: string) => /^[^\s@<>,;"]+@[^\s@<>,;"]+$/.test(address) && address.length <= 320;
+
 export async function enqueueMail(trx: Knex, mail: NewMail): Promise<string> {
-  if (!/^[^\s@<>,;"]+@[^\s@<>,;"]+$/.test(mail.to) || mail.to.length > 320) throw new Invalid(`"${mail.to}" is not an e-mail address`, { field: 'to', rule: 'not_an_email' });
+  if (!mailable(mail.to)) throw new Invalid(`"${mail.to}" is not an e-mail address`, { field: 'to', rule: 'not_an_email' });
   if (!headerSafe(mail.subject) || mail.subject.trim() === '' || mail.subject.length > 998) throw new Invalid('a subject is one line of at most 998 characters', { field: 'subject', rule: 'malformed' });
   if (mail.orgId !== null && !isUuid(mail.orgId)) throw new Invalid(`"${mail.orgId}" is not an organisation id (a UUID)`, { field: 'orgId', rule: 'malformed_id' });
   const [row] = await trx('outbox').insert({

@@ -35,6 +35,7 @@ export const ssoRefusals = {
   jitDisabled: () => new Forbidden('this organisation does not add people at their first sign-in; ask your administrator for access', { rule: 'jit_disabled' }),
   linkingOff: () => new Forbidden('this organisation allows one sign-in identity per account, and this account already has another one', { rule: 'identity_linking_off' }),
   identityTaken: () => new Conflict('identity', 'this upstream identity is linked to another account', 'identity_taken'),
+  accountElsewhere: () => new Forbidden('this address already has an account with another organisation; ask your administrator to add you', { rule: 'account_elsewhere' }),
 } as const;
 
 export async function findIdentity(db: Knex, input: { provider: string; subject: string }): Promise<Identity | undefined> {
@@ -164,14 +165,24 @@ export async function resolveSsoAccount(
     const member = account ? await trx('memberships').where({ org_id: orgId, account_id: account.id }).first('id') : undefined;
     let accountId = account?.id;
     let outcome: SsoOutcome = identity ? 'returning' : 'linked';
+    // A domain claim is the organisation's word, not proof that it owns the domain: its identity provider may
+    // vouch for people who are not yet anyone's, and for its own members, never attach itself to an account
+    // of people who belong to other organisations and not to this one.
+    const elsewhere = account && !member
+      ? await trx('memberships').where({ account_id: account.id }).whereNot({ org_id: orgId }).first('org_id')
+      : undefined;
+    if (!member && (elsewhere || (account && account.managed_by_org_id && account.managed_by_org_id !== orgId))) throw ssoRefusals.accountElsewhere();
     if (!member) {
       if (!connection.jitProvisioning) throw ssoRefusals.jitDisabled();
       accountId = (await addMember(trx, { orgId, person: input, accountId, context: input.context })).accountId;
       outcome = 'provisioned';
     }
     await linkIdentity(trx, { orgId, accountId: accountId!, provider: input.provider, subject: input.subject, context: input.context });
+    // The address counts as verified for every organisation only when this organisation manages the account
+    // (or just created it): another organisation's member is not verified by this one's identity provider.
     const email = account?.email ?? input.email;
-    if (email.toLowerCase() === input.email.toLowerCase()) await markEmailVerified(trx, accountId!);
+    const managedHere = !account || account.managed_by_org_id === orgId;
+    if (managedHere && email.toLowerCase() === input.email.toLowerCase()) await markEmailVerified(trx, accountId!);
     return { accountId: accountId!, outcome };
   });
 }

@@ -19,7 +19,7 @@ import { finishUpstreamLogin, ssoRedirectUri, startUpstreamLogin, UpstreamError 
 import type { AuthEventReason, EventContext } from '../directory/auth-events.ts';
 import { type EmailCodes, EMAIL_CODE_TTL_SECONDS, PASSWORD_RESET_TTL_SECONDS } from '../directory/email-codes.ts';
 import { DirectoryError } from '../directory/errors.ts';
-import { enqueueMail } from '../directory/outbox.ts';
+import { enqueueMail, mailable } from '../directory/outbox.ts';
 import { emailCodeMessage, passwordResetMessage } from '../mail/templates.ts';
 import { RESET_PASSWORD_PATH } from './account-pages.ts';
 import { getOrganization } from '../directory/organizations.ts';
@@ -368,6 +368,7 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
     await requestPasswordReset(db, deps.emailCodes, {
       email,
       send: async (trx, to, token) => {
+        if (!mailable(to)) return; // an address mail cannot carry: nothing is sent, and the page is the same
         const link = `${deps.issuer}${RESET_PASSWORD_PATH}?${new URLSearchParams({ token })}`;
         await enqueueMail(trx, { orgId: ctx.org.id, to, ...passwordResetMessage({ orgName: ctx.org.name, link, minutes: PASSWORD_RESET_TTL_SECONDS / 60 }) });
       },
@@ -422,6 +423,11 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Back to sign in
     if (!accountId) return restart(req, res, ctx);
     const state = await loadSignInState(db, { orgId: ctx.org.id, accountId });
     if (!state) return restart(req, res, ctx);
+    // Only where a code is what the step asks for: the organisation's e-mail codes, or proof of the address.
+    const step = evaluateLogin(state, attemptOf(ctx.pending));
+    const verifying = step !== null && 'step' in step.outcome && step.outcome.step === 'verify_email';
+    if (!verifying && !secondFactorMethods(state).includes('email')) return res.redirect(303, ctx.base);
+    if (!mailable(state.account.email)) return codePage(res, ctx, { emailError: 'We cannot send e-mail to this address. Ask your administrator.' }, 422);
     const issued = await db.transaction(async (trx) => {
       const code = await deps.emailCodes.issueSignInCode(trx, accountId);
       if ('code' in code) {
@@ -493,6 +499,7 @@ function ssoRefusal(reason: string): string {
     jit_disabled: 'You do not have access to this application yet. Ask your administrator to add you.',
     identity_linking_off: 'Your account already signs in another way, and this organisation allows only one. Ask your administrator.',
     identity_taken: 'This company sign-in is already linked to another account. Ask your administrator.',
+    account_elsewhere: 'This address already has an account with another organisation. Ask your administrator to add you here.',
     upstream_unreachable: 'Your company sign-in could not be reached. Try again in a moment.',
   };
   return messages[reason] ?? 'Your company sign-in refused or could not complete the sign-in. Return to the application and try again.';

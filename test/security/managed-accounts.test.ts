@@ -87,7 +87,7 @@ describe('security: managed accounts', () => {
     assert.deepEqual(await accountRow(account.id), account);
   });
 
-  it('A, the managing organisation, changes the login e-mail, names and password', async () => {
+  it('A, the managing organisation, changes names and password; the login e-mail stays while B shares the account (codes and links go there)', async () => {
     const { a, inA, inB, b, account } = await sharedPerson();
     const bView = (await b.scim.get(`/Users/${inB.id}`)).body;
     const newEmail = `${unique('moved')}@example.test`;
@@ -98,7 +98,8 @@ describe('security: managed accounts', () => {
     ]);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const after = await accountRow(account.id);
-    assert.equal(after.email, newEmail);
+    assert.equal(after.email, account.email, 'A cannot move the address where B\'s codes and reset links go');
+    assert.equal((await a.scim.get(`/Users/${inA.id}`)).body.emails[0].value, newEmail, "A's own view has the new address");
     assert.equal(after.given_name, 'Alicia');
     assert.match(after.password_hash, /^\$argon2id\$/);
     assert.notEqual(after.password_hash, account.password_hash);

@@ -278,6 +278,21 @@ describe('security review: the sign-in', function () {
       assert.equal((await testDb()('email_challenges').where({ account_id: person.accountId, purpose: 'password_reset' }).whereNull('consumed_at')).length, 1);
     });
 
+    it('an address the directory accepts but mail cannot carry (a comma): "Forgot your password?" answers the same page as for anyone, and sends nothing', async () => {
+      const x = await newOrg();
+      const odd = `${unique('a')},b@example.test`;
+      const created = await x.scim.post('/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: odd, password: 'a password of this organisation 1' });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const appX = await registerApp(srv, x);
+      const browser = new TestBrowser();
+      const { page } = await authorize(appX, browser);
+      const pw = await browser.submit(page, '/email', { email: odd });
+      const answer = await browser.submit(pw, '/forgot');
+      assert.equal(answer.status, 200, answer.html.slice(0, 300));
+      assert.equal(headingOf(answer.html), 'Check your e-mail');
+      assert.deepEqual(await mailTo(odd), []);
+    });
+
     it('a link past its hour no longer works', async () => {
       const x = await newOrg();
       const person = await member(x);

@@ -87,17 +87,24 @@ describe('SSO identities: linking and just-in-time provisioning (directory)', ()
     assert.deepEqual((await events(org.id)).map((e) => e.type), ['identity_linked']);
   });
 
-  it("a person with an account from another organisation joins as a member of this one: the account is linked, not taken over", async () => {
+  it("a person whose account belongs to another organisation is not attached to this one by its identity provider's word (a domain claim proves nothing)", async () => {
     const other = await createOrganization(testDb(), { name: unique('other-'), ownerEmail: `${unique('o')}@elsewhere.test` });
     const { org, domain } = await orgWithConnection();
     const email = `shared@${domain}`;
     const elsewhere = await createMember(testDb(), { orgId: other.org.id, actor, member: { ...newPerson(email, email), active: true } });
-    const r = await resolveSsoAccount(testDb(), { orgId: org.id, ...upstream(email) });
-    assert.deepEqual(r, { accountId: elsewhere.accountId, outcome: 'provisioned' });
+    const err = await refused(resolveSsoAccount(testDb(), { orgId: org.id, ...upstream(email) }));
+    assert.deepEqual([err.code, err.rule], ['forbidden', 'account_elsewhere']);
     const a = await account(email);
-    assert.deepEqual([a.managed_by_org_id, a.email_verified], [other.org.id, true]);
-    assert.equal((await memberships(org.id, a.id)).length, 1);
-    assert.equal((await memberships(other.org.id, a.id)).length, 1);
+    assert.deepEqual([a.id, a.managed_by_org_id, a.email_verified], [elsewhere.accountId, other.org.id, false], 'not verified by this provider');
+    assert.equal((await memberships(org.id, a.id)).length, 0, 'not provisioned here');
+    assert.equal((await listIdentities(testDb(), { accountId: a.id })).length, 0, 'no identity linked');
+
+    // Once this organisation has added the person itself (SCIM, say), its identity provider signs them in:
+    // linked, but the address is not verified for the other organisation's sake.
+    await createMember(testDb(), { orgId: org.id, actor, member: { ...newPerson(email, email), active: true } });
+    const r = await resolveSsoAccount(testDb(), { orgId: org.id, ...upstream(email) });
+    assert.deepEqual(r, { accountId: elsewhere.accountId, outcome: 'linked' });
+    assert.equal((await account(email)).email_verified, false);
   });
 
   it('linking off: an account with an identity is refused a second one (another provider or subject); linking on allows it', async () => {
