@@ -31,8 +31,8 @@ export type AppDeps = {
 
 const requestIdPattern = /^[\w.:-]{1,128}$/;
 
-/** A URL as logged: secrets in its query (a password-reset link's token) replaced. */
-const redactSecrets = (url: string | undefined) => url?.replace(/([?&]token=)[^&]*/g, '$1[redacted]');
+/** A URL as logged: secrets in its query (a password-reset link's token, an identity provider's code) replaced. */
+const redactSecrets = (url: string | undefined) => url?.replace(/([?&](?:token|code)=)[^&]*/g, '$1[redacted]');
 
 export function createApp(deps: AppDeps): express.Express {
   const app = express();

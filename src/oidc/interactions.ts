@@ -370,7 +370,9 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
       send: async (trx, to, token) => {
         if (!mailable(to)) return; // an address mail cannot carry: nothing is sent, and the page is the same
         const link = `${deps.issuer}${RESET_PASSWORD_PATH}?${new URLSearchParams({ token })}`;
-        await enqueueMail(trx, { orgId: ctx.org.id, to, ...passwordResetMessage({ orgName: ctx.org.name, link, minutes: PASSWORD_RESET_TTL_SECONDS / 60 }) });
+        // Not filed under the organisation whose page asked for it: the person may not be one of its members,
+        // and its admins must never be able to read a link to someone else's account.
+        await enqueueMail(trx, { orgId: null, to, ...passwordResetMessage({ orgName: ctx.org.name, link, minutes: PASSWORD_RESET_TTL_SECONDS / 60 }) });
       },
     });
     deps.wakeMail?.();

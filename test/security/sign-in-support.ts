@@ -188,7 +188,7 @@ export type Mail = { id: string; to_address: string; subject: string; text_body:
 
 /** Every message queued to this address, oldest first. */
 export const mailTo = (address: string): Promise<Mail[]> =>
-  testDb()('outbox').whereRaw('lower(to_address) = lower(?)', [address]).orderBy([{ column: 'created_at' }, { column: 'id' }]).select('id', 'to_address', 'subject', 'text_body', 'created_at');
+  testDb()('outbox').whereRaw('lower(to_address) = lower(?)', [address]).orderBy('seq').select('id', 'to_address', 'subject', 'text_body', 'created_at');
 
 /** The six-digit code of a sign-in code message (its own indented line). */
 export function codeIn(mail: Mail): string {
