@@ -132,7 +132,7 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
   const oidc = await createOidcService({ db, issuer: config.issuer, sealer, secret: config.secret, trustProxy: config.trustProxy, logger, passwords, passwordMinLength: config.passwordMinLength, wakeMail: mail.wake });
   held.stops.push(oidc.stop);
   const metrics = createMetrics();
-  const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidc.handler, passwords });
+  const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidc.handler, verifyAccessToken: oidc.verifyAccessToken, passwords });
   const server = createServer(app);
   server.keepAliveTimeout = 65_000;
   held.servers.push(server);

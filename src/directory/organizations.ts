@@ -129,3 +129,47 @@ export async function updateLoginConfig(db: Knex, input: { orgId: string; actor:
     return next;
   });
 }
+
+export type OrganizationSettings = Organization & { loginConfiguration: LoginConfig; invitationLifetimeDays: number; licenceLimit: number | null };
+
+export async function getOrganizationSettings(db: Knex, input: { orgId: string }): Promise<OrganizationSettings> {
+  const row = await db('organizations').where({ id: input.orgId })
+    .first('id', 'name', 'slug', 'require_mfa', 'mfa_methods', 'login_providers', 'sso_enforced', 'allow_identity_linking', 'invitation_lifetime_days', 'license_limit');
+  if (!row) throw new NotFound(`no organisation ${input.orgId}`, { field: 'orgId', rule: 'org_not_found' });
+  return {
+    id: row.id, name: row.name, slug: row.slug, loginConfiguration: loginConfigOf(row),
+    invitationLifetimeDays: row.invitation_lifetime_days, licenceLimit: row.license_limit,
+  };
+}
+
+/** Changes the organisation's name, invitation lifetime and licence limit (what is given). */
+export async function updateOrganizationSettings(
+  db: Knex,
+  input: { orgId: string; actor: Actor; change: { name?: string; invitationLifetimeDays?: number; licenceLimit?: number | null } },
+): Promise<void> {
+  const { change } = input;
+  const row: Record<string, unknown> = {};
+  if (change.name !== undefined) {
+    const name = change.name.trim();
+    if (name.length === 0 || name.length > 200) throw new Invalid('the organisation name must be 1 to 200 characters', { field: 'name', rule: 'length' });
+    row.name = name;
+  }
+  if (change.invitationLifetimeDays !== undefined) {
+    if (!Number.isInteger(change.invitationLifetimeDays) || change.invitationLifetimeDays < 1 || change.invitationLifetimeDays > 90) {
+      throw new Invalid('invitationLifetimeDays is a whole number of days from 1 to 90', { field: 'invitationLifetimeDays', rule: 'range' });
+    }
+    row.invitation_lifetime_days = change.invitationLifetimeDays;
+  }
+  if (change.licenceLimit !== undefined) {
+    if (change.licenceLimit !== null && (!Number.isInteger(change.licenceLimit) || change.licenceLimit < 0 || change.licenceLimit > 10_000_000)) {
+      throw new Invalid('licenceLimit is a whole number from 0, or null for no limit', { field: 'licenceLimit', rule: 'range' });
+    }
+    row.license_limit = change.licenceLimit;
+  }
+  if (Object.keys(row).length === 0) return;
+  await db.transaction(async (trx) => {
+    const n = await trx('organizations').where({ id: input.orgId }).update({ ...row, updated_at: trx.fn.now() });
+    if (n === 0) throw new NotFound(`no organisation ${input.orgId}`, { field: 'orgId', rule: 'org_not_found' });
+    await recordAudit(trx, { orgId: input.orgId, actor: input.actor, action: 'organization.updated', targetType: 'organization', targetId: input.orgId, details: { ...change } });
+  });
+}

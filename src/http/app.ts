@@ -11,6 +11,7 @@ import { pinoHttp } from 'pino-http';
 import { ping } from '../db.ts';
 import { isDecodableUri } from '../scim/request-guards.ts';
 import { createPasswordHasher, type PasswordHasher } from '../directory/passwords.ts';
+import { type AccessTokenVerifier, adminRouter } from '../admin/router.ts';
 import { scimRouter } from '../scim/router.ts';
 import { isOidcPath } from '../oidc/provider.ts';
 import { createMetrics } from './metrics.ts';
@@ -25,6 +26,8 @@ export type AppDeps = {
   db: Knex; logger: Logger; issuer: string; metrics?: Metrics; trustProxy?: boolean | number | string;
   /** The OpenID Connect provider's handler (src/oidc/provider.ts), for its paths; absent, they are 404. */
   oidc?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Checks access tokens of Roster's own provider, for the admin API (members calling it); absent, only API keys. */
+  verifyAccessToken?: AccessTokenVerifier;
   /** How passwords given through the doors are hashed (the configured cost); OWASP's minimum when absent. */
   passwords?: PasswordHasher;
 };
@@ -82,6 +85,7 @@ export function createApp(deps: AppDeps): express.Express {
     const oidc = deps.oidc;
     app.use((req: Request, res: Response, next: NextFunction) => (isOidcPath(req.path) ? oidc(req, res) : next()));
   }
+  app.use('/api/v1', adminRouter({ db: deps.db, logger: deps.logger, verifyAccessToken: deps.verifyAccessToken }));
   app.use('/scim/v2', scimRouter({ db: deps.db, baseUrl: `${deps.issuer}/scim/v2`, logger: deps.logger, passwords: deps.passwords ?? createPasswordHasher() }));
 
   app.use((req: Request, res: Response) => {

@@ -299,7 +299,11 @@ function ssoCallback(req: IncomingMessage, res: ServerResponse): void {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-export type OidcService = { handler: Handler; refresh: () => Promise<boolean>; stop: () => Promise<void> };
+export type OidcService = {
+  handler: Handler; refresh: () => Promise<boolean>; stop: () => Promise<void>;
+  /** Whose an access token this provider issued is, and to which client; null when it is not a live one. */
+  verifyAccessToken: (token: string) => Promise<{ accountId: string; clientId: string } | null>;
+};
 
 /**
  * The provider as a request handler that follows key rotation: every `refreshEveryMs` (default a minute) it
@@ -355,5 +359,11 @@ export async function createOidcService(deps: OidcDeps & { refreshEveryMs?: numb
     },
     refresh,
     stop: async () => { await Promise.all([following.stop(), sweeping.stop()]); },
+    verifyAccessToken: async (token) => {
+      if (token.length > 200) return null;
+      const found = await provider.AccessToken.find(token);
+      if (!found || !found.isValid || !found.accountId) return null;
+      return { accountId: found.accountId, clientId: found.clientId as string };
+    },
   };
 }

@@ -1,0 +1,144 @@
+// The admin REST API, /api/v1: organisation owners and admins run their team. Every route is under
+// /orgs/{orgId}; the caller is an organisation API key (its role) or an access token Roster's own provider
+// issued to a member (the member's role now, read on every request). A key or token of another organisation
+// gets 404, a caller without the permission 403, a missing or bad credential 401. Errors are RFC 9457
+// problem+json with a stable `code`.
+//
+// What exists so far: the access rules and the organisation's settings and login configuration.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Actor } from '../directory/audit.ts';
+import { findClient } from '../directory/clients.ts';
+import { verifyCredential } from '../directory/credentials.ts';
+import { DirectoryError } from '../directory/errors.ts';
+import { getOrganizationSettings, updateLoginConfig, updateOrganizationSettings } from '../directory/organizations.ts';
+import { activeRoleOf, type Permission, permissionsOf } from '../directory/roles.ts';
+
+/** Checks an access token Roster's provider issued: whose it is and to which client, or null. */
+export type AccessTokenVerifier = (token: string) => Promise<{ accountId: string; clientId: string } | null>;
+
+export type AdminDeps = { db: Knex; logger: Logger; verifyAccessToken?: AccessTokenVerifier };
+
+type Caller = { orgId: string; actor: Actor; permissions: ReadonlySet<Permission> };
+
+/** The stable codes of this API's errors (the `code` member of every problem). */
+export const problemCodes = {
+  unauthenticated: 401, forbidden: 403, not_found: 404, invalid_request: 400, invalid_value: 400, conflict: 409, internal: 500,
+} as const;
+type ProblemCode = keyof typeof problemCodes;
+
+class Problem extends Error {
+  readonly code: ProblemCode;
+  readonly extra: Record<string, unknown>;
+  constructor(code: ProblemCode, detail: string, extra: Record<string, unknown> = {}) {
+    super(detail);
+    this.code = code;
+    this.extra = extra;
+  }
+}
+
+const titles: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 500: 'Internal Server Error' };
+
+function sendProblem(res: Response, code: ProblemCode, detail: string | undefined, extra: Record<string, unknown> = {}): void {
+  const status = problemCodes[code];
+  if (status === 401) res.set('WWW-Authenticate', 'Bearer realm="roster"');
+  res.status(status).type('application/problem+json').json({ type: 'about:blank', title: titles[status], status, code, ...(detail ? { detail } : {}), ...extra });
+}
+
+const bearer = /^Bearer\s+(\S+)\s*$/i;
+
+async function authenticate(deps: AdminDeps, authorization: string | undefined): Promise<Caller | null> {
+  const token = bearer.exec(authorization ?? '')?.[1];
+  if (!token) return null;
+  if (token.startsWith('rst_key_')) {
+    const key = await verifyCredential(deps.db, { kind: 'api_key', secret: token });
+    return key ? { orgId: key.orgId, actor: { type: 'api_key', id: key.id }, permissions: permissionsOf(key.role) } : null;
+  }
+  const access = deps.verifyAccessToken ? await deps.verifyAccessToken(token) : null;
+  if (!access) return null;
+  const client = await findClient(deps.db, access.clientId);
+  if (!client) return null;
+  const role = await activeRoleOf(deps.db, { orgId: client.orgId, accountId: access.accountId });
+  if (!role) return null;
+  return { orgId: client.orgId, actor: { type: 'user', id: access.accountId }, permissions: permissionsOf(role) };
+}
+
+const loginConfiguration = z.object({
+  requireMfa: z.boolean(), mfaMethods: z.array(z.enum(['totp', 'email'])).min(1).max(2), loginProviders: z.array(z.enum(['password', 'sso'])).min(1).max(2),
+  allowIdentityLinking: z.boolean(), ssoEnforced: z.boolean(),
+}).partial().strict();
+
+const orgPatch = z.object({
+  name: z.string().max(400),
+  loginConfiguration,
+  invitationLifetimeDays: z.number().int(),
+  licenceLimit: z.number().int().nullable(),
+}).partial().strict();
+
+export function adminRouter(deps: AdminDeps): express.Router {
+  const router = express.Router();
+  router.use(express.json({ limit: '100kb', type: ['application/json', 'application/*+json'] }));
+
+  const caller = (res: Response) => res.locals.caller as Caller;
+  const need = (res: Response, permission: Permission) => {
+    if (!caller(res).permissions.has(permission)) throw new Problem('forbidden', `this needs the ${permission} permission`);
+  };
+  const route = (handler: (req: Request, res: Response) => Promise<void>) => async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      await handler(req, res);
+    } catch (err) {
+      next(err);
+    }
+  };
+
+  router.use(async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const found = await authenticate(deps, req.get('authorization'));
+      if (!found) throw new Problem('unauthenticated', 'a valid API key or access token is required (Authorization: Bearer ...)');
+      res.locals.caller = found;
+      next();
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  // Another organisation's id (or one that does not exist) is not found, whoever asks: nothing tells them apart.
+  router.param('orgId', (req, res, next, orgId: string) => {
+    if (orgId !== caller(res).orgId) return next(new Problem('not_found', `no organisation ${orgId}`));
+    next();
+  });
+
+  router.get('/orgs/:orgId', route(async (req, res) => {
+    res.json(await getOrganizationSettings(deps.db, { orgId: caller(res).orgId }));
+  }));
+
+  router.patch('/orgs/:orgId', route(async (req, res) => {
+    const parsed = orgPatch.safeParse(req.body);
+    if (!parsed.success) throw new Problem('invalid_request', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+    const { orgId, actor } = caller(res);
+    const change = parsed.data;
+    if (change.name !== undefined || change.loginConfiguration !== undefined || change.invitationLifetimeDays !== undefined) need(res, 'org.manage');
+    if (change.licenceLimit !== undefined) need(res, 'billing.manage');
+    await deps.db.transaction(async (trx) => {
+      if (change.loginConfiguration && Object.keys(change.loginConfiguration).length) await updateLoginConfig(trx, { orgId, actor, change: change.loginConfiguration });
+      await updateOrganizationSettings(trx, { orgId, actor, change: { name: change.name, invitationLifetimeDays: change.invitationLifetimeDays, licenceLimit: change.licenceLimit } });
+    });
+    res.json(await getOrganizationSettings(deps.db, { orgId }));
+  }));
+
+  router.use((req: Request, res: Response) => { sendProblem(res, 'not_found', `no route ${req.method} ${req.baseUrl}${req.path}`); });
+  router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof Problem) return sendProblem(res, err.code, err.message, err.extra);
+    if (err instanceof DirectoryError) {
+      const code: ProblemCode = err.code === 'not_found' ? 'not_found' : err.code === 'forbidden' ? 'forbidden' : err.code === 'conflict' ? 'conflict' : 'invalid_value';
+      return sendProblem(res, code, err.message, { ...(err.field ? { field: err.field } : {}), ...(err.rule ? { rule: err.rule } : {}) });
+    }
+    const status = (err as { status?: number }).status;
+    if (status && status >= 400 && status < 500) return sendProblem(res, 'invalid_request', 'the request body is not valid JSON');
+    ((req as { log?: Logger }).log ?? deps.logger).error({ err }, 'unexpected error in the admin API');
+    sendProblem(res, 'internal', undefined);
+  });
+  return router;
+}

@@ -1,0 +1,129 @@
+// The admin API's door: who may call it (an organisation API key, or an access token Roster issued to a
+// member, with the member's role now), what each role may do, and that nothing crosses organisations:
+// another organisation's id is 404 whatever the caller, bad input is a problem+json 400 and changes nothing.
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import * as client from 'openid-client';
+import { Browser } from '../../conformance/oidc/browser.ts';
+import { createClient } from '../../src/directory/clients.ts';
+import { createOrganization } from '../../src/directory/organizations.ts';
+import { createSealer } from '../../src/directory/sealing.ts';
+import { ensureSigningKey } from '../../src/directory/signing-keys.ts';
+import { createApp } from '../../src/http/app.ts';
+import { createOidcService, type OidcService } from '../../src/oidc/provider.ts';
+import { TEST_SECRET as SECRET, unique } from '../helpers.ts';
+import { testDb } from '../setup.ts';
+
+const REDIRECT = 'https://console.example/callback';
+const actor = { type: 'system', id: 'test' } as const;
+
+describe('admin API: access', function () {
+  this.timeout(60_000);
+  let server: Server;
+  let issuer: string;
+  let oidc: OidcService;
+
+  before(async () => {
+    const sealer = createSealer(SECRET);
+    await ensureSigningKey(testDb(), sealer);
+    server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    oidc = await createOidcService({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: false, logger: pino({ level: 'silent' }) });
+    server.on('request', createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer, oidc: oidc.handler, verifyAccessToken: oidc.verifyAccessToken }));
+  });
+  after(async () => {
+    await oidc.stop();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const api = async (method: string, path: string, token: string | null, body?: unknown) => {
+    const res = await fetch(`${issuer}/api/v1${path}`, {
+      method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, type: res.headers.get('content-type') ?? '', body: text ? JSON.parse(text) : null };
+  };
+
+  const newOrg = async () => {
+    const name = unique('admin-');
+    return createOrganization(testDb(), { name, ownerEmail: `owner@${name}.test` });
+  };
+
+  /** The owner signs in to the organisation's own app (the console) and gets an access token. */
+  async function ownerToken(org: Awaited<ReturnType<typeof newOrg>>): Promise<string> {
+    const { clientId, clientSecret } = await createClient(testDb(), { orgId: org.org.id, actor, redirectUris: [REDIRECT], public: false });
+    const config = await client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
+    const verifier = client.randomPKCECodeVerifier();
+    const browser = new Browser();
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid email', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 's' });
+    let page = await browser.go(url.toString(), { stopAt: (u) => u.startsWith(REDIRECT) });
+    page = await browser.submit(page, '/email', { email: org.owner.email });
+    page = await browser.submit(page, '/password', { password: org.owner.temporaryPassword! });
+    page = await browser.submit(page, '/change-password', { password: 'the owner chose this one' }, { stopAt: (u) => u.startsWith(REDIRECT) });
+    const tokens = await client.authorizationCodeGrant(config, new URL(page.location!), { pkceCodeVerifier: verifier, expectedState: 's' });
+    return tokens.access_token;
+  }
+
+  it('401 without a credential or with a bad one; 404 for another organisation (or none) whatever the caller; problem+json with a stable code', async () => {
+    const a = await newOrg();
+    const b = await newOrg();
+    for (const token of [null, 'nonsense', 'rst_key_not-a-real-key', a.scimToken]) {
+      const res = await api('GET', `/orgs/${a.org.id}`, token);
+      assert.equal(res.status, 401, String(token));
+      assert.match(res.type, /application\/problem\+json/);
+      assert.equal(res.body.code, 'unauthenticated');
+    }
+    assert.equal((await api('GET', `/orgs/${a.org.id}`, a.apiKey)).status, 200);
+    for (const other of [b.org.id, '00000000-0000-4000-8000-000000000000', 'not-a-uuid']) {
+      const res = await api('GET', `/orgs/${other}`, a.apiKey);
+      assert.equal(res.status, 404, other);
+      assert.equal(res.body.code, 'not_found');
+      assert.equal((await api('PATCH', `/orgs/${other}`, a.apiKey, { name: 'taken over' })).status, 404);
+    }
+    assert.equal((await testDb()('organizations').where({ id: b.org.id }).first('name')).name, b.org.name);
+  });
+
+  it("the owner's API key reads and changes the settings and login configuration; impossible settings are a 400 and change nothing", async () => {
+    const a = await newOrg();
+    const got = await api('GET', `/orgs/${a.org.id}`, a.apiKey);
+    assert.deepEqual(got.body.loginConfiguration, { requireMfa: false, mfaMethods: ['totp', 'email'], loginProviders: ['password'], ssoEnforced: false, allowIdentityLinking: true });
+    assert.equal(got.body.invitationLifetimeDays, 7);
+    const changed = await api('PATCH', `/orgs/${a.org.id}`, a.apiKey, { name: 'Renamed', loginConfiguration: { requireMfa: true, mfaMethods: ['totp'] }, invitationLifetimeDays: 14, licenceLimit: 50 });
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    assert.deepEqual([changed.body.name, changed.body.loginConfiguration.requireMfa, changed.body.loginConfiguration.mfaMethods, changed.body.invitationLifetimeDays, changed.body.licenceLimit], ['Renamed', true, ['totp'], 14, 50]);
+    for (const bad of [
+      { loginConfiguration: { mfaMethods: [] } }, { loginConfiguration: { mfaMethods: ['sms'] } }, { loginConfiguration: { ssoEnforced: true } },
+      { invitationLifetimeDays: 0 }, { name: '' }, { licenceLimit: -1 }, { unknownField: 1 }, 'not json', [1, 2],
+    ]) {
+      const res = await api('PATCH', `/orgs/${a.org.id}`, a.apiKey, bad);
+      assert.equal(res.status, 400, JSON.stringify(bad));
+      assert.match(res.type, /application\/problem\+json/);
+      assert.ok(['invalid_request', 'invalid_value'].includes(res.body.code), res.body.code);
+    }
+    const after = await api('GET', `/orgs/${a.org.id}`, a.apiKey);
+    assert.deepEqual(after.body, changed.body, 'nothing changed by the refused requests');
+  });
+
+  it("a member's access token carries the member's role, read on every request: a member may read but not change; promoted, the next request may", async () => {
+    const a = await newOrg();
+    const token = await ownerToken(a);
+    assert.equal((await api('PATCH', `/orgs/${a.org.id}`, token, { name: 'By the owner' })).status, 200);
+    const b = await newOrg();
+    assert.equal((await api('GET', `/orgs/${b.org.id}`, token)).status, 404, 'the token is of organisation A');
+
+    await testDb()('memberships').where({ org_id: a.org.id, account_id: a.owner.accountId }).update({ role: 'member' });
+    assert.equal((await api('GET', `/orgs/${a.org.id}`, token)).status, 200);
+    const refused = await api('PATCH', `/orgs/${a.org.id}`, token, { name: 'By a member' });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.code, 'forbidden');
+    await testDb()('memberships').where({ org_id: a.org.id, account_id: a.owner.accountId }).update({ role: 'admin' });
+    assert.equal((await api('PATCH', `/orgs/${a.org.id}`, token, { name: 'By an admin' })).status, 200);
+    assert.equal((await api('PATCH', `/orgs/${a.org.id}`, token, { licenceLimit: 5 })).status, 403, 'licences are the owner\'s and billing\'s');
+    await testDb()('memberships').where({ org_id: a.org.id, account_id: a.owner.accountId }).update({ status: 'deactivated' });
+    assert.equal((await api('GET', `/orgs/${a.org.id}`, token)).status, 401, 'a deactivated member\'s token opens nothing');
+  });
+});
