@@ -4,7 +4,8 @@
 // gets 404, a caller without the permission 403, a missing or bad credential 401. Errors are RFC 9457
 // problem+json with a stable `code`.
 //
-// What exists so far: the access rules and the organisation's settings and login configuration.
+// What exists so far: the access rules, the organisation's settings and login configuration, sessions (list,
+// revoke) and auth activity.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -14,7 +15,10 @@ import { findClient } from '../directory/clients.ts';
 import { verifyCredential } from '../directory/credentials.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { getOrganizationSettings, updateLoginConfig, updateOrganizationSettings } from '../directory/organizations.ts';
+import { listAuthEvents } from '../directory/auth-events.ts';
+import { isUuid } from '../directory/predicate.ts';
 import { activeRoleOf, type Permission, permissionsOf } from '../directory/roles.ts';
+import { listSessions, revokeSession } from '../directory/sessions.ts';
 
 /** Checks an access token Roster's provider issued: whose it is and to which client, or null. */
 export type AccessTokenVerifier = (token: string) => Promise<{ accountId: string; clientId: string } | null>;
@@ -126,6 +130,53 @@ export function adminRouter(deps: AdminDeps): express.Router {
       await updateOrganizationSettings(trx, { orgId, actor, change: { name: change.name, invitationLifetimeDays: change.invitationLifetimeDays, licenceLimit: change.licenceLimit } });
     });
     res.json(await getOrganizationSettings(deps.db, { orgId }));
+  }));
+
+  // Sessions and auth activity (view: owners and admins).
+  const limitOf = (req: Request) => {
+    const raw = req.query.limit;
+    if (raw === undefined) return 50;
+    const n = typeof raw === 'string' && /^\d{1,4}$/.test(raw) ? Number(raw) : NaN;
+    if (!(n >= 1 && n <= 200)) throw new Problem('invalid_request', 'limit is a whole number from 1 to 200');
+    return n;
+  };
+  const uuidParam = (req: Request, name: string) => {
+    const v = req.query[name];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || !isUuid(v)) throw new Problem('invalid_request', `${name} is an id (a UUID)`);
+    return v;
+  };
+  const timeParam = (req: Request, name: string) => {
+    const v = req.query[name];
+    if (v === undefined) return undefined;
+    const d = typeof v === 'string' ? new Date(v) : new Date(NaN);
+    if (Number.isNaN(d.getTime())) throw new Problem('invalid_request', `${name} is a date and time (ISO 8601)`);
+    return d;
+  };
+
+  router.get('/orgs/:orgId/sessions', route(async (req, res) => {
+    need(res, 'activity.view');
+    const items = await listSessions(deps.db, {
+      orgId: caller(res).orgId, accountId: uuidParam(req, 'accountId'), all: req.query.all === 'true', since: timeParam(req, 'since'), until: timeParam(req, 'until'), limit: limitOf(req),
+    });
+    res.json({ items, total: null, nextCursor: null }); // total: not counted yet (one page of up to 200, newest first)
+  }));
+
+  router.delete('/orgs/:orgId/sessions/:sessionId', route(async (req, res) => {
+    need(res, 'activity.view');
+    await revokeSession(deps.db, { orgId: caller(res).orgId, sessionId: String(req.params.sessionId), by: caller(res).actor });
+    res.status(204).end();
+  }));
+
+  router.get('/orgs/:orgId/auth-events', route(async (req, res) => {
+    need(res, 'activity.view');
+    const cursor = req.query.cursor;
+    if (cursor !== undefined && (typeof cursor !== 'string' || !/^\d{1,18}$/.test(cursor))) throw new Problem('invalid_request', 'cursor is the nextCursor of a previous page');
+    const page = await listAuthEvents(deps.db, {
+      orgId: caller(res).orgId, accountId: uuidParam(req, 'accountId'), since: timeParam(req, 'since'), until: timeParam(req, 'until'), limit: limitOf(req),
+      ...(cursor ? { before: Number(cursor) } : {}),
+    });
+    res.json({ items: page.events, total: null, nextCursor: page.nextBefore === null ? null : String(page.nextBefore) });
   }));
 
   router.use((req: Request, res: Response) => { sendProblem(res, 'not_found', `no route ${req.method} ${req.baseUrl}${req.path}`); });

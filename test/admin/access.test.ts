@@ -127,3 +127,72 @@ describe('admin API: access', function () {
     assert.equal((await api('GET', `/orgs/${a.org.id}`, token)).status, 401, 'a deactivated member\'s token opens nothing');
   });
 });
+
+describe('admin API: sessions and auth activity', function () {
+  this.timeout(60_000);
+  let server: Server;
+  let issuer: string;
+  let oidc: OidcService;
+
+  before(async () => {
+    const sealer = createSealer(SECRET);
+    await ensureSigningKey(testDb(), sealer);
+    server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    oidc = await createOidcService({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: false, logger: pino({ level: 'silent' }) });
+    server.on('request', createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer, oidc: oidc.handler, verifyAccessToken: oidc.verifyAccessToken }));
+  });
+  after(async () => {
+    await oidc.stop();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it("lists the organisation's sessions and auth events (never another's), pages events by cursor, revokes a session at once; bad parameters are 400", async () => {
+    const name = unique('activity-');
+    const org = await createOrganization(testDb(), { name, ownerEmail: `owner@${name}.test` });
+    const other = await createOrganization(testDb(), { name: unique('other-'), ownerEmail: `owner@${unique('o')}.test` });
+    const { clientId, clientSecret } = await createClient(testDb(), { orgId: org.org.id, actor, redirectUris: [REDIRECT], public: false });
+    const config = await client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
+    const verifier = client.randomPKCECodeVerifier();
+    const browser = new Browser();
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid offline_access', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 's' });
+    let page = await browser.go(url.toString(), { stopAt: (u) => u.startsWith(REDIRECT) });
+    page = await browser.submit(page, '/email', { email: org.owner.email });
+    const wrong = await browser.submit(page, '/password', { password: 'not the password at all' });
+    page = await browser.submit(wrong, '/password', { password: org.owner.temporaryPassword! });
+    page = await browser.submit(page, '/change-password', { password: 'activity passphrase here' }, { stopAt: (u) => u.startsWith(REDIRECT) });
+    const tokens = await client.authorizationCodeGrant(config, new URL(page.location!), { pkceCodeVerifier: verifier, expectedState: 's' });
+
+    const get = async (path: string, key = org.apiKey) => {
+      const res = await fetch(`${issuer}/api/v1${path}`, { headers: { authorization: `Bearer ${key}` } });
+      return { status: res.status, body: await res.json() };
+    };
+    const sessions = await get(`/orgs/${org.org.id}/sessions`);
+    assert.equal(sessions.status, 200);
+    assert.equal(sessions.body.items.length, 1);
+    assert.equal(sessions.body.items[0].accountId, org.owner.accountId);
+    assert.equal((await get(`/orgs/${org.org.id}/sessions`, other.apiKey)).status, 404);
+    assert.deepEqual((await get(`/orgs/${other.org.id}/sessions`, other.apiKey)).body.items, [], 'another organisation sees none of them');
+
+    const events = await get(`/orgs/${org.org.id}/auth-events?limit=2`);
+    assert.equal(events.status, 200);
+    assert.equal(events.body.items.length, 2);
+    assert.ok(events.body.nextCursor);
+    const rest = await get(`/orgs/${org.org.id}/auth-events?limit=200&cursor=${events.body.nextCursor}`);
+    const all = [...events.body.items, ...rest.body.items].map((e: { type: string; outcome: string; reason: string | null }) => `${e.type}:${e.outcome}:${e.reason ?? ''}`);
+    assert.ok(all.includes('sign_in:failure:wrong_password'), all.join(' '));
+    assert.ok(all.includes('sign_in:success:'), all.join(' '));
+    for (const bad of ['?limit=0', '?limit=500', '?limit=abc', '?cursor=x', '?accountId=nope', '?since=yesterday']) {
+      const res = await get(`/orgs/${org.org.id}/auth-events${bad}`);
+      assert.equal(res.status, 400, bad);
+      assert.equal(res.body.code, 'invalid_request');
+    }
+
+    const revoke = await fetch(`${issuer}/api/v1/orgs/${org.org.id}/sessions/${sessions.body.items[0].id}`, { method: 'DELETE', headers: { authorization: `Bearer ${org.apiKey}` } });
+    assert.equal(revoke.status, 204);
+    await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token!), (e: { error?: string }) => e.error === 'invalid_grant');
+    const again = await fetch(`${issuer}/api/v1/orgs/${org.org.id}/sessions/${sessions.body.items[0].id}`, { method: 'DELETE', headers: { authorization: `Bearer ${org.apiKey}` } });
+    assert.equal(again.status, 404);
+  });
+});
