@@ -5,19 +5,19 @@
 // problem+json with a stable `code`.
 //
 // What exists so far: the access rules, the organisation's settings and login configuration, sessions (list,
-// revoke) and auth activity.
+// revoke), auth activity, SCIM tokens, API keys and OIDC clients.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Actor } from '../directory/audit.ts';
-import { findClient } from '../directory/clients.ts';
-import { verifyCredential } from '../directory/credentials.ts';
+import { createClient, findClient, listClients, revokeClient } from '../directory/clients.ts';
+import { createCredential, listCredentials, revokeCredentialBy, verifyCredential } from '../directory/credentials.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { getOrganizationSettings, updateLoginConfig, updateOrganizationSettings } from '../directory/organizations.ts';
 import { listAuthEvents } from '../directory/auth-events.ts';
 import { isUuid } from '../directory/predicate.ts';
-import { activeRoleOf, type Permission, permissionsOf } from '../directory/roles.ts';
+import { activeRoleOf, mayGrant, type Permission, permissionsOf } from '../directory/roles.ts';
 import { listSessions, revokeSession } from '../directory/sessions.ts';
 
 /** Checks an access token Roster's provider issued: whose it is and to which client, or null. */
@@ -177,6 +177,55 @@ export function adminRouter(deps: AdminDeps): express.Router {
       ...(cursor ? { before: Number(cursor) } : {}),
     });
     res.json({ items: page.events, total: null, nextCursor: page.nextBefore === null ? null : String(page.nextBefore) });
+  }));
+
+  // Credentials of the organisation: SCIM tokens and API keys (secrets shown once), and OIDC clients.
+  const body = <T extends z.ZodType>(req: Request, schema: T): z.infer<T> => {
+    const parsed = schema.safeParse(req.body);
+    if (!parsed.success) throw new Problem('invalid_request', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+    return parsed.data;
+  };
+  for (const [path, kind] of [['scim-tokens', 'scim_token'], ['api-keys', 'api_key']] as const) {
+    router.get(`/orgs/:orgId/${path}`, route(async (req, res) => {
+      need(res, 'org.manage');
+      const items = await listCredentials(deps.db, { orgId: caller(res).orgId, kind });
+      res.json({ items, total: items.length, nextCursor: null });
+    }));
+    router.post(`/orgs/:orgId/${path}`, route(async (req, res) => {
+      need(res, 'org.manage');
+      const input = body(req, z.object({ name: z.string(), ...(kind === 'api_key' ? { role: z.string() } : {}) }).strict());
+      const role = (input as { role?: string }).role ?? null;
+      // Never a key that can do more than its creator (an admin cannot mint an owner's key).
+      if (kind === 'api_key' && role !== null && !mayGrant(caller(res).permissions, role)) throw new Problem('forbidden', `you cannot create a key with the role ${role}`);
+      const issued = await createCredential(deps.db, { orgId: caller(res).orgId, kind, name: input.name, role, actor: caller(res).actor });
+      res.status(201).json({ id: issued.id, name: input.name.trim(), ...(role ? { role } : {}), secret: issued.secret });
+    }));
+    router.delete(`/orgs/:orgId/${path}/:id`, route(async (req, res) => {
+      need(res, 'org.manage');
+      if (!(await revokeCredentialBy(deps.db, { orgId: caller(res).orgId, kind, id: String(req.params.id), actor: caller(res).actor }))) {
+        throw new Problem('not_found', `no active ${kind === 'api_key' ? 'API key' : 'SCIM token'} ${req.params.id} in this organisation`);
+      }
+      res.status(204).end();
+    }));
+  }
+
+  router.get('/orgs/:orgId/clients', route(async (req, res) => {
+    need(res, 'org.manage');
+    const items = await listClients(deps.db, { orgId: caller(res).orgId });
+    res.json({ items, total: items.length, nextCursor: null });
+  }));
+  router.post('/orgs/:orgId/clients', route(async (req, res) => {
+    need(res, 'org.manage');
+    const input = body(req, z.object({ name: z.string().min(1).max(200).optional(), redirectUris: z.array(z.string()).min(1).max(20), public: z.boolean().default(false) }).strict());
+    const created = await createClient(deps.db, { orgId: caller(res).orgId, actor: caller(res).actor, name: input.name, redirectUris: input.redirectUris, public: input.public });
+    res.status(201).json({ client_id: created.clientId, ...(created.clientSecret ? { client_secret: created.clientSecret } : {}) });
+  }));
+  router.delete('/orgs/:orgId/clients/:clientId', route(async (req, res) => {
+    need(res, 'org.manage');
+    if (!(await revokeClient(deps.db, { orgId: caller(res).orgId, actor: caller(res).actor, clientId: String(req.params.clientId) }))) {
+      throw new Problem('not_found', `no active client ${req.params.clientId} in this organisation`);
+    }
+    res.status(204).end();
   }));
 
   router.use((req: Request, res: Response) => { sendProblem(res, 'not_found', `no route ${req.method} ${req.baseUrl}${req.path}`); });

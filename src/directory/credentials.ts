@@ -2,6 +2,9 @@
 // OIDC client secrets are all a random secret shown once, stored as a hash, with a kind, an org, an optional
 // role, and created / last used / revoked times.
 import type { Knex } from 'knex';
+import { type Actor, recordAudit } from './audit.ts';
+import { Invalid } from './errors.ts';
+import { builtInRoles } from './roles.ts';
 import { isUuid, reuse } from './predicate.ts';
 import { hashSecret, issueSecret } from './tokens.ts';
 
@@ -65,4 +68,30 @@ export async function listCredentials(db: Knex, input: { orgId: string; kind: Cr
     .select('id', 'name', 'role', 'created_at', 'last_used_at', 'revoked_at');
   const date = (v: unknown) => (v ? new Date(v as string) : null);
   return rows.map((r) => ({ id: r.id, name: r.name, role: r.role, createdAt: new Date(r.created_at), lastUsedAt: date(r.last_used_at), revokedAt: date(r.revoked_at) }));
+}
+
+/**
+ * Issues a SCIM token or an API key through a door (the admin API), with its audit entry; the secret is in
+ * the answer only. An API key carries a built-in role.
+ */
+export async function createCredential(db: Knex, input: { orgId: string; kind: 'scim_token' | 'api_key'; name: string; role?: string | null; actor: Actor }): Promise<IssuedCredential> {
+  const name = input.name.trim();
+  if (name.length === 0 || name.length > 200) throw new Invalid('a name is 1 to 200 characters', { field: 'name', rule: 'length' });
+  if (input.kind === 'api_key' && !builtInRoles.includes(input.role as string)) {
+    throw new Invalid(`an API key carries one of the roles ${builtInRoles.join(', ')}`, { field: 'role', rule: 'unknown_role' });
+  }
+  return db.transaction(async (trx) => {
+    const issued = await issueCredential(trx, { orgId: input.orgId, kind: input.kind, name, role: input.kind === 'api_key' ? input.role : null });
+    await recordAudit(trx, { orgId: input.orgId, actor: input.actor, action: `${input.kind}.created`, targetType: input.kind, targetId: issued.id, details: { name, ...(input.role ? { role: input.role } : {}) } });
+    return issued;
+  });
+}
+
+/** Revokes a SCIM token or an API key through a door, with its audit entry. False if none was active. */
+export async function revokeCredentialBy(db: Knex, input: { orgId: string; kind: 'scim_token' | 'api_key'; id: string; actor: Actor }): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    const revoked = await revokeCredential(trx, { orgId: input.orgId, kind: input.kind, id: input.id });
+    if (revoked) await recordAudit(trx, { orgId: input.orgId, actor: input.actor, action: `${input.kind}.revoked`, targetType: input.kind, targetId: input.id, details: {} });
+    return revoked;
+  });
 }

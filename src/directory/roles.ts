@@ -22,6 +22,13 @@ const builtIn: Record<string, ReadonlySet<Permission>> = {
   billing: new Set<Permission>(['billing.manage']),
 };
 
+export const builtInRoles = Object.keys(builtIn);
+
+/** Whether a caller with these permissions may hand out `role` (to a key, or a person): never more than it has. */
+export function mayGrant(caller: ReadonlySet<Permission>, role: string): boolean {
+  return builtInRoles.includes(role) && [...permissionsOf(role)].every((p) => caller.has(p));
+}
+
 /** What a role may do; an unknown role may do nothing. */
 export function permissionsOf(role: string | null | undefined): ReadonlySet<Permission> {
   return (role && builtIn[role]) || new Set();
