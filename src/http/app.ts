@@ -32,6 +32,10 @@ export type AppDeps = {
   passwords?: PasswordHasher;
 };
 
+const undecodable = (res: Response) => {
+  res.status(400).type('application/problem+json').json({ type: 'about:blank', title: 'Bad Request', status: 400, detail: 'the request URL is not valid percent-encoded UTF-8' });
+};
+
 const requestIdPattern = /^[\w.:-]{1,128}$/;
 
 /** A URL as logged: secrets in its query (a password-reset link's token, an identity provider's code) replaced. */
@@ -85,14 +89,13 @@ export function createApp(deps: AppDeps): express.Express {
     const oidc = deps.oidc;
     app.use((req: Request, res: Response, next: NextFunction) => (isOidcPath(req.path) ? oidc(req, res) : next()));
   }
+  // A URL that does not percent-decode is a 400 before anything else looks at it (credentials included).
+  app.use('/api/v1', (req: Request, res: Response, next: NextFunction) => (isDecodableUri(req.originalUrl) ? next() : undecodable(res)));
   app.use('/api/v1', adminRouter({ db: deps.db, logger: deps.logger, verifyAccessToken: deps.verifyAccessToken }));
   app.use('/scim/v2', scimRouter({ db: deps.db, baseUrl: `${deps.issuer}/scim/v2`, logger: deps.logger, passwords: deps.passwords ?? createPasswordHasher() }));
 
   app.use((req: Request, res: Response) => {
-    if (!isDecodableUri(req.originalUrl)) {
-      res.status(400).type('application/problem+json').json({ type: 'about:blank', title: 'Bad Request', status: 400, detail: 'the request URL is not valid percent-encoded UTF-8' });
-      return;
-    }
+    if (!isDecodableUri(req.originalUrl)) return undecodable(res);
     res.status(404).type('application/problem+json').json({ type: 'about:blank', title: 'Not Found', status: 404, detail: `no route ${req.method} ${req.path}` });
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
