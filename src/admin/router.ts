@@ -5,12 +5,12 @@
 // problem+json with a stable `code`.
 //
 // What exists so far: the access rules, the organisation's settings and login configuration, sessions (list,
-// revoke), auth activity, SCIM tokens, API keys and OIDC clients.
+// revoke), auth activity, the audit log, SCIM tokens, API keys and OIDC clients.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Actor } from '../directory/audit.ts';
+import { type Actor, listAuditEvents } from '../directory/audit.ts';
 import { createClient, findClient, listClients, revokeClient } from '../directory/clients.ts';
 import { createCredential, listCredentials, revokeCredentialBy, verifyCredential } from '../directory/credentials.ts';
 import { DirectoryError } from '../directory/errors.ts';
@@ -176,6 +176,14 @@ export function adminRouter(deps: AdminDeps): express.Router {
       orgId: caller(res).orgId, accountId: uuidParam(req, 'accountId'), since: timeParam(req, 'since'), until: timeParam(req, 'until'), limit: limitOf(req),
       ...(cursor ? { before: Number(cursor) } : {}),
     });
+    res.json({ items: page.events, total: null, nextCursor: page.nextBefore === null ? null : String(page.nextBefore) });
+  }));
+
+  router.get('/orgs/:orgId/audit-events', route(async (req, res) => {
+    need(res, 'activity.view');
+    const cursor = req.query.cursor;
+    if (cursor !== undefined && (typeof cursor !== 'string' || !/^\d{1,18}$/.test(cursor))) throw new Problem('invalid_request', 'cursor is the nextCursor of a previous page');
+    const page = await listAuditEvents(deps.db, { orgId: caller(res).orgId, limit: limitOf(req), ...(cursor ? { before: Number(cursor) } : {}) });
     res.json({ items: page.events, total: null, nextCursor: page.nextBefore === null ? null : String(page.nextBefore) });
   }));
 

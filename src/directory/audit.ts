@@ -24,3 +24,22 @@ export async function recordAudit(trx: Knex, entry: AuditEntry): Promise<void> {
     details: JSON.stringify(entry.details ?? {}),
   });
 }
+
+export type AuditEvent = { id: number; actor: Actor; action: string; targetType: string | null; targetId: string | null; details: Record<string, unknown>; createdAt: Date };
+
+/** One page of the organisation's audit log, newest first; `before` (an event id) continues a page. One indexed query. */
+export async function listAuditEvents(db: Knex, q: { orgId: string; limit: number; before?: number }): Promise<{ events: AuditEvent[]; nextBefore: number | null }> {
+  const query = db('audit_events').where({ org_id: q.orgId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(q.limit + 1);
+  if (q.before !== undefined) {
+    query.whereRaw('(created_at, id) < (select created_at, id from audit_events where org_id = ? and id = ?)', [q.orgId, q.before]);
+  }
+  const rows = await query;
+  const page = rows.slice(0, q.limit);
+  return {
+    events: page.map((r) => ({
+      id: Number(r.id), actor: { type: r.actor_type, id: r.actor_id }, action: r.action, targetType: r.target_type, targetId: r.target_id,
+      details: typeof r.details === 'string' ? JSON.parse(r.details) : r.details, createdAt: new Date(r.created_at),
+    })),
+    nextBefore: rows.length > q.limit ? Number(page[page.length - 1].id) : null,
+  };
+}

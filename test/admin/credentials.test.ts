@@ -75,4 +75,25 @@ describe('admin API: SCIM tokens, API keys, clients', () => {
     assert.equal((await http.delete(`/api/v1/orgs/${org.org.id}/clients/${made.body.client_id}`).set(as)).status, 204);
     assert.equal((await http.delete(`/api/v1/orgs/${org.org.id}/clients/${made.body.client_id}`).set(as)).status, 404);
   });
+
+  it("lists the organisation's audit log, newest first, page by page, never another organisation's", async () => {
+    const org = await newOrg();
+    const other = await newOrg();
+    const http = supertest(app());
+    const as = (key: string) => ({ authorization: `Bearer ${key}` });
+    await http.post(`/api/v1/orgs/${org.org.id}/scim-tokens`).set(as(org.apiKey)).send({ name: 'one' });
+    await http.post(`/api/v1/orgs/${org.org.id}/scim-tokens`).set(as(org.apiKey)).send({ name: 'two' });
+    const first = await http.get(`/api/v1/orgs/${org.org.id}/audit-events?limit=1`).set(as(org.apiKey));
+    assert.equal(first.status, 200);
+    assert.equal(first.body.items.length, 1);
+    assert.equal(first.body.items[0].action, 'scim_token.created');
+    assert.deepEqual(first.body.items[0].details, { name: 'two' });
+    assert.equal(first.body.items[0].actor.type, 'api_key');
+    const rest = await http.get(`/api/v1/orgs/${org.org.id}/audit-events?limit=200&cursor=${first.body.nextCursor}`).set(as(org.apiKey));
+    assert.deepEqual(rest.body.items.map((e: { action: string }) => e.action), ['scim_token.created', 'organization.created']);
+    assert.equal(rest.body.nextCursor, null);
+    const theirs = await http.get(`/api/v1/orgs/${other.org.id}/audit-events`).set(as(other.apiKey));
+    assert.deepEqual(theirs.body.items.map((e: { action: string }) => e.action), ['organization.created']);
+    assert.equal((await http.get(`/api/v1/orgs/${org.org.id}/audit-events`).set(as(other.apiKey))).status, 404);
+  });
 });
