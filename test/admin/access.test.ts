@@ -2,18 +2,13 @@
 // member, with the member's role now), what each role may do, and that nothing crosses organisations:
 // another organisation's id is 404 whatever the caller, bad input is a problem+json 400 and changes nothing.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
 import * as client from 'openid-client';
 import { Browser } from '../../conformance/oidc/browser.ts';
 import { createClient } from '../../src/directory/clients.ts';
 import { createOrganization } from '../../src/directory/organizations.ts';
-import { createSealer } from '../../src/directory/sealing.ts';
-import { ensureSigningKey } from '../../src/directory/signing-keys.ts';
-import { createApp } from '../../src/http/app.ts';
-import { createOidcService, type OidcService } from '../../src/oidc/provider.ts';
-import { TEST_SECRET as SECRET, unique } from '../helpers.ts';
+import type { OidcService } from '../../src/oidc/provider.ts';
+import { type Srv, startServer, stopServer } from '../oidc-server.ts';
+import { unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
 
 const REDIRECT = 'https://console.example/callback';
@@ -21,23 +16,15 @@ const actor = { type: 'system', id: 'test' } as const;
 
 describe('admin API: access', function () {
   this.timeout(60_000);
-  let server: Server;
+  let srv: Srv;
   let issuer: string;
   let oidc: OidcService;
 
   before(async () => {
-    const sealer = createSealer(SECRET);
-    await ensureSigningKey(testDb(), sealer);
-    server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    oidc = await createOidcService({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: false, logger: pino({ level: 'silent' }) });
-    server.on('request', createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer, oidc: oidc.handler, verifyAccessToken: oidc.verifyAccessToken }));
+    srv = await startServer();
+    ({ issuer, oidc } = srv);
   });
-  after(async () => {
-    await oidc.stop();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => stopServer(srv));
 
   const api = async (method: string, path: string, token: string | null, body?: unknown) => {
     const res = await fetch(`${issuer}/api/v1${path}`, {
@@ -130,23 +117,15 @@ describe('admin API: access', function () {
 
 describe('admin API: sessions and auth activity', function () {
   this.timeout(60_000);
-  let server: Server;
+  let srv: Srv;
   let issuer: string;
   let oidc: OidcService;
 
   before(async () => {
-    const sealer = createSealer(SECRET);
-    await ensureSigningKey(testDb(), sealer);
-    server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    oidc = await createOidcService({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: false, logger: pino({ level: 'silent' }) });
-    server.on('request', createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer, oidc: oidc.handler, verifyAccessToken: oidc.verifyAccessToken }));
+    srv = await startServer();
+    ({ issuer, oidc } = srv);
   });
-  after(async () => {
-    await oidc.stop();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => stopServer(srv));
 
   it("lists the organisation's sessions and auth events (never another's), pages events by cursor, revokes a session at once; bad parameters are 400", async () => {
     const name = unique('activity-');

@@ -1,15 +1,12 @@
 // The OpenID Connect provider mounted in Roster's app, on the test database, driven by a real openid-client.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
 import * as client from 'openid-client';
 import { createClient, revokeClient } from '../../src/directory/clients.ts';
 import { createOrganization } from '../../src/directory/organizations.ts';
 import { createSealer } from '../../src/directory/sealing.ts';
-import { ensureSigningKey, listSigningKeys, rotateSigningKey } from '../../src/directory/signing-keys.ts';
-import { createApp } from '../../src/http/app.ts';
-import { createOidcService, type OidcService } from '../../src/oidc/provider.ts';
+import { listSigningKeys, rotateSigningKey } from '../../src/directory/signing-keys.ts';
+import type { OidcService } from '../../src/oidc/provider.ts';
+import { type Srv, startServer, stopServer } from '../oidc-server.ts';
 import { TEST_SECRET as SECRET, unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
 
@@ -26,23 +23,15 @@ async function newOrgId(): Promise<string> {
 
 describe('OIDC provider (client credentials, introspection, revocation)', function () {
   this.timeout(60_000);
-  let server: Server;
+  let srv: Srv;
   let issuer: string;
   let oidc: OidcService;
 
   before(async () => {
-    const sealer = createSealer(SECRET);
-    await ensureSigningKey(testDb(), sealer);
-    server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    oidc = await createOidcService({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: false, logger: pino({ level: 'silent' }) });
-    server.on('request', createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer, oidc: oidc.handler }));
+    srv = await startServer();
+    ({ issuer, oidc } = srv);
   });
-  after(async () => {
-    await oidc.stop();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => stopServer(srv));
 
   const configFor = async (clientId: string, secret: string) =>
     client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(secret), { execute: [client.allowInsecureRequests] });

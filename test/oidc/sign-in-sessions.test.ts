@@ -4,20 +4,15 @@
 // session (also in a browser signed in to two organisations), SCIM deactivation, and the session and
 // auth-event views.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
 import * as client from 'openid-client';
 import { Browser, headingOf, type PageResult } from '../../conformance/oidc/browser.ts';
 import { listAuthEvents } from '../../src/directory/auth-events.ts';
 import { createClient } from '../../src/directory/clients.ts';
 import { ACR_ONE_FACTOR } from '../../src/directory/login-policy.ts';
-import { createSealer } from '../../src/directory/sealing.ts';
 import { listSessions, revokeSession } from '../../src/directory/sessions.ts';
-import { ensureSigningKey } from '../../src/directory/signing-keys.ts';
-import { createApp } from '../../src/http/app.ts';
-import { createOidcService, type OidcService } from '../../src/oidc/provider.ts';
-import { createUser, newOrg, TEST_SECRET as SECRET, type TestOrg, unique } from '../helpers.ts';
+import type { OidcService } from '../../src/oidc/provider.ts';
+import { type Srv, startServer, stopServer } from '../oidc-server.ts';
+import { createUser, newOrg, type TestOrg, unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
 
 const actor = { type: 'system', id: 'test' } as const;
@@ -34,23 +29,15 @@ const invalidGrant = (err: unknown) => {
 
 describe('Sign-in sessions: tokens, logout and revocation through the provider', function () {
   this.timeout(60_000);
-  let server: Server;
+  let srv: Srv;
   let issuer: string;
   let oidc: OidcService;
 
   before(async () => {
-    const sealer = createSealer(SECRET);
-    await ensureSigningKey(testDb(), sealer);
-    server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    oidc = await createOidcService({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: false, logger: pino({ level: 'silent' }) });
-    server.on('request', createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer, oidc: oidc.handler }));
+    srv = await startServer();
+    ({ issuer, oidc } = srv);
   });
-  after(async () => {
-    await oidc.stop();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => stopServer(srv));
 
   type Person = { org: TestOrg; config: client.Configuration; clientId: string; email: string; password: string; accountId: string; memberId: string };
 

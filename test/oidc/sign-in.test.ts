@@ -1,20 +1,15 @@
 // Signing in through the pages with a real openid-client as the relying party: code + PKCE, the forced
 // change of a temporary password, TOTP, claims, refresh rotation and replay, revocation, logout.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
 import * as client from 'openid-client';
 import { generate } from 'otplib';
 import { Browser, headingOf } from '../../conformance/oidc/browser.ts';
 import { createClient } from '../../src/directory/clients.ts';
 import { createOrganization } from '../../src/directory/organizations.ts';
 import { hasTotp, resetMfa } from '../../src/directory/mfa.ts';
-import { createSealer } from '../../src/directory/sealing.ts';
-import { ensureSigningKey } from '../../src/directory/signing-keys.ts';
-import { createApp } from '../../src/http/app.ts';
-import { createOidcService, type OidcService } from '../../src/oidc/provider.ts';
-import { TEST_SECRET as SECRET, unique } from '../helpers.ts';
+import type { OidcService } from '../../src/oidc/provider.ts';
+import { type Srv, startServer, stopServer } from '../oidc-server.ts';
+import { unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
 
 const actor = { type: 'system', id: 'test' } as const;
@@ -22,23 +17,15 @@ const REDIRECT = 'https://app.example/callback';
 
 describe('Sign-in (authorization code flow through the pages)', function () {
   this.timeout(60_000);
-  let server: Server;
+  let srv: Srv;
   let issuer: string;
   let oidc: OidcService;
 
   before(async () => {
-    const sealer = createSealer(SECRET);
-    await ensureSigningKey(testDb(), sealer);
-    server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    oidc = await createOidcService({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy: false, logger: pino({ level: 'silent' }) });
-    server.on('request', createApp({ db: testDb(), logger: pino({ level: 'silent' }), issuer, oidc: oidc.handler }));
+    srv = await startServer();
+    ({ issuer, oidc } = srv);
   });
-  after(async () => {
-    await oidc.stop();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => stopServer(srv));
 
   async function setup() {
     const name = unique('signin-');

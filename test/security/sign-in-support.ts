@@ -6,47 +6,33 @@
 // of one test never counts another's failures.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
 import * as client from 'openid-client';
 import { Browser, headingOf, type PageResult } from '../../conformance/oidc/browser.ts';
 import { createClient } from '../../src/directory/clients.ts';
 import { createPasswordHasher, type PasswordHasher } from '../../src/directory/passwords.ts';
-import { createSealer } from '../../src/directory/sealing.ts';
-import { ensureSigningKey } from '../../src/directory/signing-keys.ts';
-import type { ThrottleLimits } from '../../src/directory/throttle.ts';
-import { createApp } from '../../src/http/app.ts';
-import { createOidcService, type OidcService } from '../../src/oidc/provider.ts';
-import { TEST_SECRET as SECRET, type TestOrg, unique } from '../helpers.ts';
+import { createUser, newOrg, type TestOrg, unique } from '../helpers.ts';
+import { type Srv, startServer as startTestServer, stopServer, testLogger } from '../oidc-server.ts';
 import { testDb } from '../setup.ts';
 
 export const actor = { type: 'system', id: 'test' } as const;
-export const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+export const logger = testLogger;
 
 // ---------------------------------------------------------------------------------------------------------
 // An in-process server (the app with the OIDC service), as many as a test needs.
 
-export type Srv = { issuer: string; oidc: OidcService; server: Server };
+export type { Srv };
+export { stopServer };
 
-/** trustProxy (default true): whether X-Forwarded-* of every caller are believed (express's `trust proxy`). */
-export async function startServer(opts: { throttle?: ThrottleLimits; passwords?: PasswordHasher; trustProxy?: boolean } = {}): Promise<Srv> {
-  const trustProxy = opts.trustProxy ?? true;
-  const sealer = createSealer(SECRET);
-  await ensureSigningKey(testDb(), sealer);
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const oidc = await createOidcService({ db: testDb(), issuer, sealer, secret: SECRET, trustProxy, logger, passwords: opts.passwords, throttle: opts.throttle });
-  server.on('request', createApp({ db: testDb(), logger, issuer, oidc: oidc.handler, trustProxy }));
-  return { issuer, oidc, server };
-}
+/** trustProxy (default true here): every browser of these suites comes from its own X-Forwarded-For address. */
+export const startServer = (opts: Parameters<typeof startTestServer>[0] = {}): Promise<Srv> => startTestServer({ ...opts, trustProxy: opts.trustProxy ?? true });
 
-export async function stopServer(srv: Srv | undefined): Promise<void> {
-  if (!srv) return;
-  await srv.oidc.stop();
-  srv.server.closeAllConnections();
-  await new Promise((resolve) => srv.server.close(resolve));
+/** A member of a new organisation with a password the organisation set, and an application of that organisation. */
+export async function personAt(srv: Srv, label: string, password: string) {
+  const org = await newOrg();
+  const app = await registerApp(srv, org);
+  const email = `${unique(label)}@example.test`;
+  await createUser(org.scim, email, { password });
+  return { org, app, email, password, account: await accountOf(email) };
 }
 
 /** A PasswordHasher that counts its calls (a real argon2id hasher underneath). */

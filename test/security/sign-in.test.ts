@@ -19,7 +19,7 @@ import { createUser, newOrg, unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
 import {
   accountOf, type App, assertCleanClientError, authorize, codeReached, countingHasher, csrfOf, eventsOf, interactionPayload, latestCodeTo, mailTo,
-  normalised, passwordSignIn, randomIp, registerApp, sessionsOf, type Srv, startServer, stopServer, TestBrowser, toApp, uidOf,
+  normalised, passwordSignIn, personAt, randomIp, registerApp, sessionsOf, type Srv, startServer, stopServer, TestBrowser, toApp, uidOf,
 } from './sign-in-support.ts';
 
 const B_PASSWORD = 'chosen by organisation B, 2024';
@@ -242,12 +242,7 @@ describe('security: sign-in through the pages', function () {
 
   describe('CSRF', () => {
     it('a POST without _csrf, or with the _csrf of another interaction, gets 403 and changes nothing', async () => {
-      const org = await newOrg();
-      const app = await registerApp(srv, org);
-      const email = `${unique('csrf')}@example.test`;
-      const password = 'the right password 2';
-      await createUser(org.scim, email, { password });
-      const account = await accountOf(email);
+      const { org, app, email, password, account } = await personAt(srv, 'csrf', 'the right password 2');
 
       const browser = new TestBrowser();
       const { page, finish } = await authorize(app, browser);
@@ -511,12 +506,7 @@ describe('security: sign-in through the pages', function () {
 
   describe('bad input never gets a 500', () => {
     it('repeated fields, a 20 kB password, a body that is not UTF-8, unknown paths: a 4xx page, no stack trace, nothing changed', async () => {
-      const org = await newOrg();
-      const app = await registerApp(srv, org);
-      const email = `${unique('hostile')}@example.test`;
-      const password = 'the right password 5';
-      await createUser(org.scim, email, { password });
-      const account = await accountOf(email);
+      const { org, app, email, password, account } = await personAt(srv, 'hostile', 'the right password 5');
 
       const browser = new TestBrowser();
       const { page, finish } = await authorize(app, browser);
@@ -703,12 +693,7 @@ describe('security: sign-in throttling', function () {
     }
 
     it('after 3 failures the 4th attempt, even with the right password, gets 429 and Retry-After; an unknown e-mail the same; after the window the right password works', async () => {
-      const org = await newOrg();
-      const app = await registerApp(srv, org);
-      const email = `${unique('throttled')}@example.test`;
-      const password = 'the right password 7';
-      await createUser(org.scim, email, { password });
-      const account = await accountOf(email);
+      const { org, app, email, password, account } = await personAt(srv, 'throttled', 'the right password 7');
 
       const browser = new TestBrowser();
       const { throttled, finish } = await failThreeTimes(app, browser, email, password);
