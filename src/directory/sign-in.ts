@@ -50,6 +50,18 @@ export async function checkPassword(passwords: PasswordHasher, candidate: SignIn
 }
 
 /**
+ * What a password attempt at an organisation's application comes to. Someone who is not a member there gets
+ * the answer of a wrong password, right password or not (no page may confirm the passwords of other
+ * organisations' people), and the failure names no account (that organisation's admins must not learn who
+ * has an account elsewhere).
+ */
+export function passwordOutcome(candidate: SignInCandidate, passwordOk: boolean):
+  { accountId: string } | { reason: 'wrong_password' | 'unknown_account'; accountId: string | null } {
+  if (passwordOk && candidate.member && candidate.accountId) return { accountId: candidate.accountId };
+  return candidate.member ? { reason: 'wrong_password', accountId: candidate.accountId } : { reason: 'unknown_account', accountId: null };
+}
+
+/**
  * The person replaces their password (a temporary one, at first sign-in). NIST SP 800-63B rules; not the
  * password being replaced. Hashed before the transaction; every session of the account ends (a changed
  * password must lock out whoever had the old one), in every organisation.

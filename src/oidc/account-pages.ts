@@ -9,7 +9,7 @@ import type { EmailCodes } from '../directory/email-codes.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import type { PasswordHasher } from '../directory/passwords.ts';
 import { passwordResetFor, resetPassword } from '../directory/sign-in.ts';
-import { csrfGuard, formApp, formValue, PageError, pageErrors, pageHeaders } from './forms.ts';
+import { asSentence, csrfGuard, formApp, formValue, PageError, pageErrors, pageHeaders } from './forms.ts';
 import { errorBox, field, form, page } from './pages.ts';
 
 export const RESET_PASSWORD_PATH = '/account/reset-password';
@@ -63,7 +63,7 @@ ${field({ name: 'password', label: 'New password', type: 'password', autocomplet
         if (err instanceof DirectoryError && err.field === 'password') {
           const holder = await passwordResetFor(deps.db, deps.emailCodes, token);
           if (!holder) throw dead();
-          return formPage(req, res, token, holder.email, `${err.message.charAt(0).toUpperCase()}${err.message.slice(1)}.`, 422);
+          return formPage(req, res, token, holder.email, asSentence(err.message), 422);
         }
         throw err;
       }

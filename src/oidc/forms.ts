@@ -36,14 +36,24 @@ export function formApp(trustProxy: boolean | number | string): express.Express 
   return app;
 }
 
-/** Sets the headers of a page and returns the nonce its styles carry. */
-export function pageHeaders(res: Response): string {
-  const nonce = randomBytes(16).toString('base64url');
-  res.set({
+/** A directory message as a sentence for a page: "a password has..." -> "A password has...". */
+export const asSentence = (message: string) => `${message.charAt(0).toUpperCase()}${message.slice(1)}.`;
+
+/** The headers of every page (here, the provider's own pages, the SSO callback's), its styles under `nonce`. */
+export function pageHeaderValues(nonce: string): Record<string, string> {
+  return {
     'Cache-Control': 'no-store',
     'Content-Security-Policy': `default-src 'none'; style-src 'nonce-${nonce}'; frame-ancestors 'none'; base-uri 'none'`,
     'Referrer-Policy': 'no-referrer',
-  });
+  };
+}
+
+export const newNonce = () => randomBytes(16).toString('base64url');
+
+/** Sets the headers of a page and returns the nonce its styles carry. */
+export function pageHeaders(res: Response): string {
+  const nonce = newNonce();
+  res.set(pageHeaderValues(nonce));
   return nonce;
 }
 

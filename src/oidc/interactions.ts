@@ -23,13 +23,13 @@ import { enqueueMail, mailable } from '../directory/outbox.ts';
 import { emailCodeMessage, passwordResetMessage } from '../mail/templates.ts';
 import { RESET_PASSWORD_PATH } from './account-pages.ts';
 import { getOrganization } from '../directory/organizations.ts';
-import { acrOf, amrOf, type Attempt, evaluateLogin, ssoConnectionFor, loadSignInState, type LoginCheck, secondFactorMethods, type Step } from '../directory/login-policy.ts';
+import { acrOf, amrOf, type Attempt, evaluateLogin, ssoConnectionFor, loadSignInState, type LoginCheck, secondFactorMethods, type SignInState, type Step } from '../directory/login-policy.ts';
 import { confirmTotpEnrolment, pendingTotpEnrolment, startTotpEnrolment, useRecoveryCode, verifyTotp } from '../directory/mfa.ts';
 import type { PasswordHasher } from '../directory/passwords.ts';
 import type { Sealer } from '../directory/sealing.ts';
-import { changePassword, checkPassword, completeSignIn, findSignInCandidate, recordAttempt, recordSignInFailure, requestPasswordReset } from '../directory/sign-in.ts';
+import { changePassword, checkPassword, completeSignIn, findSignInCandidate, passwordOutcome, recordAttempt, recordSignInFailure, requestPasswordReset } from '../directory/sign-in.ts';
 import { type Throttle, throttleSubject } from '../directory/throttle.ts';
-import { csrfGuard, formApp, formValue, PageError, pageErrors, pageHeaders } from './forms.ts';
+import { asSentence, csrfGuard, formApp, formValue, PageError, pageErrors, pageHeaders } from './forms.ts';
 import { errorBox, escapeHtml, field, form, page } from './pages.ts';
 
 export type InteractionDeps = {
@@ -62,12 +62,17 @@ type Pending = {
 
 const attemptOf = (p: Pending): Attempt => ({ provider: p.provider ?? 'password', factors: p.factors ?? [], now: new Date() });
 
+/** What the login policy reads of this sign-in, and the first of its checks that fails (null: none). */
+type Standing = { state: SignInState; failed: LoginCheck | null };
+
 /** Where a person stands in a sign-in: identifying themselves, a step of the login policy, denied, or done. */
 type Stage = 'identify' | Step | 'denied' | 'done';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 type Ctx = {
+  /** The login policy's view of this sign-in, read once per request (see standingOf). */
+  standing?: Promise<Standing | undefined>;
   details: Details;
   pending: Pending;
   org: { id: string; name: string };
@@ -100,11 +105,20 @@ export function interactionsApp(deps: InteractionDeps): express.Express {
   const savePending = (req: Request, res: Response, ctx: Ctx, pending: Pending) =>
     deps.provider().interactionResult(req, res, { ...(ctx.details.result ?? {}), roster: pending }, { mergeWithLastSubmission: false });
 
+  /** The policy's view of the person who showed a password (or came back from SSO), once per request. */
+  const standingOf = (ctx: Ctx): Promise<Standing | undefined> => {
+    const accountId = ctx.pending.accountId;
+    if (!accountId) return Promise.resolve(undefined);
+    ctx.standing ??= loadSignInState(db, { orgId: ctx.org.id, accountId })
+      .then((state) => (state ? { state, failed: evaluateLogin(state, attemptOf(ctx.pending)) } : undefined));
+    return ctx.standing;
+  };
+  const stepOf = (standing: Standing | undefined) => (standing?.failed && 'step' in standing.failed.outcome ? standing.failed.outcome.step : null);
+
   const clientOf = (req: Request, ctx: Ctx): EventContext => ({ ip: req.ip ?? null, userAgent: req.get('user-agent') ?? null, clientId: ctx.clientId });
   const render = (res: Response, ctx: Ctx, title: string, body: string, status = 200) => {
     res.status(status).type('html').send(page({ title, orgName: ctx.org.name, nonce: ctx.nonce, body }));
   };
-  const field_ = formValue;
 
   // Each step's page.
   const emailPage = (res: Response, ctx: Ctx, opts: { error?: string; value?: string } = {}, status = 200) => render(res, ctx, 'Sign in', `
@@ -147,10 +161,10 @@ ${form({ action: `${ctx.base}/totp-enrol`, csrf: ctx.csrf, submit: 'Confirm', bo
    * organisation allows for this person: their authenticator app (and its recovery codes), a code by e-mail.
    */
   async function codePage(res: Response, ctx: Ctx, opts: CodeOpts = {}, status = 200): Promise<void> {
-    const state = await loadSignInState(db, { orgId: ctx.org.id, accountId: ctx.pending.accountId! });
-    if (!state) throw new PageError(400, 'This sign-in has expired', 'Return to the application and sign in again.');
-    const failed = evaluateLogin(state, attemptOf(ctx.pending));
-    const verifying = failed !== null && 'step' in failed.outcome && failed.outcome.step === 'verify_email';
+    const standing = await standingOf(ctx);
+    if (!standing) throw new PageError(400, 'This sign-in has expired', 'Return to the application and sign in again.');
+    const { state } = standing;
+    const verifying = stepOf(standing) === 'verify_email';
     const methods = verifying ? ['email' as const] : secondFactorMethods(state);
     const totp = methods.includes('totp');
     const codeField = (name: string, label: string, error: boolean, autofocus: boolean) =>
@@ -177,7 +191,6 @@ ${form({ action: `${ctx.base}/recovery`, csrf: ctx.csrf, submit: 'Use recovery c
 </details>` : ''}`;
     render(res, ctx, verifying ? 'Confirm your e-mail address' : 'Two-step verification', body, status);
   }
-  const secondFactorPage = codePage;
 
   const deniedPage = (res: Response, ctx: Ctx, check: LoginCheck & { outcome: { deny: string; message: string } }) => render(res, ctx, 'You cannot sign in here', `
 <div class="error" role="alert">${escapeHtml(check.outcome.message)}</div>
@@ -186,10 +199,10 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
 
   const throttledPage = (res: Response, ctx: Ctx, seconds: number) => {
     res.set('Retry-After', String(seconds));
-    return passwordPageOrEmail(res, ctx, `Too many attempts. For your security, wait ${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''} and try again.`, 429);
+    return passwordPageOrEmail(res, ctx, waitMessage(seconds), 429);
   };
   const passwordPageOrEmail = (res: Response, ctx: Ctx, error: string, status: number) =>
-    (ctx.pending.accountId ? secondFactorPage(res, ctx, { error }, status) : ctx.pending.email ? passwordPage(res, ctx, { error }, status) : emailPage(res, ctx, { error }, status));
+    (ctx.pending.accountId ? codePage(res, ctx, { error }, status) : ctx.pending.email ? passwordPage(res, ctx, { error }, status) : emailPage(res, ctx, { error }, status));
 
   /**
    * Where the person stands: asks the login policy and shows the next step's page, ends in a denial, or
@@ -200,9 +213,9 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
     if (!ctx.pending.email) return emailPage(res, ctx);
     // An address that belongs to the organisation's identity provider never gets a password page here.
     if (!accountId) return (await ssoConnectionFor(db, deps.sealer, { orgId: ctx.org.id, email: ctx.pending.email })) ? emailPage(res, ctx) : passwordPage(res, ctx);
-    const state = await loadSignInState(db, { orgId: ctx.org.id, accountId });
-    if (!state) return restart(req, res, ctx);
-    const failed = evaluateLogin(state, attemptOf(ctx.pending));
+    const standing = await standingOf(ctx);
+    if (!standing) return restart(req, res, ctx);
+    const { failed } = standing;
     if (failed && 'deny' in failed.outcome) {
       // Recorded once per sign-in, not at every reload of the page.
       if (ctx.pending.deniedBy !== failed.name) {
@@ -264,10 +277,9 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
    * to skip a step (posting an enrolment while the second factor is asked for, a password change at a denial).
    */
   async function stageOf(ctx: Ctx): Promise<Stage> {
-    if (!ctx.pending.accountId) return 'identify';
-    const state = await loadSignInState(db, { orgId: ctx.org.id, accountId: ctx.pending.accountId });
-    if (!state) return 'identify';
-    const failed = evaluateLogin(state, attemptOf(ctx.pending));
+    const standing = await standingOf(ctx);
+    if (!standing) return 'identify';
+    const { failed } = standing;
     if (!failed) return 'done';
     return 'deny' in failed.outcome ? 'denied' : failed.outcome.step;
   }
@@ -293,7 +305,7 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
   app.get('/oidc/interaction/:uid', route(async (req, res, ctx) => advance(req, res, ctx), { post: false }));
 
   app.post('/oidc/interaction/:uid/email', route(async (req, res, ctx) => {
-    const email = field_(req, 'email').trim();
+    const email = formValue(req, 'email').trim();
     if (!/^[^\s@]+@[^\s@]+$/.test(email) || email.length > 320) return emailPage(res, ctx, { error: 'Enter your e-mail address, like name@example.com.', value: email }, 422);
     // An address whose domain this organisation's identity provider claims (or any address, where the
     // organisation enforces SSO) signs in there. Nothing about accounts is looked up: the next page is the
@@ -348,16 +360,12 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Sign in as some
       await recordSignInFailure(db, { orgId: ctx.org.id, email, reason: 'throttled', client: clientOf(req, ctx) });
       return throttledPage(res, ctx, wait);
     }
-    const accountId = candidate.accountId;
-    // Someone who is not a member here gets the answer of a wrong password, right password or not (the page
-    // must not confirm passwords of other organisations' people), and the event names no account (this
-    // organisation's admins must not learn who has an account elsewhere).
-    if (!(await checkPassword(deps.passwords, candidate, field_(req, 'password'))) || !candidate.member || !accountId) {
-      await recordSignInFailure(db, {
-        orgId: ctx.org.id, email, accountId: candidate.member ? accountId : null, reason: candidate.member ? 'wrong_password' : 'unknown_account', client: clientOf(req, ctx),
-      });
+    const outcome = passwordOutcome(candidate, await checkPassword(deps.passwords, candidate, formValue(req, 'password')));
+    if ('reason' in outcome) {
+      await recordSignInFailure(db, { orgId: ctx.org.id, email, accountId: outcome.accountId, reason: outcome.reason, client: clientOf(req, ctx) });
       return passwordPage(res, ctx, { error: 'That e-mail address and password do not match. Check them and try again.' }, 401);
     }
+    const { accountId } = outcome;
     await moveOn(req, res, ctx, { email, accountId, factors: ['pwd'] });
   }, { post: true, stages: ['identify'] }));
 
@@ -384,9 +392,9 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Back to sign in
   app.post('/oidc/interaction/:uid/change-password', route(async (req, res, ctx) => {
     if (!ctx.pending.accountId) return restart(req, res, ctx);
     try {
-      await changePassword(db, deps.passwords, { forced: true, accountId: ctx.pending.accountId, orgId: ctx.org.id, newPassword: field_(req, 'password'), minLength: deps.passwordMinLength, event: clientOf(req, ctx) });
+      await changePassword(db, deps.passwords, { forced: true, accountId: ctx.pending.accountId, orgId: ctx.org.id, newPassword: formValue(req, 'password'), minLength: deps.passwordMinLength, event: clientOf(req, ctx) });
     } catch (err) {
-      if (err instanceof DirectoryError && err.field === 'password') return changePasswordPage(res, ctx, { error: `${capitalise(err.message)}.` }, 422);
+      if (err instanceof DirectoryError && err.field === 'password') return changePasswordPage(res, ctx, { error: asSentence(err.message) }, 422);
       throw err;
     }
     await moveOn(req, res, ctx, ctx.pending);
@@ -405,30 +413,27 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Back to sign in
     await moveOn(req, res, ctx, { ...ctx.pending, factors: [...(ctx.pending.factors ?? []), factor] });
   }
 
-  const waitMessage = (wait: number) => `Too many attempts. For your security, wait ${Math.ceil(wait / 60)} minute${wait > 60 ? 's' : ''} and try again.`;
-
   app.post('/oidc/interaction/:uid/totp', route(async (req, res, ctx) => {
     const event = clientOf(req, ctx);
-    await secondFactorAttempt(req, res, ctx, () => verifyTotp(db, deps.sealer, { accountId: ctx.pending.accountId!, code: field_(req, 'code'), orgId: ctx.org.id, event }),
-      (wait) => secondFactorPage(res, ctx, { error: wait ? waitMessage(wait) : 'That code is not right. Enter the code your app shows now.' }, wait ? 429 : 401), 'otp');
+    await secondFactorAttempt(req, res, ctx, () => verifyTotp(db, deps.sealer, { accountId: ctx.pending.accountId!, code: formValue(req, 'code'), orgId: ctx.org.id, event }),
+      (wait) => codePage(res, ctx, { error: wait ? waitMessage(wait) : 'That code is not right. Enter the code your app shows now.' }, wait ? 429 : 401), 'otp');
   }, { post: true, stages: ['second_factor'] }));
 
   app.post('/oidc/interaction/:uid/recovery', route(async (req, res, ctx) => {
     const event = clientOf(req, ctx);
-    await secondFactorAttempt(req, res, ctx, () => useRecoveryCode(db, deps.sealer, { accountId: ctx.pending.accountId!, code: field_(req, 'recovery_code'), orgId: ctx.org.id, event }),
-      (wait) => secondFactorPage(res, ctx, { recoveryError: wait ? waitMessage(wait) : 'That recovery code is not right, or it was used already.' }, wait ? 429 : 401), 'recovery');
+    await secondFactorAttempt(req, res, ctx, () => useRecoveryCode(db, deps.sealer, { accountId: ctx.pending.accountId!, code: formValue(req, 'recovery_code'), orgId: ctx.org.id, event }),
+      (wait) => codePage(res, ctx, { recoveryError: wait ? waitMessage(wait) : 'That recovery code is not right, or it was used already.' }, wait ? 429 : 401), 'recovery');
   }, { post: true, stages: ['second_factor'] }));
 
   // A code by e-mail: sent in the transaction that issues it (the outbox), then checked like any second factor.
   app.post('/oidc/interaction/:uid/email-code/send', route(async (req, res, ctx) => {
     const { accountId } = ctx.pending;
     if (!accountId) return restart(req, res, ctx);
-    const state = await loadSignInState(db, { orgId: ctx.org.id, accountId });
-    if (!state) return restart(req, res, ctx);
+    const standing = await standingOf(ctx);
+    if (!standing) return restart(req, res, ctx);
+    const { state } = standing;
     // Only where a code is what the step asks for: the organisation's e-mail codes, or proof of the address.
-    const step = evaluateLogin(state, attemptOf(ctx.pending));
-    const verifying = step !== null && 'step' in step.outcome && step.outcome.step === 'verify_email';
-    if (!verifying && !secondFactorMethods(state).includes('email')) return res.redirect(303, ctx.base);
+    if (stepOf(standing) !== 'verify_email' && !secondFactorMethods(state).includes('email')) return res.redirect(303, ctx.base);
     if (!mailable(state.account.email)) return codePage(res, ctx, { emailError: 'We cannot send e-mail to this address. Ask your administrator.' }, 422);
     const issued = await db.transaction(async (trx) => {
       const code = await deps.emailCodes.issueSignInCode(trx, accountId);
@@ -448,7 +453,7 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Back to sign in
   app.post('/oidc/interaction/:uid/email-code', route(async (req, res, ctx) => {
     const accountId = ctx.pending.accountId!;
     const check = async () => {
-      const ok = await deps.emailCodes.verifySignInCode(db, { accountId, code: field_(req, 'email_code') });
+      const ok = await deps.emailCodes.verifySignInCode(db, { accountId, code: formValue(req, 'email_code') });
       await recordAttempt(db, { orgId: ctx.org.id, accountId, type: 'mfa_verification', outcome: ok ? 'success' : 'failure', ...(ok ? {} : { reason: 'mfa_failed' as const }), client: clientOf(req, ctx) });
       return ok;
     };
@@ -461,7 +466,7 @@ ${form({ action: `${ctx.base}/restart`, csrf: ctx.csrf, submit: 'Back to sign in
     if (!accountId) return restart(req, res, ctx);
     let codes: string[];
     try {
-      ({ recoveryCodes: codes } = await confirmTotpEnrolment(db, deps.sealer, { accountId, code: field_(req, 'code'), orgId: ctx.org.id, event: clientOf(req, ctx) }));
+      ({ recoveryCodes: codes } = await confirmTotpEnrolment(db, deps.sealer, { accountId, code: formValue(req, 'code'), orgId: ctx.org.id, event: clientOf(req, ctx) }));
     } catch (err) {
       if (err instanceof DirectoryError && err.field === 'code') return enrolPage(res, ctx, { error: 'That code is not right. Enter the 6-digit code your app shows now.' }, 422);
       throw err;
@@ -491,7 +496,8 @@ ${form({ action: `${ctx.base}/continue`, csrf: ctx.csrf, submit: 'I have saved t
   return app;
 }
 
-const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+/** What a throttled person is told: how long to wait, never more. */
+const waitMessage = (seconds: number) => `Too many attempts. For your security, wait ${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''} and try again.`;
 
 /** What a person is told when the company sign-in did not let them in (the reason is in the auth event). */
 function ssoRefusal(reason: string): string {

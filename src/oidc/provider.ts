@@ -7,7 +7,7 @@
 // client belongs to an organisation: signing in to it needs a live session in that organisation (a login
 // policy check, so a revoked session sends the browser back to sign-in), and its tokens carry the member's
 // claims there.
-import { hkdfSync, randomBytes } from 'node:crypto';
+import { hkdfSync } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -24,6 +24,7 @@ import { createThrottle, type ThrottleLimits } from '../directory/throttle.ts';
 import { listSigningKeys, providerSigningKeys } from '../directory/signing-keys.ts';
 import { repeat, startExpirySweeper } from './expiry.ts';
 import { accountPagesApp } from './account-pages.ts';
+import { newNonce, pageHeaderValues } from './forms.ts';
 import { interactionsApp } from './interactions.ts';
 import { SSO_CALLBACK_PATH } from './upstream.ts';
 import { escapeHtml, page } from './pages.ts';
@@ -103,8 +104,8 @@ type PageCtx = { type: string; body: unknown; set: (field: string, value: string
 
 /** A page of the provider's own (errors, logout) in the sign-in pages' look, under a nonce for its styles. */
 function providerPage(ctx: PageCtx, title: string, body: string): void {
-  const nonce = randomBytes(16).toString('base64url');
-  ctx.set('Content-Security-Policy', `default-src 'none'; style-src 'nonce-${nonce}'; frame-ancestors 'none'; base-uri 'none'`);
+  const nonce = newNonce();
+  for (const [name, value] of Object.entries(pageHeaderValues(nonce))) ctx.set(name, value);
   ctx.type = 'html';
   ctx.body = page({ title, nonce, body });
 }
@@ -289,8 +290,8 @@ function ssoCallback(req: IncomingMessage, res: ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://callback.invalid');
   const uid = /^([\w-]{10,64})\./.exec(url.searchParams.get('state') ?? '')?.[1];
   if (!uid || (req.method !== 'GET' && req.method !== 'HEAD')) {
-    const nonce = randomBytes(16).toString('base64url');
-    res.writeHead(400, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Security-Policy': `default-src 'none'; style-src 'nonce-${nonce}'; frame-ancestors 'none'` })
+    const nonce = newNonce();
+    res.writeHead(400, { 'Content-Type': 'text/html; charset=utf-8', ...pageHeaderValues(nonce) })
       .end(page({ title: 'This sign-in has expired', nonce, body: '<p role="alert">This is not an answer to a sign-in in progress. Return to the application and sign in again.</p>' }));
     return;
   }
