@@ -20,6 +20,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { type Configuration } from 'oidc-provider';
+import { offlineAccessWithoutConsentScreen } from '../src/oidc/offline-access.ts';
 
 const clientId = process.env.BENCH_CLIENT_ID;
 const clientSecret = process.env.BENCH_CLIENT_SECRET;
@@ -103,17 +104,7 @@ const configuration: Configuration = {
 
 const provider = new Provider(issuer, configuration);
 // offline_access needs prompt=consent (OpenID Connect Core 11): added as Roster adds it (src/oidc/provider.ts).
-provider.use(async (ctx, next) => {
-  if (ctx.path === routes.authorization && ctx.method === 'GET') {
-    const query = new URLSearchParams(ctx.querystring);
-    const prompts = (query.get('prompt') ?? '').split(' ').filter(Boolean);
-    if ((query.get('scope') ?? '').split(' ').includes('offline_access') && !prompts.includes('none') && !prompts.includes('consent')) {
-      query.set('prompt', [...prompts, 'consent'].join(' '));
-      ctx.querystring = query.toString();
-    }
-  }
-  await next();
-});
+provider.use(offlineAccessWithoutConsentScreen(routes.authorization));
 
 /** The interaction: logs the login_hint's account in at once, then passes the consent step (as Roster's pages do). */
 async function interaction(req: IncomingMessage, res: ServerResponse): Promise<void> {

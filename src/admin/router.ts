@@ -140,6 +140,13 @@ export function adminRouter(deps: AdminDeps): express.Router {
     if (!(n >= 1 && n <= 200)) throw new Problem('invalid_request', 'limit is a whole number from 1 to 200');
     return n;
   };
+  /** A page's `cursor`: the nextCursor of the page before (an event id). */
+  const cursorOf = (req: Request) => {
+    const cursor = req.query.cursor;
+    if (cursor === undefined) return undefined;
+    if (typeof cursor !== 'string' || !/^\d{1,18}$/.test(cursor)) throw new Problem('invalid_request', 'cursor is the nextCursor of a previous page');
+    return Number(cursor);
+  };
   const uuidParam = (req: Request, name: string) => {
     const v = req.query[name];
     if (v === undefined) return undefined;
@@ -170,20 +177,18 @@ export function adminRouter(deps: AdminDeps): express.Router {
 
   router.get('/orgs/:orgId/auth-events', route(async (req, res) => {
     need(res, 'activity.view');
-    const cursor = req.query.cursor;
-    if (cursor !== undefined && (typeof cursor !== 'string' || !/^\d{1,18}$/.test(cursor))) throw new Problem('invalid_request', 'cursor is the nextCursor of a previous page');
+    const cursor = cursorOf(req);
     const page = await listAuthEvents(deps.db, {
       orgId: caller(res).orgId, accountId: uuidParam(req, 'accountId'), since: timeParam(req, 'since'), until: timeParam(req, 'until'), limit: limitOf(req),
-      ...(cursor ? { before: Number(cursor) } : {}),
+      ...(cursor === undefined ? {} : { before: cursor }),
     });
     res.json({ items: page.events, total: null, nextCursor: page.nextBefore === null ? null : String(page.nextBefore) });
   }));
 
   router.get('/orgs/:orgId/audit-events', route(async (req, res) => {
     need(res, 'activity.view');
-    const cursor = req.query.cursor;
-    if (cursor !== undefined && (typeof cursor !== 'string' || !/^\d{1,18}$/.test(cursor))) throw new Problem('invalid_request', 'cursor is the nextCursor of a previous page');
-    const page = await listAuditEvents(deps.db, { orgId: caller(res).orgId, limit: limitOf(req), ...(cursor ? { before: Number(cursor) } : {}) });
+    const cursor = cursorOf(req);
+    const page = await listAuditEvents(deps.db, { orgId: caller(res).orgId, limit: limitOf(req), ...(cursor === undefined ? {} : { before: cursor }) });
     res.json({ items: page.events, total: null, nextCursor: page.nextBefore === null ? null : String(page.nextBefore) });
   }));
 

@@ -24,6 +24,7 @@ import { createThrottle, type ThrottleLimits } from '../directory/throttle.ts';
 import { listSigningKeys, providerSigningKeys } from '../directory/signing-keys.ts';
 import { repeat, startExpirySweeper } from './expiry.ts';
 import { accountPagesApp } from './account-pages.ts';
+import { offlineAccessWithoutConsentScreen } from './offline-access.ts';
 import { newNonce, pageHeaderValues } from './forms.ts';
 import { interactionsApp } from './interactions.ts';
 import { SSO_CALLBACK_PATH } from './upstream.ts';
@@ -241,17 +242,7 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
   // offline_access (a refresh token) is honoured only with prompt=consent (OpenID Connect Core 11, enforced by
   // the provider). The clients are the organisation's own applications, whose grants need no consent screen:
   // asking for offline_access is asking for it, and the consent step passes through the interaction at once.
-  provider.use(async (ctx, next) => {
-    if (ctx.path === routes.authorization && ctx.method === 'GET') {
-      const query = new URLSearchParams(ctx.querystring);
-      const prompts = (query.get('prompt') ?? '').split(' ').filter(Boolean);
-      if ((query.get('scope') ?? '').split(' ').includes('offline_access') && !prompts.includes('none') && !prompts.includes('consent')) {
-        query.set('prompt', [...prompts, 'consent'].join(' '));
-        ctx.querystring = query.toString();
-      }
-    }
-    await next();
-  });
+  provider.use(offlineAccessWithoutConsentScreen(routes.authorization));
   // Logging out (the person confirmed) ends the person's sessions of this browser in every organisation.
   provider.use(async (ctx, next) => {
     await next();
