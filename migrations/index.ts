@@ -10,6 +10,7 @@ import * as m006 from './006-sign-in.ts';
 import * as m007 from './007-mail.ts';
 import * as m008 from './008-email-codes.ts';
 import * as m009 from './009-sso.ts';
+import * as m010 from './010-team.ts';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down?: (knex: Knex) => Promise<void> };
 
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '007-mail': m007,
   '008-email-codes': m008,
   '009-sso': m009,
+  '010-team': m010,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

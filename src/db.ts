@@ -90,14 +90,17 @@ export async function openDb(target: DbTarget): Promise<Db> {
       },
     } as Knex.Config);
   }
-  let connection: object = {};
+  let dataDir: string | undefined;
   if (!target.inMemory) {
     if (!target.dataDir) throw new Error('openDb: dataDir is required for the embedded database');
-    const dir = join(target.dataDir, 'pgdata');
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    connection = { filename: dir };
+    dataDir = join(target.dataDir, 'pgdata');
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   }
-  const { default: ClientPgLite } = await import('knex-pglite');
+  const [{ default: ClientPgLite }, { PGlite }, { pg_trgm }, { btree_gin }] = await Promise.all([
+    import('knex-pglite'), import('@electric-sql/pglite'), import('@electric-sql/pglite/contrib/pg_trgm'), import('@electric-sql/pglite/contrib/btree_gin'),
+  ]);
+  // The extensions the roster search's index uses (PostgreSQL ships them as contrib; PGlite loads them here).
+  const connection = { pglite: new PGlite({ dataDir, extensions: { pg_trgm, btree_gin } }) } as unknown as Knex.StaticConnectionConfig;
   return knexFactory({ client: withDeleteCounts(ClientPgLite as unknown as typeof Knex.Client), dialect: 'postgres', connection, log: knexLog(target.log) });
 }
 

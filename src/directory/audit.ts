@@ -28,8 +28,15 @@ export async function recordAudit(trx: Knex, entry: AuditEntry): Promise<void> {
 export type AuditEvent = { id: number; actor: Actor; action: string; targetType: string | null; targetId: string | null; details: Record<string, unknown>; createdAt: Date };
 
 /** One page of the organisation's audit log, newest first; `before` (an event id) continues a page. One indexed query. */
-export async function listAuditEvents(db: Knex, q: { orgId: string; limit: number; before?: number }): Promise<{ events: AuditEvent[]; nextBefore: number | null }> {
+export async function listAuditEvents(
+  db: Knex,
+  q: { orgId: string; limit: number; before?: number; actorId?: string; action?: string; targetId?: string; since?: Date },
+): Promise<{ events: AuditEvent[]; nextBefore: number | null }> {
   const query = db('audit_events').where({ org_id: q.orgId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(q.limit + 1);
+  if (q.actorId !== undefined) query.where({ actor_id: q.actorId });
+  if (q.action !== undefined) query.where({ action: q.action });
+  if (q.targetId !== undefined) query.where({ target_id: q.targetId });
+  if (q.since !== undefined) query.where('created_at', '>=', q.since);
   if (q.before !== undefined) {
     query.whereRaw('(created_at, id) < (select created_at, id from audit_events where org_id = ? and id = ?)', [q.orgId, q.before]);
   }

@@ -59,13 +59,14 @@ export async function recordAuthEvent(trx: Knex, e: AuthEventInput): Promise<voi
   });
 }
 
-export type AuthEventQuery = { orgId: string; accountId?: string; since?: Date; until?: Date; limit: number; before?: number };
+export type AuthEventQuery = { orgId: string; accountId?: string; outcome?: 'success' | 'failure'; since?: Date; until?: Date; limit: number; before?: number };
 
 /** One page, newest first; `before` (an event id) continues a page. One indexed query. */
 export async function listAuthEvents(db: Knex, q: AuthEventQuery): Promise<{ events: AuthEvent[]; nextBefore: number | null }> {
   if (!(q.limit >= 1 && q.limit <= 200)) throw new Invalid('limit is 1 to 200', { field: 'limit', rule: 'range' });
   const query = db('auth_events').where({ org_id: q.orgId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(q.limit + 1);
   if (q.accountId) query.where({ account_id: q.accountId });
+  if (q.outcome) query.where({ outcome: q.outcome });
   if (q.since) query.where('created_at', '>=', q.since);
   if (q.until) query.where('created_at', '<', q.until);
   if (q.before !== undefined) {

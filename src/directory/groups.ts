@@ -3,13 +3,18 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Knex } from 'knex';
 import { type Actor, recordAudit } from './audit.ts';
-import { checkLength, checkName, checkVersion, Conflict, Invalid, limits, NotFound, uniqueViolation } from './errors.ts';
+import { checkLength, checkName, checkVersion, Conflict, Forbidden, Invalid, limits, NotFound, uniqueViolation } from './errors.ts';
 import { compilePredicate, compileSort, isSingleComparison, isUuid, type Predicate, reuse, type Sort, type TableMap, totalOf } from './predicate.ts';
 
 export type GroupInput = { displayName: string; externalId: string | null };
 export type GroupMember = { id: string; userName: string; displayName: string | null };
+/** Which door owns a group: SCIM (the identity provider would overwrite any other change) or the admin API. */
+export type GroupOwner = 'scim' | 'admin';
 export type Group = GroupInput & {
   id: string; orgId: string; version: number; createdAt: Date; updatedAt: Date;
+  managedBy: GroupOwner;
+  /** The role the group grants its members (besides their own), or null. */
+  role: string | null;
   members?: GroupMember[];
 };
 
@@ -33,16 +38,23 @@ export const groupTable = (knex: Knex): TableMap => ({
   },
 });
 
-type Row = { id: string; org_id: string; display_name: string; external_id: string | null; version: number; created_at: Date; updated_at: Date };
+type Row = { id: string; org_id: string; display_name: string; external_id: string | null; version: number; created_at: Date; updated_at: Date; managed_by: GroupOwner; role: string | null };
 
 function toGroup(r: Row): Group {
   return {
     id: r.id, orgId: r.org_id, displayName: r.display_name, externalId: r.external_id, version: r.version,
-    createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at),
+    createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at), managedBy: r.managed_by, role: r.role,
   };
 }
 
-const groupColumns = ['g.id', 'g.org_id', 'g.display_name', 'g.external_id', 'g.version', 'g.created_at', 'g.updated_at'];
+const groupColumns = ['g.id', 'g.org_id', 'g.display_name', 'g.external_id', 'g.version', 'g.created_at', 'g.updated_at', 'g.managed_by', 'g.role'];
+
+/** The admin API edits only the groups it made: an identity provider would overwrite a change to one it provisioned. */
+function checkDoor(door: GroupOwner | undefined, managedBy: GroupOwner): void {
+  if (door === 'admin' && managedBy === 'scim') {
+    throw new Conflict('group', 'this group is provisioned by SCIM: change it in the identity provider (its role can be set here)', 'managed_by_scim');
+  }
+}
 
 async function loadMembers(db: Knex, orgId: string, groupIds: string[]): Promise<Map<string, GroupMember[]>> {
   const byGroup = new Map<string, GroupMember[]>(groupIds.map((id) => [id, []]));
@@ -132,7 +144,7 @@ function checkGroupInput(input: GroupInput): void {
   checkLength('externalId', input.externalId, limits.externalId);
 }
 
-export async function createGroup(db: Knex, input: { orgId: string; actor: Actor; group: GroupInput; memberIds?: string[] }): Promise<Group> {
+export async function createGroup(db: Knex, input: { orgId: string; actor: Actor; group: GroupInput; memberIds?: string[]; managedBy?: GroupOwner }): Promise<Group> {
   const { orgId, actor, group } = input;
   const memberIds = input.memberIds ?? [];
   checkGroupInput(group);
@@ -140,7 +152,7 @@ export async function createGroup(db: Knex, input: { orgId: string; actor: Actor
     await assertMembersExist(trx, orgId, memberIds);
     let row: { id: string };
     try {
-      [row] = await trx('groups').insert({ org_id: orgId, display_name: group.displayName, external_id: group.externalId }).returning('id');
+      [row] = await trx('groups').insert({ org_id: orgId, display_name: group.displayName, external_id: group.externalId, managed_by: input.managedBy ?? 'scim' }).returning('id');
     } catch (err) {
       return mapUnique(err);
     }
@@ -155,13 +167,14 @@ export async function createGroup(db: Knex, input: { orgId: string; actor: Actor
  * Applies one change as a whole. The group row is locked (so concurrent changes queue rather than fail),
  * and members are added or removed by id: no read of the existing member list.
  */
-export async function changeGroup(db: Knex, input: { orgId: string; actor: Actor; id: string; change: GroupChange; ifVersion?: number }): Promise<Group> {
+export async function changeGroup(db: Knex, input: { orgId: string; actor: Actor; id: string; change: GroupChange; ifVersion?: number; door?: GroupOwner }): Promise<Group> {
   const { orgId, actor, id, change } = input;
   if (!isUuid(id)) throw groupNotFound(id);
   await db.transaction(async (trx) => {
     const row = await trx('groups as g').where({ 'g.org_id': orgId, 'g.id': id }).forUpdate().first(groupColumns);
     if (!row) throw groupNotFound(id);
     const current = toGroup(row);
+    checkDoor(input.door, current.managedBy);
     checkVersion('group', { expected: input.ifVersion, actual: current.version });
     const add = change.add ?? [];
     const remove = (change.remove ?? []).filter(isUuid).map((x) => x.toLowerCase());
@@ -192,14 +205,40 @@ export async function changeGroup(db: Knex, input: { orgId: string; actor: Actor
   return getGroup(db, { orgId, id, withMembers: false });
 }
 
-export async function deleteGroup(db: Knex, input: { orgId: string; actor: Actor; id: string; ifVersion?: number }): Promise<void> {
+export async function deleteGroup(db: Knex, input: { orgId: string; actor: Actor; id: string; ifVersion?: number; door?: GroupOwner }): Promise<void> {
   const { orgId, actor, id } = input;
   if (!isUuid(id)) throw groupNotFound(id);
   await db.transaction(async (trx) => {
-    const row = await trx('groups').where({ org_id: orgId, id }).forUpdate().first('version', 'display_name');
+    const row = await trx('groups').where({ org_id: orgId, id }).forUpdate().first('version', 'display_name', 'managed_by');
     if (!row) throw groupNotFound(id);
+    checkDoor(input.door, row.managed_by);
     checkVersion('group', { expected: input.ifVersion, actual: row.version });
     await trx('groups').where({ org_id: orgId, id }).delete();
     await recordAudit(trx, { orgId, actor, action: 'group.deleted', targetType: 'group', targetId: id, details: { displayName: row.display_name } });
   });
+}
+
+/**
+ * Maps a group (SCIM-provisioned ones included) to a role its members hold besides their own, or to none.
+ * Never `owner`; a caller grants only a role that does no more than it may itself (the role given and the
+ * one taken away).
+ */
+export async function setGroupRole(
+  db: Knex,
+  input: { orgId: string; actor: Actor; id: string; role: string | null; mayHandOut: (role: string) => Promise<boolean> },
+): Promise<Group> {
+  const { orgId, actor, id, role } = input;
+  if (!isUuid(id)) throw groupNotFound(id);
+  if (role === 'owner') throw new Invalid('a group cannot make its members owners: ownership only moves by transfer', { field: 'role', rule: 'owner_by_transfer_only' });
+  await db.transaction(async (trx) => {
+    const row = await trx('groups').where({ org_id: orgId, id }).forUpdate().first('role');
+    if (!row) throw groupNotFound(id);
+    for (const r of [row.role, role]) {
+      if (r !== null && !(await input.mayHandOut(r))) throw new Forbidden('you cannot hand out a role that can do more than you can', { field: 'role', rule: 'escalation' });
+    }
+    if (row.role === role) return;
+    await trx('groups').where({ org_id: orgId, id }).update({ role, version: trx.raw('version + 1'), updated_at: trx.fn.now() });
+    await recordAudit(trx, { orgId, actor, action: 'group.role_changed', targetType: 'group', targetId: id, details: { from: row.role, to: role } });
+  });
+  return getGroup(db, { orgId, id });
 }

@@ -7,6 +7,7 @@ import { type Actor, recordAudit } from './audit.ts';
 import { checkVersion, Conflict, Forbidden, LimitReached, NotFound, uniqueViolation } from './errors.ts';
 import { accountProfileOf, checkPerson, type Person, personColumns, personDocuments, personFieldColumns, personOf, personRow } from './person.ts';
 import { compilePredicate, compileSort, isSingleComparison, isUuid, type Predicate, reuse, type Sort, type TableMap, totalOf } from './predicate.ts';
+import { SEATLESS_ROLE } from './roles.ts';
 import { revokeSessions, revokeAllSessions } from './sessions.ts';
 
 export type MemberInput = Person & {
@@ -122,15 +123,28 @@ export async function listMembers(db: Knex, query: ListQuery): Promise<{ total: 
   return { total: await totalOf(rows.length, query, count), members: rows.map(withGroupsOf) };
 }
 
-/** With a licence limit, the organisation row is locked first, so that concurrent adds cannot both take the last seat. */
-export async function assertSeatAvailable(trx: Knex, orgId: string, role: string): Promise<void> {
-  if (role === 'billing') return;
+/**
+ * Licences: active members plus pending invitations, the billing role excepted, never exceed the limit.
+ * With a limit, the organisation row is locked first, so that concurrent adds cannot both take the last
+ * seat. `seats`: how many the change takes (a batch of invitations takes one each).
+ */
+export async function assertSeatAvailable(trx: Knex, orgId: string, role: string, seats = 1): Promise<void> {
+  if (role === SEATLESS_ROLE || seats === 0) return;
   const unlocked = await trx('organizations').where({ id: orgId }).first('license_limit');
   if (unlocked?.license_limit === null || unlocked?.license_limit === undefined) return;
   const org = await trx('organizations').where({ id: orgId }).forUpdate().first('license_limit');
-  const [{ n }] = await trx('memberships').where({ org_id: orgId, status: 'active' }).whereNot({ role: 'billing' }).count({ n: '*' });
-  if (Number(n) >= org.license_limit) {
-    throw new LimitReached(`the organisation's licence limit of ${org.license_limit} active members is reached`, { rule: 'licence_limit' });
+  if (org.license_limit === null) return;
+  const { rows } = await trx.raw(
+    `select (select count(*) from memberships where org_id = ? and status = 'active' and role <> ?)
+          + (select count(*) from invitations where org_id = ? and status = 'pending' and expires_at > now() and role <> ?) as used`,
+    [orgId, SEATLESS_ROLE, orgId, SEATLESS_ROLE],
+  );
+  const used = Number(rows[0].used);
+  if (used + seats > org.license_limit) {
+    throw new LimitReached(
+      `the organisation's licence limit of ${org.license_limit} is reached (${used} in use by active members and pending invitations)`,
+      { rule: 'licence_limit_reached' },
+    );
   }
 }
 
@@ -221,6 +235,7 @@ export async function updateMember(db: Knex, update: MemberUpdate): Promise<Memb
     try {
       await trx('memberships').where({ org_id: orgId, id }).update({
         ...personRow(person), status: active ? 'active' : 'deactivated', protocol_data: JSON.stringify(protocolData ?? current.protocolData),
+        ...(current.active === active ? {} : deactivationColumns(active, actor, trx)),
         version: trx.raw('version + 1'), updated_at: trx.fn.now(),
       });
     } catch (err) {
@@ -238,6 +253,13 @@ export async function updateMember(db: Knex, update: MemberUpdate): Promise<Memb
     await recordAudit(trx, { orgId, actor, action, targetType: 'member', targetId: id, details: { passwordChanged: passwordApplied } });
   });
   return getMember(db, { orgId, id, withGroups: true });
+}
+
+/** Who deactivated a member and when (cleared on reactivation). */
+export function deactivationColumns(active: boolean, actor: Actor, db: Knex): Record<string, unknown> {
+  return active
+    ? { deactivated_at: null, deactivated_by_type: null, deactivated_by_id: null }
+    : { deactivated_at: db.fn.now(), deactivated_by_type: actor.type, deactivated_by_id: actor.id };
 }
 
 /** Removes the membership (and its group memberships); the last membership of a managed account deletes the account. */

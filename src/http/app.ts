@@ -1,7 +1,7 @@
 // Express assembly: request id, JSON logs, security headers, health, and the protocol routers. Nothing for
 // operators is served here: the metrics have their own listener (METRICS_PORT, createMetricsApp), the
 // operator commands a Unix socket (./operator.ts).
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
@@ -11,7 +11,7 @@ import { pinoHttp } from 'pino-http';
 import { ping } from '../db.ts';
 import { isDecodableUri } from '../scim/request-guards.ts';
 import { createPasswordHasher, type PasswordHasher } from '../directory/passwords.ts';
-import { type AccessTokenVerifier, adminRouter } from '../admin/router.ts';
+import { type AccessTokenVerifier, adminRouter, referencePage } from '../admin/router.ts';
 import { scimRouter } from '../scim/router.ts';
 import { isOidcPath } from '../oidc/provider.ts';
 import { createMetrics } from './metrics.ts';
@@ -91,7 +91,12 @@ export function createApp(deps: AppDeps): express.Express {
   }
   // A URL that does not percent-decode is a 400 before anything else looks at it (credentials included).
   app.use('/api/v1', (req: Request, res: Response, next: NextFunction) => (isDecodableUri(req.originalUrl) ? next() : undecodable(res)));
-  app.use('/api/v1', adminRouter({ db: deps.db, logger: deps.logger, verifyAccessToken: deps.verifyAccessToken }));
+  app.use('/api/v1', adminRouter({ db: deps.db, logger: deps.logger, issuer: deps.issuer, verifyAccessToken: deps.verifyAccessToken, passwords: deps.passwords }));
+  // The admin API's reference, rendered from its OpenAPI document: a page with its own styles only.
+  app.get('/docs', (_req: Request, res: Response) => {
+    const nonce = randomBytes(16).toString('base64');
+    res.set('Content-Security-Policy', `default-src 'none'; style-src 'nonce-${nonce}'; frame-ancestors 'none'`).type('html').send(referencePage(deps.issuer, nonce));
+  });
   app.use('/scim/v2', scimRouter({ db: deps.db, baseUrl: `${deps.issuer}/scim/v2`, logger: deps.logger, passwords: deps.passwords ?? createPasswordHasher() }));
 
   app.use((req: Request, res: Response) => {

@@ -80,3 +80,24 @@ export function passwordResetMessage(input: { orgName: string | null; link: stri
     ],
   });
 }
+
+/**
+ * An invitation to join an organisation: who invites, with which role, their message if any, the link and
+ * when it expires. `link` is the invitation page's absolute URL under ISSUER, token included.
+ */
+export function invitationMessage(input: { orgName: string; inviterName: string | null; roleName: string; message: string | null; link: string; expiresAt: Date }): MailMessage {
+  if (!/^https?:\/\//.test(input.link)) throw new Error(`an invitation link must be an absolute http(s) URL, not "${input.link}"`);
+  const from = sender(input.orgName);
+  const who = input.inviterName ? oneLine(input.inviterName) : null;
+  const expires = input.expiresAt.toUTCString().replace(/:\d\d GMT$/, ' UTC');
+  return compose({
+    subject: who ? `${who} invited you to join ${from}` : `You are invited to join ${from}`,
+    from,
+    blocks: [
+      { p: `${who ?? 'An administrator'} invited you to join ${from} on Roster, with the role ${oneLine(input.roleName)}.` },
+      ...(input.message ? [{ p: `Their message: ${input.message}` }] : []),
+      { link: input.link, label: `Join ${from}` },
+      { p: `The link works until ${expires}. If you do not want to join, follow it and decline, or ignore this message.` },
+    ],
+  });
+}

@@ -29,7 +29,7 @@ describe('admin API: SCIM tokens, API keys, clients', () => {
 
     const escalation = await http.post(`/api/v1/orgs/${org.org.id}/api-keys`).set(as(admin.body.secret)).send({ name: 'sneaky', role: 'owner' });
     assert.equal(escalation.status, 403);
-    assert.equal(escalation.body.code, 'forbidden');
+    assert.equal(escalation.body.code, 'escalation');
     assert.equal((await http.post(`/api/v1/orgs/${org.org.id}/api-keys`).set(as(admin.body.secret)).send({ name: 'helper', role: 'member' })).status, 201);
     for (const bad of [{ name: 'x', role: 'emperor' }, { name: '', role: 'member' }, { role: 'member' }, { name: 'x', role: 'member', extra: 1 }]) {
       const res = await http.post(`/api/v1/orgs/${org.org.id}/api-keys`).set(as(org.apiKey)).send(bad);

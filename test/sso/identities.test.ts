@@ -156,7 +156,7 @@ describe('SSO identities: linking and just-in-time provisioning (directory)', ()
     const { org, domain } = await orgWithConnection({ licenseLimit: 1 }); // the owner takes the only seat
     const person = upstream(`seat@${domain}`);
     const err = await refused(resolveSsoAccount(testDb(), { orgId: org.id, ...person }));
-    assert.deepEqual([err.code, err.rule], ['limit_reached', 'licence_limit']);
+    assert.deepEqual([err.code, err.rule], ['limit_reached', 'licence_limit_reached']);
     assert.equal(await account(person.email), undefined);
     assert.equal(await findIdentity(testDb(), person), undefined);
   });

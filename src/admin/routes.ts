@@ -1,0 +1,395 @@
+// The admin API's routes, as data: method, path, the permissions it needs, its request schemas (zod) and
+// what it does. The router serves them; the OpenAPI document describes them; nothing else lists them.
+import type { Request } from 'express';
+import type { Knex } from 'knex';
+import type { z } from 'zod';
+import { listAuditEvents } from '../directory/audit.ts';
+import { listAuthEvents } from '../directory/auth-events.ts';
+import { createClient, listClients, revokeClient } from '../directory/clients.ts';
+import { createCredential, listCredentials, revokeCredentialBy } from '../directory/credentials.ts';
+import { NotFound } from '../directory/errors.ts';
+import { changeGroup, createGroup, deleteGroup, getGroup, setGroupRole } from '../directory/groups.ts';
+import { cancelInvitation, createInvitations, getInvitation, type InvitationMail, listInvitations, resendInvitation } from '../directory/invitations.ts';
+import { getOrganizationSettings, updateLoginConfig, updateOrganizationSettings } from '../directory/organizations.ts';
+import { enqueueMail } from '../directory/outbox.ts';
+import { isUuid } from '../directory/predicate.ts';
+import { createRole, deleteRole, listRoles, mayGrant, type Permission, permissionsOf, updateRole } from '../directory/roles.ts';
+import { encodeCursor, getRosterMember, listRoster } from '../directory/roster.ts';
+import { listSessions, revokeSession } from '../directory/sessions.ts';
+import {
+  addMember, type Caller, changeRole, mayHandOut, removeMember, resetMemberMfa, resetMemberPassword, setMemberActive, transferOwnership, updateProfile,
+} from '../directory/team.ts';
+import { invitationMessage } from '../mail/templates.ts';
+import type { AdminDeps } from './router.ts';
+import { Problem } from './problems.ts';
+import * as s from './schemas.ts';
+
+export type AdminContext = {
+  db: Knex; deps: AdminDeps; caller: Caller; params: Record<string, string>; query: Record<string, unknown>; body: unknown; req: Request;
+};
+
+export type AdminRoute = {
+  method: 'get' | 'post' | 'patch' | 'put' | 'delete';
+  path: string;
+  summary: string;
+  tag: string;
+  /** Every one is needed (none: any member or key of the organisation). */
+  permissions?: Permission[];
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  /** The status of a success with a body (200 unless given); a handler that returns nothing answers 204. */
+  status?: number;
+  handler: (ctx: AdminContext) => Promise<unknown>;
+};
+
+const ORG = '/orgs/{orgId}';
+
+/** The invitation e-mail, queued in the transaction that creates (or resends) the invitation. */
+const sendInvitation = (issuer: string) => async (trx: Knex, mail: InvitationMail) => {
+  const link = `${issuer}/invitations/${encodeURIComponent(mail.token)}`;
+  await enqueueMail(trx, { orgId: null, to: mail.to, ...invitationMessage({ ...mail, link }) });
+};
+
+/** A member's account, for filters by member. */
+async function accountOf(ctx: AdminContext, memberId: unknown): Promise<string | undefined> {
+  if (memberId === undefined) return (ctx.query.accountId as string | undefined);
+  const row = await ctx.db('memberships').where({ org_id: ctx.caller.orgId, id: memberId as string }).first('account_id');
+  if (!row) throw new NotFound(`no member ${memberId} in this organisation`, { field: 'memberId', rule: 'member_not_found' });
+  return row.account_id;
+}
+
+/** An event list's cursor: the nextCursor of the page before (an event id). */
+function eventCursor(cursor: unknown): number | undefined {
+  if (cursor === undefined) return undefined;
+  if (typeof cursor !== 'string' || !/^\d{1,18}$/.test(cursor)) throw new Problem('invalid_request', 'cursor is the nextCursor of a previous page', { errors: [{ field: 'cursor', message: 'not a cursor this API gave' }] });
+  return Number(cursor);
+}
+
+const date = (v: unknown) => (v === undefined ? undefined : new Date(v as string));
+
+function invitationCursor(cursor: unknown): { at: string; id: string } | undefined {
+  if (cursor === undefined) return undefined;
+  const [at, id] = Buffer.from(String(cursor), 'base64url').toString().split('|');
+  if (!id || !isUuid(id) || Number.isNaN(Date.parse(at))) throw new Problem('invalid_request', 'cursor is the nextCursor of a previous page', { errors: [{ field: 'cursor', message: 'not a cursor this API gave' }] });
+  return { at, id };
+}
+
+/** The organisation as its members see it: settings, licences in use, and what the caller may do there. */
+async function orgView(ctx: AdminContext) {
+  const settings = await getOrganizationSettings(ctx.db, { orgId: ctx.caller.orgId });
+  const [{ used }] = (await ctx.db.raw(
+    `select (select count(*) from memberships where org_id = ? and status = 'active' and role <> 'billing')
+          + (select count(*) from invitations where org_id = ? and status = 'pending' and expires_at > now() and role <> 'billing') as used`,
+    [ctx.caller.orgId, ctx.caller.orgId],
+  )).rows;
+  return { ...settings, licencesUsed: Number(used), permissions: [...ctx.caller.permissions] };
+}
+
+const member = (ctx: AdminContext) => getRosterMember(ctx.db, { orgId: ctx.caller.orgId, memberId: ctx.params.memberId });
+
+export const routes: AdminRoute[] = [
+  // The organisation
+  {
+    method: 'get', path: ORG, tag: 'Organisation', summary: 'The organisation: name, login configuration, invitation lifetime, licences',
+    handler: (ctx) => orgView(ctx),
+  },
+  {
+    method: 'patch', path: ORG, tag: 'Organisation', body: s.orgPatch,
+    summary: 'Change the name, login configuration, invitation lifetime (org.manage) or licence limit (billing.manage)',
+    handler: async (ctx) => {
+      const change = ctx.body as z.infer<typeof s.orgPatch>;
+      const need = (p: Permission) => { if (!ctx.caller.permissions.has(p)) throw new Problem('forbidden', `this needs the ${p} permission`); };
+      if (change.name !== undefined || change.loginConfiguration !== undefined || change.invitationLifetimeDays !== undefined) need('org.manage');
+      if (change.licenceLimit !== undefined) need('billing.manage');
+      const { orgId, actor } = ctx.caller;
+      await ctx.db.transaction(async (trx) => {
+        if (change.loginConfiguration && Object.keys(change.loginConfiguration).length) await updateLoginConfig(trx, { orgId, actor, change: change.loginConfiguration });
+        await updateOrganizationSettings(trx, { orgId, actor, change: { name: change.name, invitationLifetimeDays: change.invitationLifetimeDays, licenceLimit: change.licenceLimit } });
+      });
+      return orgView(ctx);
+    },
+  },
+  {
+    method: 'post', path: `${ORG}/transfer-ownership`, tag: 'Organisation', permissions: ['org.own'], body: s.transfer,
+    summary: 'Make an admin the owner; the owner becomes an admin',
+    handler: async (ctx) => {
+      await transferOwnership(ctx.db, { caller: ctx.caller, memberId: (ctx.body as z.infer<typeof s.transfer>).memberId });
+      return getRosterMember(ctx.db, { orgId: ctx.caller.orgId, memberId: (ctx.body as z.infer<typeof s.transfer>).memberId });
+    },
+  },
+
+  // Members
+  {
+    method: 'get', path: `${ORG}/members`, tag: 'Members', permissions: ['roster.view'], query: s.memberListQuery,
+    summary: 'The roster: members and pending invitations; search by name or e-mail, filter by status and role',
+    handler: async (ctx) => {
+      const q = ctx.query as z.infer<typeof s.memberListQuery>;
+      return listRoster(ctx.db, { orgId: ctx.caller.orgId, search: q.search, status: q.status, role: q.role, limit: q.limit, cursor: q.cursor });
+    },
+  },
+  {
+    method: 'post', path: `${ORG}/members`, tag: 'Members', permissions: ['members.manage'], body: s.memberCreate, status: 201,
+    summary: 'Add a member directly; a new account gets a temporary password, returned once',
+    handler: async (ctx) => {
+      const b = ctx.body as z.infer<typeof s.memberCreate>;
+      const added = await addMember(ctx.db, { caller: ctx.caller, name: b.name, email: b.email, role: b.role, groupIds: b.groupIds, passwords: ctx.deps.passwords });
+      return { member: await getRosterMember(ctx.db, { orgId: ctx.caller.orgId, memberId: added.memberId }), temporaryPassword: added.temporaryPassword };
+    },
+  },
+  { method: 'get', path: `${ORG}/members/{memberId}`, tag: 'Members', permissions: ['roster.view'], summary: 'One member', handler: member },
+  {
+    method: 'patch', path: `${ORG}/members/{memberId}`, tag: 'Members', permissions: ['members.manage'], body: s.memberPatch,
+    summary: "Change a member's profile (accounts this organisation manages) or role (roles.manage)",
+    handler: async (ctx) => {
+      const b = ctx.body as z.infer<typeof s.memberPatch>;
+      if (b.role !== undefined) {
+        if (!ctx.caller.permissions.has('roles.manage')) throw new Problem('forbidden', 'this needs the roles.manage permission');
+      }
+      const { role, ...profile } = b;
+      // Both or neither: a profile refused leaves the role as it was, and the other way round.
+      if (Object.keys(profile).length) await updateProfile(ctx.db, { caller: ctx.caller, memberId: ctx.params.memberId, change: profile });
+      if (role !== undefined) await changeRole(ctx.db, { caller: ctx.caller, memberId: ctx.params.memberId, role });
+      return member(ctx);
+    },
+  },
+  {
+    method: 'delete', path: `${ORG}/members/{memberId}`, tag: 'Members', permissions: ['members.manage'],
+    summary: 'Remove a member from the organisation and its groups (their audit history stays)',
+    handler: async (ctx) => { await removeMember(ctx.db, { caller: ctx.caller, memberId: ctx.params.memberId }); },
+  },
+  {
+    method: 'post', path: `${ORG}/members/{memberId}/deactivate`, tag: 'Members', permissions: ['members.manage'], body: s.empty,
+    summary: 'Deactivate: every session and refresh token for this organisation ends at once; data is kept',
+    handler: async (ctx) => { await setMemberActive(ctx.db, { caller: ctx.caller, memberId: ctx.params.memberId, active: false }); return member(ctx); },
+  },
+  {
+    method: 'post', path: `${ORG}/members/{memberId}/reactivate`, tag: 'Members', permissions: ['members.manage'], body: s.empty,
+    summary: 'Reactivate a deactivated member (takes a licence seat)',
+    handler: async (ctx) => { await setMemberActive(ctx.db, { caller: ctx.caller, memberId: ctx.params.memberId, active: true }); return member(ctx); },
+  },
+  {
+    method: 'post', path: `${ORG}/members/{memberId}/reset-password`, tag: 'Members', permissions: ['members.manage'], body: s.empty,
+    summary: 'A new temporary password (returned once); every session of the person ends',
+    handler: async (ctx) => resetMemberPassword(ctx.db, { caller: ctx.caller, memberId: ctx.params.memberId, passwords: ctx.deps.passwords }),
+  },
+  {
+    method: 'post', path: `${ORG}/members/{memberId}/reset-mfa`, tag: 'Members', permissions: ['members.manage'], body: s.empty,
+    summary: "Clear the member's TOTP and recovery codes and end their sessions here",
+    handler: async (ctx) => { await resetMemberMfa(ctx.db, { caller: ctx.caller, memberId: ctx.params.memberId }); return member(ctx); },
+  },
+
+  // Invitations
+  {
+    method: 'post', path: `${ORG}/invitations`, tag: 'Invitations', permissions: ['members.manage'], body: s.invitationCreate, status: 201,
+    summary: 'Invite one or more people by e-mail with one role, groups and a message',
+    handler: async (ctx) => {
+      const b = ctx.body as z.infer<typeof s.invitationCreate>;
+      const items = await createInvitations(ctx.db, { caller: ctx.caller, emails: b.emails, role: b.role, message: b.message, groupIds: b.groupIds, send: sendInvitation(ctx.deps.issuer) });
+      return { items };
+    },
+  },
+  {
+    method: 'get', path: `${ORG}/invitations`, tag: 'Invitations', permissions: ['members.manage'], query: s.invitationListQuery,
+    summary: 'Invitations, newest first, with status, inviter and expiry',
+    handler: async (ctx) => {
+      const q = ctx.query as z.infer<typeof s.invitationListQuery>;
+      const page = await listInvitations(ctx.db, { orgId: ctx.caller.orgId, status: q.status, limit: q.limit, before: invitationCursor(q.cursor) });
+      return { items: page.items, total: page.total, nextCursor: page.next ? encodeCursor(page.next.at, page.next.id) : null };
+    },
+  },
+  {
+    method: 'get', path: `${ORG}/invitations/{invitationId}`, tag: 'Invitations', permissions: ['members.manage'], summary: 'One invitation',
+    handler: (ctx) => getInvitation(ctx.db, { orgId: ctx.caller.orgId, id: ctx.params.invitationId }),
+  },
+  {
+    method: 'post', path: `${ORG}/invitations/{invitationId}/resend`, tag: 'Invitations', permissions: ['members.manage'], body: s.empty,
+    summary: 'Send a new link (the old one stops working) with a fresh expiry',
+    handler: (ctx) => resendInvitation(ctx.db, { caller: ctx.caller, id: ctx.params.invitationId, send: sendInvitation(ctx.deps.issuer) }),
+  },
+  {
+    method: 'delete', path: `${ORG}/invitations/{invitationId}`, tag: 'Invitations', permissions: ['members.manage'], summary: 'Cancel a pending invitation',
+    handler: async (ctx) => { await cancelInvitation(ctx.db, { caller: ctx.caller, id: ctx.params.invitationId }); },
+  },
+
+  // Roles
+  {
+    method: 'get', path: `${ORG}/roles`, tag: 'Roles', summary: 'Built-in and custom roles with their permissions',
+    handler: async (ctx) => { const items = await listRoles(ctx.db, { orgId: ctx.caller.orgId }); return { items, total: items.length, nextCursor: null }; },
+  },
+  {
+    method: 'post', path: `${ORG}/roles`, tag: 'Roles', permissions: ['roles.manage'], body: s.roleCreate, status: 201, summary: 'Create a custom role',
+    handler: (ctx) => createRole(ctx.db, { orgId: ctx.caller.orgId, actor: ctx.caller.actor, grantor: ctx.caller.permissions, role: ctx.body as z.infer<typeof s.roleCreate> }),
+  },
+  {
+    method: 'patch', path: `${ORG}/roles/{roleId}`, tag: 'Roles', permissions: ['roles.manage'], body: s.rolePatch, summary: 'Change a custom role',
+    handler: (ctx) => updateRole(ctx.db, { orgId: ctx.caller.orgId, actor: ctx.caller.actor, grantor: ctx.caller.permissions, id: ctx.params.roleId, change: ctx.body as z.infer<typeof s.rolePatch> }),
+  },
+  {
+    method: 'delete', path: `${ORG}/roles/{roleId}`, tag: 'Roles', permissions: ['roles.manage'], summary: 'Delete a custom role nobody holds',
+    handler: async (ctx) => { await deleteRole(ctx.db, { orgId: ctx.caller.orgId, actor: ctx.caller.actor, grantor: ctx.caller.permissions, id: ctx.params.roleId }); },
+  },
+
+  // Groups
+  {
+    method: 'get', path: `${ORG}/groups`, tag: 'Groups', permissions: ['roster.view'], query: s.listQuery,
+    summary: 'Groups by name, with who manages them (scim or admin), the role they grant and their size',
+    handler: async (ctx) => {
+      const q = ctx.query as z.infer<typeof s.listQuery>;
+      const after = q.cursor ? Buffer.from(q.cursor, 'base64url').toString() : null;
+      const query = ctx.db('groups as g').where('g.org_id', ctx.caller.orgId).orderByRaw('lower(g.display_name), g.id').limit(q.limit + 1)
+        .select('g.id', 'g.display_name as name', 'g.managed_by as managedBy', 'g.role', 'g.created_at as createdAt',
+          ctx.db.raw('(select count(*)::int from group_members gm where gm.org_id = g.org_id and gm.group_id = g.id) as "memberCount"'));
+      if (after !== null) query.whereRaw('(lower(g.display_name), g.id) > (lower(?), ?::uuid)', after.split('\u0000') as [string, string]);
+      const rows = await query;
+      const [{ n }] = await ctx.db('groups').where('org_id', ctx.caller.orgId).count({ n: '*' });
+      const items = rows.slice(0, q.limit);
+      const last = items[items.length - 1];
+      return { items, total: Number(n), nextCursor: rows.length > q.limit && last ? Buffer.from(`${last.name}\u0000${last.id}`).toString('base64url') : null };
+    },
+  },
+  {
+    method: 'post', path: `${ORG}/groups`, tag: 'Groups', permissions: ['roles.manage'], body: s.groupCreate, status: 201, summary: 'Create a group (edited here, not by SCIM)',
+    handler: async (ctx) => {
+      const b = ctx.body as z.infer<typeof s.groupCreate>;
+      return groupView(await createGroup(ctx.db, { orgId: ctx.caller.orgId, actor: ctx.caller.actor, group: { displayName: b.name, externalId: null }, memberIds: b.memberIds, managedBy: 'admin' }));
+    },
+  },
+  {
+    method: 'get', path: `${ORG}/groups/{groupId}`, tag: 'Groups', permissions: ['roster.view'], summary: 'One group and its members',
+    handler: async (ctx) => groupView(await getGroup(ctx.db, { orgId: ctx.caller.orgId, id: ctx.params.groupId, withMembers: true })),
+  },
+  {
+    method: 'patch', path: `${ORG}/groups/{groupId}`, tag: 'Groups', permissions: ['roles.manage'], body: s.groupPatch, summary: 'Rename a group made here',
+    handler: async (ctx) => groupView(await changeGroup(ctx.db, {
+      orgId: ctx.caller.orgId, actor: ctx.caller.actor, id: ctx.params.groupId, door: 'admin',
+      change: { attributes: (current) => ({ ...current, displayName: (ctx.body as z.infer<typeof s.groupPatch>).name }) },
+    })),
+  },
+  {
+    method: 'delete', path: `${ORG}/groups/{groupId}`, tag: 'Groups', permissions: ['roles.manage'], summary: 'Delete a group made here',
+    handler: async (ctx) => { await deleteGroup(ctx.db, { orgId: ctx.caller.orgId, actor: ctx.caller.actor, id: ctx.params.groupId, door: 'admin' }); },
+  },
+  {
+    method: 'get', path: `${ORG}/groups/{groupId}/members`, tag: 'Groups', permissions: ['roster.view'], summary: "A group's members",
+    handler: async (ctx) => {
+      const items = (await getGroup(ctx.db, { orgId: ctx.caller.orgId, id: ctx.params.groupId, withMembers: true })).members ?? [];
+      return { items: items.map((m) => ({ id: m.id, name: m.displayName, userName: m.userName })), total: items.length, nextCursor: null };
+    },
+  },
+  {
+    method: 'post', path: `${ORG}/groups/{groupId}/members`, tag: 'Groups', permissions: ['roles.manage'], body: s.groupMembersAdd, summary: 'Add members to a group made here',
+    handler: async (ctx) => groupView(await changeGroup(ctx.db, {
+      orgId: ctx.caller.orgId, actor: ctx.caller.actor, id: ctx.params.groupId, door: 'admin', change: { add: (ctx.body as z.infer<typeof s.groupMembersAdd>).memberIds },
+    })),
+  },
+  {
+    method: 'delete', path: `${ORG}/groups/{groupId}/members/{memberId}`, tag: 'Groups', permissions: ['roles.manage'], summary: 'Take a member out of a group made here',
+    handler: async (ctx) => {
+      await changeGroup(ctx.db, { orgId: ctx.caller.orgId, actor: ctx.caller.actor, id: ctx.params.groupId, door: 'admin', change: { remove: [ctx.params.memberId] } });
+    },
+  },
+  {
+    method: 'put', path: `${ORG}/groups/{groupId}/role`, tag: 'Groups', permissions: ['roles.manage'], body: s.groupRole,
+    summary: "The role a group (SCIM-provisioned ones too) grants its members besides their own; null for none",
+    handler: async (ctx) => groupView(await setGroupRole(ctx.db, {
+      orgId: ctx.caller.orgId, actor: ctx.caller.actor, id: ctx.params.groupId, role: (ctx.body as z.infer<typeof s.groupRole>).role,
+      mayHandOut: (role) => mayHandOut(ctx.db, ctx.caller, role),
+    })),
+  },
+
+  // Sessions and activity
+  {
+    method: 'get', path: `${ORG}/sessions`, tag: 'Activity', permissions: ['activity.view'], query: s.sessionListQuery, summary: 'Live sessions (all=true: ended ones too), newest first',
+    handler: async (ctx) => {
+      const q = ctx.query as z.infer<typeof s.sessionListQuery>;
+      const items = await listSessions(ctx.db, { orgId: ctx.caller.orgId, accountId: await accountOf(ctx, q.memberId), all: q.all === 'true', since: date(q.since), until: date(q.until), limit: q.limit });
+      return { items, total: null, nextCursor: null };
+    },
+  },
+  {
+    method: 'delete', path: `${ORG}/sessions/{sessionId}`, tag: 'Activity', permissions: ['activity.view'], summary: 'End a session at once (and its refresh tokens)',
+    handler: async (ctx) => { await revokeSession(ctx.db, { orgId: ctx.caller.orgId, sessionId: ctx.params.sessionId, by: ctx.caller.actor }); },
+  },
+  {
+    method: 'get', path: `${ORG}/auth-events`, tag: 'Activity', permissions: ['activity.view'], query: s.authEventQuery, summary: 'Sign-in attempts and security events, newest first',
+    handler: async (ctx) => {
+      const q = ctx.query as z.infer<typeof s.authEventQuery>;
+      const cursor = eventCursor(q.cursor);
+      const page = await listAuthEvents(ctx.db, {
+        orgId: ctx.caller.orgId, accountId: await accountOf(ctx, q.memberId), outcome: q.outcome, since: date(q.since), until: date(q.until), limit: q.limit,
+        ...(cursor === undefined ? {} : { before: cursor }),
+      });
+      return { items: page.events, total: null, nextCursor: page.nextBefore === null ? null : String(page.nextBefore) };
+    },
+  },
+  {
+    method: 'get', path: `${ORG}/audit-events`, tag: 'Activity', permissions: ['activity.view'], query: s.auditEventQuery, summary: 'The audit log: every change, by whom, newest first',
+    handler: async (ctx) => {
+      const q = ctx.query as z.infer<typeof s.auditEventQuery>;
+      const cursor = eventCursor(q.cursor);
+      const page = await listAuditEvents(ctx.db, {
+        orgId: ctx.caller.orgId, limit: q.limit, actorId: q.actor, action: q.action, targetId: q.target, since: date(q.since), ...(cursor === undefined ? {} : { before: cursor }),
+      });
+      return { items: page.events, total: null, nextCursor: page.nextBefore === null ? null : String(page.nextBefore) };
+    },
+  },
+
+  // Credentials and clients
+  ...(['scim-tokens', 'api-keys'] as const).flatMap((path): AdminRoute[] => {
+    const kind = path === 'api-keys' ? 'api_key' : 'scim_token';
+    const noun = kind === 'api_key' ? 'API key' : 'SCIM token';
+    return [
+      {
+        method: 'get', path: `${ORG}/${path}`, tag: 'Credentials', permissions: ['org.manage'], summary: `${noun}s (never their secrets)`,
+        handler: async (ctx) => { const items = await listCredentials(ctx.db, { orgId: ctx.caller.orgId, kind }); return { items, total: items.length, nextCursor: null }; },
+      },
+      {
+        method: 'post', path: `${ORG}/${path}`, tag: 'Credentials', permissions: ['org.manage'], body: kind === 'api_key' ? s.apiKeyCreate : s.credentialCreate, status: 201,
+        summary: `Issue a ${noun}: its secret is in this answer only`,
+        handler: async (ctx) => {
+          const input = ctx.body as { name: string; role?: string };
+          const role = input.role ?? null;
+          // Never a key that can do more than its creator (an admin cannot mint an owner's key).
+          if (role !== null && !mayGrant(ctx.caller.permissions, permissionsOf(role))) throw new Problem('escalation', `you cannot create a key with the role ${role}`);
+          const issued = await createCredential(ctx.db, { orgId: ctx.caller.orgId, kind, name: input.name, role, actor: ctx.caller.actor });
+          return { id: issued.id, name: input.name.trim(), ...(role ? { role } : {}), secret: issued.secret };
+        },
+      },
+      {
+        method: 'delete', path: `${ORG}/${path}/{id}`, tag: 'Credentials', permissions: ['org.manage'], summary: `Revoke a ${noun}`,
+        handler: async (ctx) => {
+          if (!(await revokeCredentialBy(ctx.db, { orgId: ctx.caller.orgId, kind, id: ctx.params.id, actor: ctx.caller.actor }))) {
+            throw new Problem('not_found', `no active ${noun} ${ctx.params.id} in this organisation`);
+          }
+        },
+      },
+    ];
+  }),
+  {
+    method: 'get', path: `${ORG}/clients`, tag: 'Credentials', permissions: ['org.manage'], summary: "The organisation's OIDC clients",
+    handler: async (ctx) => { const items = await listClients(ctx.db, { orgId: ctx.caller.orgId }); return { items, total: items.length, nextCursor: null }; },
+  },
+  {
+    method: 'post', path: `${ORG}/clients`, tag: 'Credentials', permissions: ['org.manage'], body: s.clientCreate, status: 201, summary: 'Register an OIDC client (its secret shown once)',
+    handler: async (ctx) => {
+      const input = ctx.body as z.infer<typeof s.clientCreate>;
+      const created = await createClient(ctx.db, { orgId: ctx.caller.orgId, actor: ctx.caller.actor, name: input.name, redirectUris: input.redirectUris, public: input.public });
+      return { client_id: created.clientId, ...(created.clientSecret ? { client_secret: created.clientSecret } : {}) };
+    },
+  },
+  {
+    method: 'delete', path: `${ORG}/clients/{clientId}`, tag: 'Credentials', permissions: ['org.manage'], summary: 'Revoke an OIDC client',
+    handler: async (ctx) => {
+      if (!(await revokeClient(ctx.db, { orgId: ctx.caller.orgId, actor: ctx.caller.actor, clientId: ctx.params.clientId }))) {
+        throw new Problem('not_found', `no active client ${ctx.params.clientId} in this organisation`);
+      }
+    },
+  },
+];
+
+function groupView(g: Awaited<ReturnType<typeof getGroup>>) {
+  return {
+    id: g.id, name: g.displayName, managedBy: g.managedBy, role: g.role, createdAt: g.createdAt, updatedAt: g.updatedAt,
+    ...(g.members ? { members: g.members.map((m) => ({ id: m.id, name: m.displayName, userName: m.userName })) } : {}),
+  };
+}
