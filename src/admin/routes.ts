@@ -46,8 +46,8 @@ const ORG = '/orgs/{orgId}';
 
 /** The invitation e-mail, queued in the transaction that creates (or resends) the invitation. */
 const sendInvitation = (issuer: string) => async (trx: Knex, mail: InvitationMail) => {
-  const link = `${issuer}/invitations/${encodeURIComponent(mail.token)}`;
-  await enqueueMail(trx, { orgId: null, to: mail.to, ...invitationMessage({ ...mail, link }) });
+  const link = `${issuer}/account/invitation?token=${encodeURIComponent(mail.token)}`;
+  await enqueueMail(trx, { orgId: mail.orgId, to: mail.to, ...invitationMessage({ ...mail, link }) });
 };
 
 /** A member's account, for filters by member. */

@@ -9,7 +9,7 @@ import { Conflict, Invalid, NotFound, uniqueViolation } from './errors.ts';
 import { assertSeatAvailable, insertMembership } from './members.ts';
 import { looksLikeEmail, newPerson } from './person.ts';
 import { isUuid } from './predicate.ts';
-import { mayGrant, rolePermissions } from './roles.ts';
+import { builtInRoleName, mayGrant, rolePermissions } from './roles.ts';
 import { checkGroupIds, type Caller } from './team.ts';
 import { hashSecret, issueSecret } from './tokens.ts';
 
@@ -25,7 +25,7 @@ export type Invitation = {
 };
 
 /** What an invitation e-mail says; the door that sends it builds the link from the token. */
-export type InvitationMail = { to: string; token: string; orgName: string; inviterName: string | null; role: string; roleName: string; message: string | null; expiresAt: Date };
+export type InvitationMail = { orgId: string; to: string; token: string; orgName: string; inviterName: string | null; role: string; roleName: string; message: string | null; expiresAt: Date };
 export type SendInvitation = (trx: Knex, mail: InvitationMail) => Promise<void>;
 
 const columns = ['id', 'email', 'role', 'group_ids', 'message', 'status', 'expires_at', 'invited_by_type', 'invited_by_id', 'invited_by_name',
@@ -44,7 +44,7 @@ function toInvitation(r: Record<string, any>): Invitation {
 const notFound = (id: string) => new NotFound(`no invitation ${id} in this organisation`, { field: 'invitationId', rule: 'invitation_not_found' });
 
 async function roleName(db: Knex, orgId: string, role: string): Promise<string> {
-  if (!isUuid(role)) return role;
+  if (!isUuid(role)) return builtInRoleName(role);
   return (await db('roles').where({ org_id: orgId, id: role }).first('name'))?.name ?? role;
 }
 
@@ -113,7 +113,7 @@ export async function createInvitations(
         throw err;
       }
       const invitation = toInvitation(row);
-      await input.send(trx, { to: email, token: token.secret, orgName: org.name, inviterName: invitedBy, role: input.role, roleName: name, message, expiresAt: invitation.expiresAt });
+      await input.send(trx, { orgId, to: email, token: token.secret, orgName: org.name, inviterName: invitedBy, role: input.role, roleName: name, message, expiresAt: invitation.expiresAt });
       out.push(invitation);
     }
     await recordAudit(trx, {
@@ -174,7 +174,7 @@ export async function resendInvitation(db: Knex, input: { caller: Caller; id: st
     }).returning(columns);
     const invitation = toInvitation(updated);
     await input.send(trx, {
-      to: invitation.email, token: token.secret, orgName: org.name, inviterName: row.invited_by_name, role: row.role,
+      orgId: caller.orgId, to: invitation.email, token: token.secret, orgName: org.name, inviterName: row.invited_by_name, role: row.role,
       roleName: await roleName(trx, caller.orgId, row.role), message: row.message, expiresAt: invitation.expiresAt,
     });
     await recordAudit(trx, { orgId: caller.orgId, actor: caller.actor, action: 'invitation.resent', targetType: 'invitation', targetId: row.id, details: { email: row.email } });

@@ -34,6 +34,9 @@ export const builtInRoles = Object.keys(builtIn);
 /** The role that takes no licence seat. */
 export const SEATLESS_ROLE = 'billing';
 
+/** A built-in role's name as people read it ("Admin"); another string as it is. */
+export const builtInRoleName = (role: string): string => builtIn[role]?.name ?? role;
+
 /** Whether a caller with these permissions may hand out a role with `granted`: never more than it has. */
 export function mayGrant(caller: ReadonlySet<Permission>, granted: ReadonlySet<Permission>): boolean {
   return [...granted].every((p) => caller.has(p));

@@ -1,4 +1,5 @@
-// Pages a person reaches from an e-mail, outside any sign-in: setting a new password through a reset link.
+// Pages a person reaches from an e-mail, outside any sign-in: setting a new password through a reset link,
+// and answering an invitation (invitation-pages.ts).
 // The link's token is single use and lives one hour; the form is bound to it (CSRF); the answer to a dead
 // link says only that it is dead.
 import { createHash } from 'node:crypto';
@@ -11,6 +12,7 @@ import type { PasswordHasher } from '../directory/passwords.ts';
 import { passwordResetFor, resetPassword } from '../directory/sign-in.ts';
 import { asSentence, csrfGuard, formApp, formValue, PageError, pageErrors, pageHeaders } from './forms.ts';
 import { errorBox, field, form, page } from './pages.ts';
+import { mountInvitationPages } from './invitation-pages.ts';
 
 export const RESET_PASSWORD_PATH = '/account/reset-password';
 
@@ -75,6 +77,7 @@ ${field({ name: 'password', label: 'New password', type: 'password', autocomplet
     }
   });
 
+  mountInvitationPages(app, deps);
   pageErrors(app, deps.logger);
   return app;
 }
