@@ -3,6 +3,7 @@
 // line saying what is wrong and what to do, releases what was taken (lock, socket, ports, database) and
 // exits non-zero.
 import { rmSync } from 'node:fs';
+import { Resolver } from 'node:dns/promises';
 import { createServer, type Server } from 'node:http';
 import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { acquireWaitingForCli, checkSocketPath, type DataLock, DataLockError, describeCliWait, describeHolder } from './data-lock.ts';
@@ -132,7 +133,11 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
   const oidc = await createOidcService({ db, issuer: config.issuer, sealer, secret: config.secret, trustProxy: config.trustProxy, logger, passwords, passwordMinLength: config.passwordMinLength, wakeMail: mail.wake });
   held.stops.push(oidc.stop);
   const metrics = createMetrics();
-  const app = createApp({ db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidc.handler, verifyAccessToken: oidc.verifyAccessToken, passwords });
+  const resolver = new Resolver({ timeout: 3000, tries: 2 });
+  const app = createApp({
+    db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidc.handler, verifyAccessToken: oidc.verifyAccessToken, passwords,
+    sso: { ...oidc.sso, resolveTxt: (name) => resolver.resolveTxt(name) },
+  });
   const server = createServer(app);
   server.keepAliveTimeout = 65_000;
   held.servers.push(server);

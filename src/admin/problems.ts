@@ -29,6 +29,9 @@ export const problemCodes = {
   role_name_taken: 409,
   group_name_taken: 409,
   no_mfa: 400,
+  domain_not_verified: 400,
+  domain_claimed: 409,
+  discovery_failed: 400,
 } as const;
 export type ProblemCode = keyof typeof problemCodes;
 

@@ -16,6 +16,7 @@ import { DirectoryError } from '../directory/errors.ts';
 import type { PasswordHasher } from '../directory/passwords.ts';
 import { permissionsOf, standingOf } from '../directory/roles.ts';
 import type { Caller } from '../directory/team.ts';
+import type { SsoSupport } from '../oidc/provider.ts';
 import { openApiDocument, referencePage } from './openapi.ts';
 import { Problem, type ProblemCode, problemStatus } from './problems.ts';
 import { type AdminContext, routes } from './routes.ts';
@@ -23,7 +24,13 @@ import { type AdminContext, routes } from './routes.ts';
 /** Checks an access token Roster's provider issued: whose it is and to which client, or null. */
 export type AccessTokenVerifier = (token: string) => Promise<{ accountId: string; clientId: string } | null>;
 
-export type AdminDeps = { db: Knex; logger: Logger; issuer: string; verifyAccessToken?: AccessTokenVerifier; passwords?: PasswordHasher };
+/**
+ * What setting an SSO connection needs from the sign-in door (the sealer, the upstream's discovery check, the
+ * redirect URI) and from the network (TXT records proving a domain); absent, the SSO routes answer 404.
+ */
+export type AdminSso = SsoSupport & { resolveTxt: (name: string) => Promise<string[][]> };
+
+export type AdminDeps = { db: Knex; logger: Logger; issuer: string; verifyAccessToken?: AccessTokenVerifier; passwords?: PasswordHasher; sso?: AdminSso };
 
 const titles: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 500: 'Internal Server Error' };
 

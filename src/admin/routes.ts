@@ -16,6 +16,7 @@ import { isUuid } from '../directory/predicate.ts';
 import { createRole, deleteRole, listRoles, mayGrant, type Permission, permissionsOf, updateRole } from '../directory/roles.ts';
 import { encodeCursor, getRosterMember, listRoster } from '../directory/roster.ts';
 import { listSessions, revokeSession } from '../directory/sessions.ts';
+import { domainVerificationRecord, getSsoConnection, normalizeDomain, removeSsoConnection, setSsoConnection, type SsoConnection, unclaimedDomains } from '../directory/sso.ts';
 import {
   addMember, type Caller, changeRole, mayHandOut, removeMember, resetMemberMfa, resetMemberPassword, setMemberActive, transferOwnership, updateProfile,
 } from '../directory/team.ts';
@@ -334,6 +335,59 @@ export const routes: AdminRoute[] = [
     },
   },
 
+  // The SSO connection
+  {
+    method: 'get', path: `${ORG}/sso-connection`, tag: 'SSO', permissions: ['org.manage'],
+    summary: 'The SSO connection (never its secret), the redirect URI to register at the identity provider, and its domains',
+    handler: async (ctx) => {
+      const sso = ssoOf(ctx);
+      const connection = await getSsoConnection(ctx.db, { orgId: ctx.caller.orgId });
+      if (!connection) throw new Problem('not_found', 'this organisation has no SSO connection', { redirectUri: sso.redirectUri });
+      return { ...connectionView(connection), redirectUri: sso.redirectUri };
+    },
+  },
+  {
+    method: 'get', path: `${ORG}/sso-connection/domain-verification`, tag: 'SSO', permissions: ['org.manage'], query: s.domainQuery,
+    summary: 'The DNS TXT record that proves the organisation controls a domain, to publish before the connection claims it',
+    handler: async (ctx) => {
+      const domain = normalizeDomain((ctx.query as z.infer<typeof s.domainQuery>).domain);
+      if (!domain) throw new Problem('invalid_request', 'domain is a domain name (such as example.com)', { errors: [{ field: 'domain', message: 'not a domain name' }] });
+      return domainVerificationRecord(ssoOf(ctx).sealer, { orgId: ctx.caller.orgId, domain });
+    },
+  },
+  {
+    method: 'put', path: `${ORG}/sso-connection`, tag: 'SSO', permissions: ['org.manage'], body: s.ssoConnectionPut,
+    summary: "Set the connection: the issuer's discovery document is checked; each new domain needs its TXT record published",
+    handler: async (ctx) => {
+      const sso = ssoOf(ctx);
+      const b = ctx.body as z.infer<typeof s.ssoConnectionPut>;
+      const orgId = ctx.caller.orgId;
+      // A domain is claimed only by an organisation that shows it controls it (its DNS); domains already claimed stay.
+      const unproven: ReturnType<typeof domainVerificationRecord>[] = [];
+      for (const domain of await unclaimedDomains(ctx.db, { orgId, domains: b.domains })) {
+        const record = domainVerificationRecord(sso.sealer, { orgId, domain });
+        const published = await sso.resolveTxt(record.name).then((rows) => rows.map((r) => r.join('')), () => [] as string[]);
+        if (!published.includes(record.value)) unproven.push(record);
+      }
+      if (unproven.length) {
+        throw new Problem('domain_not_verified', `publish these DNS records first, then try again: ${unproven.map((r) => `${r.name} TXT "${r.value}"`).join('; ')}`, { records: unproven });
+      }
+      const { issuer } = await sso.checkIssuer(b.issuer);
+      const connection = await setSsoConnection(ctx.db, sso.sealer, {
+        orgId, actor: ctx.caller.actor, issuer, clientId: b.clientId, clientSecret: b.clientSecret, domains: b.domains, jitProvisioning: b.jitProvisioning,
+      });
+      return { ...connectionView(connection), redirectUri: sso.redirectUri };
+    },
+  },
+  {
+    method: 'delete', path: `${ORG}/sso-connection`, tag: 'SSO', permissions: ['org.manage'],
+    summary: 'Remove the connection: its members sign in with passwords again, and SSO is no longer enforced',
+    handler: async (ctx) => {
+      ssoOf(ctx);
+      if (!(await removeSsoConnection(ctx.db, { orgId: ctx.caller.orgId, actor: ctx.caller.actor }))) throw new Problem('not_found', 'this organisation has no SSO connection');
+    },
+  },
+
   // Credentials and clients
   ...(['scim-tokens', 'api-keys'] as const).flatMap((path): AdminRoute[] => {
     const kind = path === 'api-keys' ? 'api_key' : 'scim_token';
@@ -386,6 +440,13 @@ export const routes: AdminRoute[] = [
     },
   },
 ];
+
+function ssoOf(ctx: AdminContext): NonNullable<AdminDeps['sso']> {
+  if (!ctx.deps.sso) throw new Problem('not_found', 'SSO connections are not available on this server');
+  return ctx.deps.sso;
+}
+
+const connectionView = (c: SsoConnection) => ({ issuer: c.issuer, clientId: c.clientId, domains: c.domains, jitProvisioning: c.jitProvisioning, createdAt: c.createdAt, updatedAt: c.updatedAt });
 
 function groupView(g: Awaited<ReturnType<typeof getGroup>>) {
   return {

@@ -108,3 +108,13 @@ export const clientCreate = z.object({
 }).strict();
 
 export const empty = z.object({}).strict();
+
+export const ssoConnectionPut = z.object({
+  issuer: z.string().min(1).max(2000),
+  clientId: z.string().min(1).max(1000),
+  clientSecret: z.string().min(1).max(4096).optional(),
+  domains: z.array(z.string().max(253)).min(1).max(20),
+  jitProvisioning: z.boolean().optional(),
+}).strict();
+
+export const domainQuery = z.object({ domain: z.string().min(1).max(253) }).strict();

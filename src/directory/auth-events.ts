@@ -15,7 +15,7 @@ export const authEventReasons = [
   'temporary_password_expired', 'credential_not_trusted', 'member_deactivated', 'member_removed', 'revoked_by_admin',
   'mfa_reset', 'password_changed', 'logout', 'mfa_method_not_available', 'password_rejected', 'password_reset', 'superseded', 'expired', 'account_elsewhere',
   'upstream_error', 'upstream_invalid_response', 'email_not_verified', 'email_outside_domains', 'identity_linking_off',
-  'identity_taken', 'jit_disabled', 'no_sso_connection',
+  'identity_taken', 'jit_disabled', 'no_sso_connection', 'policy_changed',
 ] as const;
 export type AuthEventReason = (typeof authEventReasons)[number];
 

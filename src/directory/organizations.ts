@@ -9,6 +9,8 @@ import { Conflict, Invalid, NotFound, uniqueViolation } from './errors.ts';
 import { insertMembership } from './members.ts';
 import { accountProfileOf, looksLikeEmail, newPerson } from './person.ts';
 import { isUuid } from './predicate.ts';
+import { evaluateLogin, loadSignInState } from './login-policy.ts';
+import { revokeNonCompliantSessions } from './sessions.ts';
 import { generateTemporaryPassword } from './tokens.ts';
 
 export type Organization = { id: string; name: string; slug: string };
@@ -125,7 +127,15 @@ export async function updateLoginConfig(db: Knex, input: { orgId: string; actor:
       login_providers: trx.raw('?::text[]', [`{${next.loginProviders.join(',')}}`]), sso_enforced: next.ssoEnforced,
       allow_identity_linking: next.allowIdentityLinking, updated_at: trx.fn.now(),
     });
-    await recordAudit(trx, { orgId: input.orgId, actor: input.actor, action: 'organization.login_config_changed', targetType: 'organization', targetId: input.orgId, details: { ...change } });
+    // Sessions that no longer meet it end now (the person making the change: at their next sign-in).
+    const revoked = await revokeNonCompliantSessions(trx, {
+      orgId: input.orgId, by: input.actor, exceptAccountId: input.actor.type === 'user' ? input.actor.id : null,
+      stillMeets: async (s) => {
+        const state = await loadSignInState(trx, { orgId: input.orgId, accountId: s.accountId });
+        return state !== undefined && evaluateLogin(state, { provider: s.provider, factors: s.factors, now: new Date() }) === null;
+      },
+    });
+    await recordAudit(trx, { orgId: input.orgId, actor: input.actor, action: 'organization.login_config_changed', targetType: 'organization', targetId: input.orgId, details: { ...change, sessionsRevoked: revoked } });
     return next;
   });
 }

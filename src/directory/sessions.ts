@@ -112,6 +112,28 @@ export async function revokeSession(db: Knex, input: { orgId: string; sessionId:
 }
 
 /**
+ * After the organisation's login configuration changed: every live session whose sign-in would not pass
+ * the new policy (a password where only SSO is allowed now, one factor where MFA is now required...) ends
+ * at once; `exceptAccountId` (the person who made the change) is affected only at their next sign-in.
+ * The policy is evaluated per account, as at sign-in (src/directory/login-policy.ts).
+ */
+export async function revokeNonCompliantSessions(
+  trx: Knex,
+  input: { orgId: string; by: Actor; exceptAccountId?: string | null; stillMeets: (session: { accountId: string; provider: 'password' | 'sso'; factors: string[] }) => Promise<boolean> },
+): Promise<number> {
+  const live: { id: string; account_id: string; provider: 'password' | 'sso'; factors: string[] | null }[] = await trx('sessions')
+    .where({ org_id: input.orgId }).whereNull('revoked_at').where('expires_at', '>', trx.fn.now()).whereNotNull('oidc_session_uid')
+    .modify((q) => { if (input.exceptAccountId) q.whereNot({ account_id: input.exceptAccountId }); })
+    .select('id', 'account_id', 'provider', 'factors');
+  let revoked = 0;
+  for (const s of live) {
+    if (await input.stillMeets({ accountId: s.account_id, provider: s.provider, factors: s.factors ?? [] })) continue;
+    revoked += (await revokeWhere(trx, { orgId: input.orgId, where: { id: s.id }, reason: 'policy_changed', by: input.by })).length;
+  }
+  return revoked;
+}
+
+/**
  * The live session of this browser session (oidc-provider's Session uid) in this organisation, or undefined:
  * a revoked or expired one is never honoured again. Marks it active (at most once a minute).
  */

@@ -218,3 +218,19 @@ export async function removeSsoConnection(db: Knex, input: { orgId: string; acto
     return true;
   });
 }
+
+/**
+ * Proof that an organisation controls a domain before its connection claims it: a TXT record at
+ * `_roster-verification.<domain>` whose value is derived from the organisation and the domain (by the
+ * server's secret), so nobody can claim a domain they do not control (and keep its owner from claiming it).
+ */
+export function domainVerificationRecord(sealer: Sealer, input: { orgId: string; domain: string }): { name: string; type: 'TXT'; value: string } {
+  return { name: `_roster-verification.${input.domain}`, type: 'TXT', value: `roster-verification=${sealer.mac(`${input.orgId}:${input.domain}`, 'sso domain verification').slice(0, 32)}` };
+}
+
+/** The domains of `domains` (as given) this organisation's connection does not claim yet, normalised. */
+export async function unclaimedDomains(db: Knex, input: { orgId: string; domains: string[] }): Promise<string[]> {
+  const normalized = checkDomains(input.domains);
+  const mine = new Set<string>(await db('sso_domains').where({ org_id: input.orgId }).pluck('domain'));
+  return normalized.filter((d) => !mine.has(d));
+}

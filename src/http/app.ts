@@ -11,7 +11,7 @@ import { pinoHttp } from 'pino-http';
 import { ping } from '../db.ts';
 import { isDecodableUri } from '../scim/request-guards.ts';
 import { createPasswordHasher, type PasswordHasher } from '../directory/passwords.ts';
-import { type AccessTokenVerifier, adminRouter, referencePage } from '../admin/router.ts';
+import { type AccessTokenVerifier, type AdminSso, adminRouter, referencePage } from '../admin/router.ts';
 import { scimRouter } from '../scim/router.ts';
 import { isOidcPath } from '../oidc/provider.ts';
 import { createMetrics } from './metrics.ts';
@@ -28,6 +28,8 @@ export type AppDeps = {
   oidc?: (req: IncomingMessage, res: ServerResponse) => void;
   /** Checks access tokens of Roster's own provider, for the admin API (members calling it); absent, only API keys. */
   verifyAccessToken?: AccessTokenVerifier;
+  /** What the admin API needs to set SSO connections (from the OIDC service, and a DNS resolver); absent, those routes are 404. */
+  sso?: AdminSso;
   /** How passwords given through the doors are hashed (the configured cost); OWASP's minimum when absent. */
   passwords?: PasswordHasher;
 };
@@ -91,7 +93,7 @@ export function createApp(deps: AppDeps): express.Express {
   }
   // A URL that does not percent-decode is a 400 before anything else looks at it (credentials included).
   app.use('/api/v1', (req: Request, res: Response, next: NextFunction) => (isDecodableUri(req.originalUrl) ? next() : undecodable(res)));
-  app.use('/api/v1', adminRouter({ db: deps.db, logger: deps.logger, issuer: deps.issuer, verifyAccessToken: deps.verifyAccessToken, passwords: deps.passwords }));
+  app.use('/api/v1', adminRouter({ db: deps.db, logger: deps.logger, issuer: deps.issuer, verifyAccessToken: deps.verifyAccessToken, passwords: deps.passwords, sso: deps.sso }));
   // The admin API's reference, rendered from its OpenAPI document: a page with its own styles only.
   app.get('/docs', (_req: Request, res: Response) => {
     const nonce = randomBytes(16).toString('base64');

@@ -27,7 +27,7 @@ import { accountPagesApp } from './account-pages.ts';
 import { offlineAccessWithoutConsentScreen } from './offline-access.ts';
 import { newNonce, pageHeaderValues } from './forms.ts';
 import { interactionsApp } from './interactions.ts';
-import { SSO_CALLBACK_PATH } from './upstream.ts';
+import { checkIssuer, SSO_CALLBACK_PATH, ssoRedirectUri } from './upstream.ts';
 import { escapeHtml, page } from './pages.ts';
 
 export type OidcDeps = {
@@ -295,7 +295,11 @@ export type OidcService = {
   handler: Handler; refresh: () => Promise<boolean>; stop: () => Promise<void>;
   /** Whose an access token this provider issued is, and to which client; null when it is not a live one. */
   verifyAccessToken: (token: string) => Promise<{ accountId: string; clientId: string } | null>;
+  /** What the admin API needs to set an organisation's SSO connection: the sealer, the issuer check, the redirect URI. */
+  sso: SsoSupport;
 };
+
+export type SsoSupport = { sealer: Sealer; checkIssuer: (issuer: string) => Promise<{ issuer: string }>; redirectUri: string };
 
 /**
  * The provider as a request handler that follows key rotation: every `refreshEveryMs` (default a minute) it
@@ -350,6 +354,7 @@ export async function createOidcService(deps: OidcDeps & { refreshEveryMs?: numb
       return callback(req, res);
     },
     refresh,
+    sso: { sealer: deps.sealer, checkIssuer, redirectUri: ssoRedirectUri(deps.issuer) },
     stop: async () => { await Promise.all([following.stop(), sweeping.stop()]); },
     verifyAccessToken: async (token) => {
       if (token.length > 200) return null;
