@@ -70,6 +70,7 @@ const schema = `
     create index invitations_created on invitations (org_id, created_at, id);
     create index invitations_search on invitations using gin (org_id, lower(email) gin_trgm_ops) where status = 'pending';
 
+    alter table audit_events add column ip text check (ip is null or length(ip) <= 64);
     create index audit_events_actor on audit_events (org_id, actor_id, created_at desc, id desc);
     create index audit_events_target on audit_events (org_id, target_id, created_at desc, id desc);
     create index audit_events_action on audit_events (org_id, action, created_at desc, id desc)

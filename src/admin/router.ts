@@ -42,12 +42,12 @@ function sendProblem(res: Response, code: ProblemCode, detail: string | undefine
 
 const bearer = /^Bearer\s+(\S+)\s*$/i;
 
-async function authenticate(deps: AdminDeps, authorization: string | undefined): Promise<Caller | null> {
+async function authenticate(deps: AdminDeps, authorization: string | undefined, ip: string | null): Promise<Caller | null> {
   const token = bearer.exec(authorization ?? '')?.[1];
   if (!token) return null;
   if (token.startsWith('rst_key_')) {
     const key = await verifyCredential(deps.db, { kind: 'api_key', secret: token });
-    return key ? { orgId: key.orgId, actor: { type: 'api_key', id: key.id }, permissions: permissionsOf(key.role) } : null;
+    return key ? { orgId: key.orgId, actor: { type: 'api_key', id: key.id, ip }, permissions: permissionsOf(key.role) } : null;
   }
   const access = deps.verifyAccessToken ? await deps.verifyAccessToken(token) : null;
   if (!access) return null;
@@ -55,7 +55,7 @@ async function authenticate(deps: AdminDeps, authorization: string | undefined):
   if (!client) return null;
   const standing = await standingOf(deps.db, { orgId: client.orgId, accountId: access.accountId });
   if (!standing) return null;
-  return { orgId: client.orgId, actor: { type: 'user', id: access.accountId }, permissions: standing.permissions };
+  return { orgId: client.orgId, actor: { type: 'user', id: access.accountId, ip }, permissions: standing.permissions };
 }
 
 /** A zod failure as a 400 that names each field and what is wrong with it. */
@@ -72,7 +72,7 @@ export function adminRouter(deps: AdminDeps): express.Router {
   router.use(express.json({ limit: '100kb', type: ['application/json', 'application/*+json'] }));
   router.use(async (req: Request, res: Response, next: NextFunction) => {
     try {
-      const found = await authenticate(deps, req.get('authorization'));
+      const found = await authenticate(deps, req.get('authorization'), req.ip ?? null);
       if (!found) throw new Problem('unauthenticated', 'a valid API key or access token is required (Authorization: Bearer ...)');
       res.locals.caller = found;
       next();

@@ -7,8 +7,8 @@ import { listAuditEvents } from '../directory/audit.ts';
 import { listAuthEvents } from '../directory/auth-events.ts';
 import { createClient, listClients, revokeClient } from '../directory/clients.ts';
 import { createCredential, listCredentials, revokeCredentialBy } from '../directory/credentials.ts';
-import { NotFound } from '../directory/errors.ts';
-import { changeGroup, createGroup, deleteGroup, getGroup, setGroupRole } from '../directory/groups.ts';
+import { changeGroup, createGroup, deleteGroup, getGroup, listGroupSummaries, setGroupRole } from '../directory/groups.ts';
+import { accountOfMember, seatsUsed } from '../directory/members.ts';
 import { cancelInvitation, createInvitations, getInvitation, type InvitationMail, listInvitations, resendInvitation } from '../directory/invitations.ts';
 import { getOrganizationSettings, updateLoginConfig, updateOrganizationSettings } from '../directory/organizations.ts';
 import { enqueueMail } from '../directory/outbox.ts';
@@ -54,9 +54,7 @@ const sendInvitation = (issuer: string) => async (trx: Knex, mail: InvitationMai
 /** A member's account, for filters by member. */
 async function accountOf(ctx: AdminContext, memberId: unknown): Promise<string | undefined> {
   if (memberId === undefined) return (ctx.query.accountId as string | undefined);
-  const row = await ctx.db('memberships').where({ org_id: ctx.caller.orgId, id: memberId as string }).first('account_id');
-  if (!row) throw new NotFound(`no member ${memberId} in this organisation`, { field: 'memberId', rule: 'member_not_found' });
-  return row.account_id;
+  return accountOfMember(ctx.db, { orgId: ctx.caller.orgId, memberId: memberId as string });
 }
 
 /** An event list's cursor: the nextCursor of the page before (an event id). */
@@ -78,12 +76,7 @@ function invitationCursor(cursor: unknown): { at: string; id: string } | undefin
 /** The organisation as its members see it: settings, licences in use, and what the caller may do there. */
 async function orgView(ctx: AdminContext) {
   const settings = await getOrganizationSettings(ctx.db, { orgId: ctx.caller.orgId });
-  const [{ used }] = (await ctx.db.raw(
-    `select (select count(*) from memberships where org_id = ? and status = 'active' and role <> 'billing')
-          + (select count(*) from invitations where org_id = ? and status = 'pending' and expires_at > now() and role <> 'billing') as used`,
-    [ctx.caller.orgId, ctx.caller.orgId],
-  )).rows;
-  return { ...settings, licencesUsed: Number(used), permissions: [...ctx.caller.permissions] };
+  return { ...settings, licencesUsed: await seatsUsed(ctx.db, ctx.caller.orgId), permissions: [...ctx.caller.permissions] };
 }
 
 const member = (ctx: AdminContext) => getRosterMember(ctx.db, { orgId: ctx.caller.orgId, memberId: ctx.params.memberId });
@@ -148,8 +141,10 @@ export const routes: AdminRoute[] = [
       }
       const { role, ...profile } = b;
       // Both or neither: a profile refused leaves the role as it was, and the other way round.
-      if (Object.keys(profile).length) await updateProfile(ctx.db, { caller: ctx.caller, memberId: ctx.params.memberId, change: profile });
-      if (role !== undefined) await changeRole(ctx.db, { caller: ctx.caller, memberId: ctx.params.memberId, role });
+      await ctx.db.transaction(async (trx) => {
+        if (Object.keys(profile).length) await updateProfile(trx, { caller: ctx.caller, memberId: ctx.params.memberId, change: profile });
+        if (role !== undefined) await changeRole(trx, { caller: ctx.caller, memberId: ctx.params.memberId, role });
+      });
       return member(ctx);
     },
   },
@@ -236,16 +231,9 @@ export const routes: AdminRoute[] = [
     summary: 'Groups by name, with who manages them (scim or admin), the role they grant and their size',
     handler: async (ctx) => {
       const q = ctx.query as z.infer<typeof s.listQuery>;
-      const after = q.cursor ? Buffer.from(q.cursor, 'base64url').toString() : null;
-      const query = ctx.db('groups as g').where('g.org_id', ctx.caller.orgId).orderByRaw('lower(g.display_name), g.id').limit(q.limit + 1)
-        .select('g.id', 'g.display_name as name', 'g.managed_by as managedBy', 'g.role', 'g.created_at as createdAt',
-          ctx.db.raw('(select count(*)::int from group_members gm where gm.org_id = g.org_id and gm.group_id = g.id) as "memberCount"'));
-      if (after !== null) query.whereRaw('(lower(g.display_name), g.id) > (lower(?), ?::uuid)', after.split('\u0000') as [string, string]);
-      const rows = await query;
-      const [{ n }] = await ctx.db('groups').where('org_id', ctx.caller.orgId).count({ n: '*' });
-      const items = rows.slice(0, q.limit);
-      const last = items[items.length - 1];
-      return { items, total: Number(n), nextCursor: rows.length > q.limit && last ? Buffer.from(`${last.name}\u0000${last.id}`).toString('base64url') : null };
+      const [name, id] = q.cursor ? Buffer.from(q.cursor, 'base64url').toString().split('\u0000') : [];
+      const page = await listGroupSummaries(ctx.db, { orgId: ctx.caller.orgId, limit: q.limit, ...(q.cursor ? { after: { name: name ?? '', id: id ?? '' } } : {}) });
+      return { items: page.items, total: page.total, nextCursor: page.next ? Buffer.from(`${page.next.name}\u0000${page.next.id}`).toString('base64url') : null };
     },
   },
   {

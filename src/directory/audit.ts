@@ -1,8 +1,8 @@
 // Audit trail: who did what to which target, written in the same transaction as the change.
 import type { Knex } from 'knex';
 
-/** Who acts: a machine credential (by its kind and id), a member, or the system (the operator CLI). */
-export type Actor = { type: 'scim_token' | 'api_key' | 'user' | 'system'; id: string | null };
+/** Who acts: a machine credential (by its kind and id), a member, or the system (the operator CLI); and from where (the client's address). */
+export type Actor = { type: 'scim_token' | 'api_key' | 'user' | 'system'; id: string | null; ip?: string | null };
 
 export type AuditEntry = {
   orgId: string;
@@ -22,10 +22,11 @@ export async function recordAudit(trx: Knex, entry: AuditEntry): Promise<void> {
     target_type: entry.targetType,
     target_id: entry.targetId,
     details: JSON.stringify(entry.details ?? {}),
+    ip: entry.actor.ip ?? null,
   });
 }
 
-export type AuditEvent = { id: number; actor: Actor; action: string; targetType: string | null; targetId: string | null; details: Record<string, unknown>; createdAt: Date };
+export type AuditEvent = { id: number; actor: Actor & { ip: string | null }; action: string; targetType: string | null; targetId: string | null; details: Record<string, unknown>; createdAt: Date };
 
 /** One page of the organisation's audit log, newest first; `before` (an event id) continues a page. One indexed query. */
 export async function listAuditEvents(
@@ -44,7 +45,7 @@ export async function listAuditEvents(
   const page = rows.slice(0, q.limit);
   return {
     events: page.map((r) => ({
-      id: Number(r.id), actor: { type: r.actor_type, id: r.actor_id }, action: r.action, targetType: r.target_type, targetId: r.target_id,
+      id: Number(r.id), actor: { type: r.actor_type, id: r.actor_id, ip: r.ip ?? null }, action: r.action, targetType: r.target_type, targetId: r.target_id,
       details: typeof r.details === 'string' ? JSON.parse(r.details) : r.details, createdAt: new Date(r.created_at),
     })),
     nextBefore: rows.length > q.limit ? Number(page[page.length - 1].id) : null,

@@ -218,6 +218,27 @@ export async function deleteGroup(db: Knex, input: { orgId: string; actor: Actor
   });
 }
 
+export type GroupSummary = { id: string; name: string; managedBy: GroupOwner; role: string | null; memberCount: number; createdAt: Date };
+
+/** The organisation's groups by name (case-insensitive), each with its size; `after` continues a page (the last name and id). */
+export async function listGroupSummaries(
+  db: Knex,
+  q: { orgId: string; limit: number; after?: { name: string; id: string } },
+): Promise<{ items: GroupSummary[]; total: number; next: { name: string; id: string } | null }> {
+  const query = db('groups as g').where('g.org_id', q.orgId).orderByRaw('lower(g.display_name), g.id').limit(q.limit + 1)
+    .select('g.id', 'g.display_name as name', 'g.managed_by as managedBy', 'g.role', 'g.created_at as createdAt',
+      db.raw('(select count(*)::int from group_members gm where gm.org_id = g.org_id and gm.group_id = g.id) as "memberCount"'));
+  if (q.after) {
+    if (!isUuid(q.after.id)) throw new Invalid('cursor is the nextCursor of a previous page', { field: 'cursor', rule: 'malformed' });
+    query.whereRaw('(lower(g.display_name), g.id) > (lower(?), ?::uuid)', [q.after.name, q.after.id]);
+  }
+  const rows = (await query) as GroupSummary[];
+  const [{ n }] = await db('groups').where('org_id', q.orgId).count({ n: '*' });
+  const items = rows.slice(0, q.limit);
+  const last = items[items.length - 1];
+  return { items, total: Number(n), next: rows.length > q.limit && last ? { name: last.name, id: last.id } : null };
+}
+
 /**
  * Maps a group (SCIM-provisioned ones included) to a role its members hold besides their own, or to none.
  * Never `owner`; a caller grants only a role that does no more than it may itself (the role given and the

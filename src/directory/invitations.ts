@@ -12,6 +12,7 @@ import { isUuid } from './predicate.ts';
 import { builtInRoleName, mayGrant, rolePermissions } from './roles.ts';
 import { checkGroupIds, type Caller } from './team.ts';
 import { hashSecret, issueSecret } from './tokens.ts';
+import { mailable } from './outbox.ts';
 
 export const MESSAGE_MAX = 2500;
 export const BATCH_MAX = 100;
@@ -74,7 +75,7 @@ export async function createInvitations(
   const seen = new Set<string>();
   input.emails.forEach((raw, i) => {
     const email = raw.trim();
-    if (!looksLikeEmail(email)) throw new Invalid(`emails[${i}]: "${raw}" is not an e-mail address`, { field: `emails[${i}]`, rule: 'email_malformed' });
+    if (!looksLikeEmail(email) || !mailable(email)) throw new Invalid(`emails[${i}]: "${raw}" is not an e-mail address`, { field: `emails[${i}]`, rule: 'email_malformed' });
     if (!seen.has(email.toLowerCase())) emails.push(email);
     seen.add(email.toLowerCase());
   });
@@ -194,7 +195,7 @@ export async function cancelInvitation(db: Knex, input: { caller: Caller; id: st
 /** What the invitation page shows for a link, whatever its state. */
 export type InvitationView = {
   state: 'pending' | 'expired' | 'used' | 'unknown';
-  orgId?: string; orgName?: string; email?: string; roleName?: string; inviterName?: string | null; expiresAt?: Date;
+  orgId?: string; orgName?: string; email?: string; roleName?: string; inviterName?: string | null; message?: string | null; expiresAt?: Date;
   /** The address already has an account: the person signs in with it (when it has a password) to join. */
   account?: { exists: boolean; hasPassword: boolean; email: string | null };
 };
@@ -210,7 +211,7 @@ export async function viewInvitation(db: Knex, token: string): Promise<Invitatio
   if (!row) return { state: 'unknown' };
   if (row.status !== 'pending') return { state: 'used' };
   const org = await db('organizations').where({ id: row.org_id }).first('name');
-  const base = { orgId: row.org_id, orgName: org.name, email: row.email, roleName: await roleName(db, row.org_id, row.role), inviterName: row.invited_by_name, expiresAt: new Date(row.expires_at) };
+  const base = { orgId: row.org_id, orgName: org.name, email: row.email, roleName: await roleName(db, row.org_id, row.role), inviterName: row.invited_by_name, message: row.message, expiresAt: new Date(row.expires_at) };
   if (new Date(row.expires_at).getTime() <= Date.now()) return { state: 'expired', ...base };
   const account = await db('accounts').whereRaw('lower(email) = lower(?)', [row.email]).first('email', 'password_hash');
   return { state: 'pending', ...base, account: { exists: Boolean(account), hasPassword: Boolean(account?.password_hash), email: account?.email ?? null } };
@@ -225,7 +226,7 @@ export class InvitationUnusable extends Invalid {
  * with no account, the password the person chose (their own: they proved the mailbox). For an existing
  * account the door has checked its password (when it has one) before calling. The address is verified.
  */
-export async function acceptInvitation(db: Knex, input: { token: string; name?: string | null; newPasswordHash?: string }): Promise<{ orgId: string; memberId: string; accountId: string }> {
+export async function acceptInvitation(db: Knex, input: { token: string; name?: string | null; newPasswordHash?: string; ip?: string | null }): Promise<{ orgId: string; memberId: string; accountId: string }> {
   return db.transaction(async (trx) => {
     const row = await findByToken(trx, input.token, true);
     if (!row || row.status !== 'pending' || new Date(row.expires_at).getTime() <= Date.now()) throw new InvitationUnusable();
@@ -246,17 +247,17 @@ export async function acceptInvitation(db: Knex, input: { token: string; name?: 
     if (groups.length) await trx('group_members').insert(groups.map((group_id: string) => ({ org_id: orgId, group_id, membership_id: memberId }))).onConflict(['org_id', 'group_id', 'membership_id']).ignore();
     await trx('invitations').where({ org_id: orgId, id: row.id }).update({ status: 'accepted', responded_at: trx.fn.now(), membership_id: memberId });
     await refreshAccountStatus(trx, account.id);
-    const actor: Actor = { type: 'user', id: account.id };
+    const actor: Actor = { type: 'user', id: account.id, ip: input.ip ?? null };
     await recordAudit(trx, { orgId, actor, action: 'invitation.accepted', targetType: 'member', targetId: memberId, details: { invitation: row.id, email: row.email, role: row.role, newAccount: created } });
     return { orgId, memberId, accountId: account.id };
   });
 }
 
-export async function declineInvitation(db: Knex, input: { token: string }): Promise<void> {
+export async function declineInvitation(db: Knex, input: { token: string; ip?: string | null }): Promise<void> {
   await db.transaction(async (trx) => {
     const row = await findByToken(trx, input.token, true);
     if (!row || row.status !== 'pending' || new Date(row.expires_at).getTime() <= Date.now()) throw new InvitationUnusable();
     await trx('invitations').where({ org_id: row.org_id, id: row.id }).update({ status: 'declined', responded_at: trx.fn.now() });
-    await recordAudit(trx, { orgId: row.org_id, actor: { type: 'system', id: 'invitation' }, action: 'invitation.declined', targetType: 'invitation', targetId: row.id, details: { email: row.email } });
+    await recordAudit(trx, { orgId: row.org_id, actor: { type: 'system', id: 'invitation', ip: input.ip ?? null }, action: 'invitation.declined', targetType: 'invitation', targetId: row.id, details: { email: row.email } });
   });
 }

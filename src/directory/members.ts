@@ -134,18 +134,30 @@ export async function assertSeatAvailable(trx: Knex, orgId: string, role: string
   if (unlocked?.license_limit === null || unlocked?.license_limit === undefined) return;
   const org = await trx('organizations').where({ id: orgId }).forUpdate().first('license_limit');
   if (org.license_limit === null) return;
-  const { rows } = await trx.raw(
-    `select (select count(*) from memberships where org_id = ? and status = 'active' and role <> ?)
-          + (select count(*) from invitations where org_id = ? and status = 'pending' and expires_at > now() and role <> ?) as used`,
-    [orgId, SEATLESS_ROLE, orgId, SEATLESS_ROLE],
-  );
-  const used = Number(rows[0].used);
+  const used = await seatsUsed(trx, orgId);
   if (used + seats > org.license_limit) {
     throw new LimitReached(
       `the organisation's licence limit of ${org.license_limit} is reached (${used} in use by active members and pending invitations)`,
       { rule: 'licence_limit_reached' },
     );
   }
+}
+
+/** Licences in use: active members and pending invitations that have not lapsed, the billing role excepted. */
+export async function seatsUsed(db: Knex, orgId: string): Promise<number> {
+  const { rows } = await db.raw(
+    `select (select count(*) from memberships where org_id = ? and status = 'active' and role <> ?)
+          + (select count(*) from invitations where org_id = ? and status = 'pending' and expires_at > now() and role <> ?) as used`,
+    [orgId, SEATLESS_ROLE, orgId, SEATLESS_ROLE],
+  );
+  return Number(rows[0].used);
+}
+
+/** The account of a member of this organisation (for filtering activity by member), or NotFound. */
+export async function accountOfMember(db: Knex, input: { orgId: string; memberId: string }): Promise<string> {
+  const row = isUuid(input.memberId) ? await db('memberships').where({ org_id: input.orgId, id: input.memberId }).first('account_id') : undefined;
+  if (!row) throw memberNotFound(input.memberId);
+  return row.account_id;
 }
 
 function mapUnique(err: unknown): never {

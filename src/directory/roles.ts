@@ -115,7 +115,7 @@ function checkRole(input: Partial<RoleInput>): void {
   }
   if (input.description != null && input.description.length > 500) throw new Invalid('a description is at most 500 characters', { field: 'description', rule: 'length' });
   if (input.color != null && !/^#[0-9a-f]{6}$/.test(input.color)) throw new Invalid('a colour is written #rrggbb (lower-case hex)', { field: 'color', rule: 'malformed' });
-  if (input.permissions?.includes('org.own')) throw new Invalid('org.own belongs to the owner alone: no custom role carries it', { field: 'permissions', rule: 'owner_only' });
+  if (input.permissions?.includes('org.own')) throw new Invalid('org.own belongs to the owner alone: no custom role carries it', { field: 'permissions', rule: 'owner_permission' });
   const unknown = input.permissions?.find((p) => !(permissions as readonly string[]).includes(p));
   if (unknown) throw new Invalid(`"${unknown}" is not a permission (${permissions.join(', ')})`, { field: 'permissions', rule: 'unknown_value' });
 }

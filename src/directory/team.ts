@@ -13,6 +13,7 @@ import { mayGrant, type Permission, rolePermissions } from './roles.ts';
 import { revokeAllSessions, revokeSessions } from './sessions.ts';
 import { createPasswordHasher, type PasswordHasher } from './passwords.ts';
 import { generateTemporaryPassword } from './tokens.ts';
+import { mailable } from './outbox.ts';
 
 /** Who asks: the actor the audit log names, and what it may do (to refuse handing out more than that). */
 export type Caller = { orgId: string; actor: Actor; permissions: ReadonlySet<Permission> };
@@ -96,7 +97,7 @@ export async function addMember(
   const { caller } = input;
   const orgId = caller.orgId;
   const email = input.email.trim();
-  if (!looksLikeEmail(email)) throw new Invalid(`"${input.email}" is not an e-mail address`, { field: 'email', rule: 'email_malformed' });
+  if (!looksLikeEmail(email) || !mailable(email)) throw new Invalid(`"${input.email}" is not an e-mail address`, { field: 'email', rule: 'email_malformed' });
   const name = input.name?.trim() || null;
   if (name !== null && name.length > 256) throw new Invalid('a name is at most 256 characters', { field: 'name', rule: 'length' });
   await checkGrantable(db, caller, input.role);
@@ -105,6 +106,9 @@ export async function addMember(
   return db.transaction(async (trx) => {
     await refuseWhenSsoEnforced(trx, orgId);
     const groupIds = await checkGroupIds(trx, orgId, input.groupIds ?? []);
+    const member = await trx('memberships as m').join('accounts as a', 'a.id', 'm.account_id').where('m.org_id', orgId)
+      .whereRaw('lower(a.email) = lower(?)', [email]).first('m.id');
+    if (member) throw new Conflict('email', 'this person is already a member of the organisation', 'already_member');
     const pending = await trx('invitations').where({ org_id: orgId, status: 'pending' }).whereRaw('lower(email) = lower(?)', [email]).forUpdate().first('id', 'role');
     // A pending invitation already holds a seat for this person.
     if (!(pending && pending.role !== 'billing')) await assertSeatAvailable(trx, orgId, input.role);
@@ -228,7 +232,8 @@ export async function updateProfile(
   await db.transaction(async (trx) => {
     const target = await lockMember(trx, caller.orgId, input.memberId);
     refuseUnmanaged(caller, target, "change this person's profile");
-    if (target.role === 'owner' && !isSelf(caller, target)) throw new Forbidden("only the owner edits the owner's profile", { rule: 'owner_protected' });
+    // The owner's profile is theirs: the owner (or a key with the owner's permissions) edits it, nobody else.
+    if (target.role === 'owner' && !isSelf(caller, target) && !caller.permissions.has('org.own')) throw new Forbidden("only the owner edits the owner's profile", { rule: 'owner_protected' });
   });
   if (change.email !== undefined && !looksLikeEmail(change.email.trim())) throw new Invalid(`"${change.email}" is not an e-mail address`, { field: 'email', rule: 'email_malformed' });
   await updateMember(db, {

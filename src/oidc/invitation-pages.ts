@@ -7,7 +7,7 @@ import type express from 'express';
 import { acceptInvitation, declineInvitation, InvitationUnusable, type InvitationView, viewInvitation } from '../directory/invitations.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { checkChosenPassword } from '../directory/passwords.ts';
-import { checkPassword } from '../directory/sign-in.ts';
+import { checkPassword, findSignInCandidate } from '../directory/sign-in.ts';
 import type { AccountPagesDeps } from './account-pages.ts';
 import { asSentence, csrfGuard, formValue, PageError, pageHeaders } from './forms.ts';
 import { errorBox, escapeHtml, field, form, page } from './pages.ts';
@@ -31,17 +31,18 @@ export function mountInvitationPages(app: express.Express, deps: AccountPagesDep
     return view;
   };
 
-  const show = (req: express.Request, res: express.Response, token: string, view: InvitationView, error?: string, status = 200) => {
+  const show = (req: express.Request, res: express.Response, token: string, view: InvitationView, error?: string, status = 200, typedName = '') => {
     const nonce = pageHeaders(res);
     const token_ = csrf.token(req, res, bindingOf(token));
     const hidden = `<input type="hidden" name="token" value="${escapeHtml(token)}">`;
     const account = view.account!;
     const intro = `<p>${escapeHtml(view.inviterName ?? 'An administrator')} invited <strong>${escapeHtml(view.email)}</strong> to join ${escapeHtml(view.orgName)} with the role ${escapeHtml(view.roleName)}.</p>
+${view.message ? `<blockquote class="notice"><p>${escapeHtml(view.message)}</p></blockquote>` : ''}
 <p class="hint">This invitation works until ${escapeHtml(view.expiresAt!.toUTCString())}.</p>`;
     const acceptBody = !account.exists
       ? `${hidden}
 <input type="hidden" name="email" value="${escapeHtml(view.email)}" autocomplete="username">
-${field({ name: 'name', label: 'Your name', type: 'text', autocomplete: 'name', autofocus: !error, extra: 'maxlength="256"' }).replace(' required', '')}
+${field({ name: 'name', label: 'Your name', type: 'text', value: typedName, autocomplete: 'name', autofocus: !error, extra: 'maxlength="256"' }).replace(' required', '')}
 ${field({ name: 'password', label: 'Choose a password', type: 'password', autocomplete: 'new-password', hint: `At least ${min} characters. A passphrase of a few words works well; common passwords are refused.`, error: Boolean(error), autofocus: Boolean(error), extra: `minlength="${min}" maxlength="256"` })}`
       : account.hasPassword
         ? `${hidden}
@@ -80,17 +81,17 @@ ${form({ action: `${INVITATION_PATH}/decline`, csrf: token_, submit: 'Decline th
         try {
           await checkChosenPassword(password, { email: view.email!, minLength: deps.passwordMinLength });
         } catch (err) {
-          if (err instanceof DirectoryError) return show(req, res, token, view, asSentence(err.message), 422);
+          if (err instanceof DirectoryError) return show(req, res, token, view, asSentence(err.message), 422, formValue(req, 'name'));
           throw err;
         }
         newPasswordHash = await deps.passwords.hash(password);
       } else if (account.hasPassword) {
-        const row = await deps.db('accounts').whereRaw('lower(email) = lower(?)', [view.email!]).first('id', 'password_hash');
-        const ok = await checkPassword(deps.passwords, { accountId: row?.id ?? null, member: true, passwordHash: row?.password_hash ?? null }, password);
+        const candidate = await findSignInCandidate(deps.db, { orgId: view.orgId!, email: view.email! });
+        const ok = await checkPassword(deps.passwords, candidate, password);
         if (!ok) return show(req, res, token, view, 'That password is not right. Type the password of your account, or use "Forgot password" on a sign-in page first.', 401);
       }
       try {
-        await acceptInvitation(deps.db, { token, name: formValue(req, 'name') || null, newPasswordHash });
+        await acceptInvitation(deps.db, { token, name: formValue(req, 'name') || null, newPasswordHash, ip: req.ip ?? null });
       } catch (err) {
         if (err instanceof InvitationUnusable) throw deadPage({ state: 'used' });
         if (err instanceof DirectoryError && err.rule === 'already_member') throw new PageError(409, 'You are already a member', `Your account already belongs to ${view.orgName}: sign in to its applications.`);
@@ -113,7 +114,7 @@ ${form({ action: `${INVITATION_PATH}/decline`, csrf: token_, submit: 'Decline th
       csrf.check(req, bindingOf(token));
       const view = await load(token);
       try {
-        await declineInvitation(deps.db, { token });
+        await declineInvitation(deps.db, { token, ip: req.ip ?? null });
       } catch (err) {
         if (err instanceof InvitationUnusable) throw deadPage({ state: 'used' });
         throw err;

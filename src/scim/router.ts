@@ -78,7 +78,7 @@ export function scimRouter(deps: Deps): Router {
   // Everything below needs the organisation's token; the token alone decides the organisation.
   router.use(async (req: Request, res: Response, next: NextFunction) => {
     try {
-      const ctx = await authenticate(deps, req.get('Authorization'));
+      const ctx = await authenticate(deps, req.get('Authorization'), req.ip);
       if (!ctx) return sendError(res, unauthorized());
       res.locals.scim = ctx;
       next();
