@@ -30,7 +30,7 @@ export type AccessTokenVerifier = (token: string) => Promise<{ accountId: string
  */
 export type AdminSso = SsoSupport & { resolveTxt: (name: string) => Promise<string[][]> };
 
-export type AdminDeps = { db: Knex; logger: Logger; issuer: string; verifyAccessToken?: AccessTokenVerifier; passwords?: PasswordHasher; sso?: AdminSso };
+export type AdminDeps = { db: Knex; logger: Logger; issuer: string; verifyAccessToken?: AccessTokenVerifier; passwords?: PasswordHasher; passwordMinLength?: number; sso?: AdminSso };
 
 const titles: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 500: 'Internal Server Error' };
 

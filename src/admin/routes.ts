@@ -21,6 +21,10 @@ import {
   addMember, type Caller, changeRole, mayHandOut, removeMember, resetMemberMfa, resetMemberPassword, setMemberActive, transferOwnership, updateProfile,
 } from '../directory/team.ts';
 import { invitationMessage } from '../mail/templates.ts';
+import QRCode from 'qrcode';
+import { confirmTotpEnrolment, regenerateRecoveryCodes, removeTotp, startTotpEnrolment } from '../directory/mfa.ts';
+import { changeOwnPassword, myAccount } from '../directory/my-account.ts';
+import { createPasswordHasher } from '../directory/passwords.ts';
 import type { AdminDeps } from './router.ts';
 import { Problem } from './problems.ts';
 import * as s from './schemas.ts';
@@ -376,6 +380,56 @@ export const routes: AdminRoute[] = [
     },
   },
 
+  // The caller's own account (a member's access token; not an API key): the console's "My account".
+  {
+    method: 'get', path: `${ORG}/me`, tag: 'My account', summary: 'Who I am here: my account, my permissions, and the organisations I belong to',
+    handler: async (ctx) => {
+      const accountId = me(ctx);
+      return { ...(await myAccount(ctx.db, { orgId: ctx.caller.orgId, accountId })), permissions: [...ctx.caller.permissions] };
+    },
+  },
+  {
+    method: 'post', path: `${ORG}/me/password`, tag: 'My account', body: s.passwordChange, summary: 'Change my password (with the current one); my sessions end',
+    handler: async (ctx) => {
+      const b = ctx.body as z.infer<typeof s.passwordChange>;
+      await changeOwnPassword(ctx.db, ctx.deps.passwords ?? defaultPasswords, {
+        orgId: ctx.caller.orgId, accountId: me(ctx), currentPassword: b.currentPassword, newPassword: b.newPassword, minLength: ctx.deps.passwordMinLength, event: eventOf(ctx),
+      });
+    },
+  },
+  {
+    method: 'post', path: `${ORG}/me/totp`, tag: 'My account', body: s.empty, summary: 'Start setting up an authenticator app: the key and its QR code (SVG)',
+    handler: async (ctx) => {
+      const accountId = me(ctx);
+      const account = await myAccount(ctx.db, { orgId: ctx.caller.orgId, accountId });
+      const enrolment = await startTotpEnrolment(ctx.db, sealerOf(ctx), { accountId, label: account.email, issuer: new URL(ctx.deps.issuer).host });
+      return { secret: enrolment.secret, uri: enrolment.uri, qrSvg: await QRCode.toString(enrolment.uri, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' }) };
+    },
+  },
+  {
+    method: 'post', path: `${ORG}/me/totp/confirm`, tag: 'My account', body: s.totpCode, summary: 'Finish setting up the app with a code from it: ten recovery codes, shown once',
+    handler: (ctx) => confirmTotpEnrolment(ctx.db, sealerOf(ctx), { accountId: me(ctx), orgId: ctx.caller.orgId, code: (ctx.body as z.infer<typeof s.totpCode>).code, event: eventOf(ctx) }),
+  },
+  {
+    method: 'post', path: `${ORG}/me/totp/remove`, tag: 'My account', body: s.totpCode, summary: 'Remove my authenticator app (and recovery codes), with a current code',
+    handler: async (ctx) => { await removeTotp(ctx.db, sealerOf(ctx), { accountId: me(ctx), orgId: ctx.caller.orgId, code: (ctx.body as z.infer<typeof s.totpCode>).code, event: eventOf(ctx) }); },
+  },
+  {
+    method: 'post', path: `${ORG}/me/recovery-codes`, tag: 'My account', body: s.totpCode, summary: 'Ten new recovery codes (the old ones stop working), with a current code',
+    handler: (ctx) => regenerateRecoveryCodes(ctx.db, sealerOf(ctx), { accountId: me(ctx), orgId: ctx.caller.orgId, code: (ctx.body as z.infer<typeof s.totpCode>).code, event: eventOf(ctx) }),
+  },
+  {
+    method: 'get', path: `${ORG}/me/sessions`, tag: 'My account', summary: 'My live sessions in this organisation',
+    handler: async (ctx) => {
+      const items = await listSessions(ctx.db, { orgId: ctx.caller.orgId, accountId: me(ctx), limit: 200 });
+      return { items, total: items.length, nextCursor: null };
+    },
+  },
+  {
+    method: 'delete', path: `${ORG}/me/sessions/{sessionId}`, tag: 'My account', summary: 'End one of my sessions',
+    handler: async (ctx) => { await revokeSession(ctx.db, { orgId: ctx.caller.orgId, sessionId: ctx.params.sessionId, by: ctx.caller.actor, accountId: me(ctx) }); },
+  },
+
   // Credentials and clients
   ...(['scim-tokens', 'api-keys'] as const).flatMap((path): AdminRoute[] => {
     const kind = path === 'api-keys' ? 'api_key' : 'scim_token';
@@ -428,6 +482,18 @@ export const routes: AdminRoute[] = [
     },
   },
 ];
+
+/** The caller's account: these routes are a person's own, not an API key's. */
+function me(ctx: AdminContext): string {
+  if (ctx.caller.actor.type !== 'user' || !ctx.caller.actor.id) throw new Problem('user_only', 'this is a person\'s own account: call it with their access token, not an API key');
+  return ctx.caller.actor.id;
+}
+
+const eventOf = (ctx: AdminContext) => ({ ip: ctx.req.ip ?? null, userAgent: ctx.req.get('user-agent') ?? null });
+const defaultPasswords = createPasswordHasher();
+
+/** The server's sealer (TOTP secrets are sealed with it), which comes with the sign-in door's SSO support. */
+const sealerOf = (ctx: AdminContext) => ssoOf(ctx).sealer;
 
 function ssoOf(ctx: AdminContext): NonNullable<AdminDeps['sso']> {
   if (!ctx.deps.sso) throw new Problem('not_found', 'SSO connections are not available on this server');

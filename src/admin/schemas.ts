@@ -109,6 +109,9 @@ export const clientCreate = z.object({
 
 export const empty = z.object({}).strict();
 
+export const passwordChange = z.object({ currentPassword: z.string().min(1).max(1024), newPassword: z.string().min(1).max(1024) }).strict();
+export const totpCode = z.object({ code: z.string().min(1).max(20) }).strict();
+
 export const ssoConnectionPut = z.object({
   issuer: z.string().min(1).max(2000),
   clientId: z.string().min(1).max(1000),

@@ -5,9 +5,29 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { type Actor, recordAudit } from './audit.ts';
 import { issueCredential, revokeCredential, verifyCredential } from './credentials.ts';
-import { Invalid } from './errors.ts';
+import { Forbidden, Invalid } from './errors.ts';
 import { revokeClientTokens } from './oidc-store.ts';
 import { reuse } from './predicate.ts';
+
+/**
+ * Every organisation's built-in console client: public (PKCE), named by the organisation's slug, redirecting
+ * to the console's own path under ISSUER (`redirectUris` are relative: the provider puts ISSUER before them).
+ * It is not stored: it exists as long as the organisation does, and cannot be revoked.
+ */
+export const CONSOLE_CLIENT_PREFIX = 'rst_console_';
+export const consoleClientId = (slug: string) => `${CONSOLE_CLIENT_PREFIX}${slug}`;
+export const consolePath = (slug: string) => `/console/${slug}`;
+
+async function consoleClient(db: Knex, clientId: string): Promise<(ClientInfo & { secretCredentialId: null; builtIn: true }) | undefined> {
+  const slug = clientId.slice(CONSOLE_CLIENT_PREFIX.length);
+  if (!/^[a-z0-9][a-z0-9-]{0,79}$/.test(slug)) return undefined;
+  const org = await reuse(db('organizations').where({ slug }).first('id', 'created_at'));
+  if (!org) return undefined;
+  return {
+    clientId, orgId: org.id, name: 'Roster console', public: true, redirectUris: [`${consolePath(slug)}/callback`], grantTypes: ['authorization_code', 'refresh_token'],
+    createdAt: new Date(org.created_at), revokedAt: null, secretCredentialId: null, builtIn: true,
+  };
+}
 
 export type ClientInput = { orgId: string; actor: Actor; name?: string; redirectUris: string[]; public: boolean };
 export type ClientInfo = { clientId: string; orgId: string; name: string; public: boolean; redirectUris: string[]; grantTypes: string[]; createdAt: Date; revokedAt: Date | null };
@@ -55,13 +75,19 @@ const toInfo = (r: Row): ClientInfo => ({
   createdAt: new Date(r.created_at), revokedAt: r.revoked_at ? new Date(r.revoked_at) : null,
 });
 
-export async function listClients(db: Knex, input: { orgId: string }): Promise<ClientInfo[]> {
+/** The organisation's clients: its built-in console first, then those it registered, newest first. */
+export async function listClients(db: Knex, input: { orgId: string }): Promise<(ClientInfo & { builtIn: boolean })[]> {
   const rows = await db('oidc_clients').where({ org_id: input.orgId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'client_id' }]);
-  return (rows as Row[]).map(toInfo);
+  const org = await db('organizations').where({ id: input.orgId }).first('slug');
+  const builtIn = org ? await consoleClient(db, consoleClientId(org.slug)) : undefined;
+  return [...(builtIn ? [builtIn] : []), ...(rows as Row[]).map((r) => ({ ...toInfo(r), builtIn: false }))].map(({ secretCredentialId: _, ...c }: ClientInfo & { secretCredentialId?: unknown; builtIn: boolean }) => c);
 }
 
 /** Revokes a client of this organisation, its secret and every token issued to it, at once. False if it has no such active client. */
 export async function revokeClient(db: Knex, input: { orgId: string; actor: Actor; clientId: string }): Promise<boolean> {
+  if (input.clientId.startsWith(CONSOLE_CLIENT_PREFIX) && (await consoleClient(db, input.clientId))?.orgId === input.orgId) {
+    throw new Forbidden('the console client is built in: it cannot be revoked', { field: 'clientId', rule: 'built_in_client' });
+  }
   return db.transaction(async (trx) => {
     const [row] = await trx('oidc_clients').where({ org_id: input.orgId, client_id: input.clientId }).whereNull('revoked_at')
       .update({ revoked_at: trx.fn.now() }).returning('secret_credential_id');
@@ -76,6 +102,7 @@ export async function revokeClient(db: Knex, input: { orgId: string; actor: Acto
 /** An active client, or undefined. */
 export async function findClient(db: Knex, clientId: string): Promise<(ClientInfo & { secretCredentialId: string | null }) | undefined> {
   if (typeof clientId !== 'string' || clientId.length > 100) return undefined;
+  if (clientId.startsWith(CONSOLE_CLIENT_PREFIX)) return consoleClient(db, clientId);
   const row = await reuse(db('oidc_clients').where({ client_id: clientId }).whereNull('revoked_at').first());
   return row ? { ...toInfo(row as Row), secretCredentialId: row.secret_credential_id } : undefined;
 }

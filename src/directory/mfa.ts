@@ -139,3 +139,31 @@ export async function resetMfa(db: Knex, input: { orgId: string; accountId: stri
     await recordAudit(trx, { orgId: input.orgId, actor: input.by, action: 'member.mfa_reset', targetType: 'account', targetId: input.accountId, details: {} });
   });
 }
+
+/**
+ * The person removes their authenticator app (from their own account page), proving it with a current code:
+ * the factor and the recovery codes go. Where the organisation requires MFA, the next sign-in asks for a
+ * new enrolment (or an e-mail code).
+ */
+export async function removeTotp(db: Knex, sealer: Sealer, input: { accountId: string; code: string; orgId: string; event?: EventContext }): Promise<void> {
+  if (!(await hasTotp(db, input.accountId))) throw new NotFound('no authenticator app is set up for this account', { field: 'code', rule: 'no_mfa' });
+  if (!(await verifyTotp(db, sealer, input))) throw new Invalid('that code is not right: enter the 6-digit code your app shows now', { field: 'code', rule: 'mfa_failed' });
+  await db.transaction(async (trx) => {
+    await trx('mfa_factors').where({ account_id: input.accountId, kind: 'totp' }).delete();
+    await trx('recovery_codes').where({ account_id: input.accountId }).delete();
+    await recordAudit(trx, { orgId: input.orgId, actor: { type: 'user', id: input.accountId, ip: input.event?.ip ?? null }, action: 'account.totp_removed', targetType: 'account', targetId: input.accountId, details: {} });
+  });
+}
+
+/** Ten new recovery codes (the old ones stop working), for a person who proves their authenticator app with a current code. */
+export async function regenerateRecoveryCodes(db: Knex, sealer: Sealer, input: { accountId: string; code: string; orgId: string; event?: EventContext }): Promise<{ recoveryCodes: string[] }> {
+  if (!(await hasTotp(db, input.accountId))) throw new NotFound('recovery codes come with an authenticator app: set one up first', { field: 'code', rule: 'no_mfa' });
+  if (!(await verifyTotp(db, sealer, input))) throw new Invalid('that code is not right: enter the 6-digit code your app shows now', { field: 'code', rule: 'mfa_failed' });
+  const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () => newRecoveryCode());
+  await db.transaction(async (trx) => {
+    await trx('recovery_codes').where({ account_id: input.accountId }).delete();
+    await trx('recovery_codes').insert(codes.map((c) => ({ account_id: input.accountId, code_hash: hashRecoveryCode(sealer, input.accountId, c) })));
+    await recordAudit(trx, { orgId: input.orgId, actor: { type: 'user', id: input.accountId, ip: input.event?.ip ?? null }, action: 'account.recovery_codes_renewed', targetType: 'account', targetId: input.accountId, details: {} });
+  });
+  return { recoveryCodes: codes };
+}

@@ -102,11 +102,13 @@ export async function listSessions(db: Knex, q: { orgId: string; accountId?: str
 }
 
 /** Revokes one session of this organisation at once (and its grants' tokens). NotFound if it has no such live session. */
-export async function revokeSession(db: Knex, input: { orgId: string; sessionId: string; by: Actor }): Promise<void> {
+export async function revokeSession(db: Knex, input: { orgId: string; sessionId: string; by: Actor; accountId?: string }): Promise<void> {
   const notFound = () => new NotFound(`no live session ${input.sessionId} in this organisation`, { field: 'sessionId', rule: 'session_not_found' });
   if (!isUuid(input.sessionId)) throw notFound();
   await db.transaction(async (trx) => {
-    const revoked = await revokeWhere(trx, { orgId: input.orgId, where: { id: input.sessionId }, reason: 'revoked_by_admin', by: input.by });
+    // With accountId: the person ends one of their own sessions (and only theirs).
+    const where: Record<string, string> = input.accountId ? { id: input.sessionId, account_id: input.accountId } : { id: input.sessionId };
+    const revoked = await revokeWhere(trx, { orgId: input.orgId, where, reason: input.accountId ? 'logout' : 'revoked_by_admin', by: input.by });
     if (revoked.length === 0) throw notFound();
   });
 }

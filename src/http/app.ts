@@ -15,6 +15,7 @@ import { type AccessTokenVerifier, type AdminSso, adminRouter, referencePage } f
 import { scimRouter } from '../scim/router.ts';
 import { isOidcPath } from '../oidc/provider.ts';
 import { createMetrics } from './metrics.ts';
+import { consoleRouter } from './console.ts';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
@@ -32,6 +33,8 @@ export type AppDeps = {
   sso?: AdminSso;
   /** How passwords given through the doors are hashed (the configured cost); OWASP's minimum when absent. */
   passwords?: PasswordHasher;
+  /** PASSWORD_MIN_LENGTH, for passwords people choose through the admin API (their own). */
+  passwordMinLength?: number;
 };
 
 const undecodable = (res: Response) => {
@@ -93,12 +96,13 @@ export function createApp(deps: AppDeps): express.Express {
   }
   // A URL that does not percent-decode is a 400 before anything else looks at it (credentials included).
   app.use('/api/v1', (req: Request, res: Response, next: NextFunction) => (isDecodableUri(req.originalUrl) ? next() : undecodable(res)));
-  app.use('/api/v1', adminRouter({ db: deps.db, logger: deps.logger, issuer: deps.issuer, verifyAccessToken: deps.verifyAccessToken, passwords: deps.passwords, sso: deps.sso }));
+  app.use('/api/v1', adminRouter({ db: deps.db, logger: deps.logger, issuer: deps.issuer, verifyAccessToken: deps.verifyAccessToken, passwords: deps.passwords, passwordMinLength: deps.passwordMinLength, sso: deps.sso }));
   // The admin API's reference, rendered from its OpenAPI document: a page with its own styles only.
   app.get('/docs', (_req: Request, res: Response) => {
     const nonce = randomBytes(16).toString('base64');
     res.set('Content-Security-Policy', `default-src 'none'; style-src 'nonce-${nonce}'; frame-ancestors 'none'`).type('html').send(referencePage(deps.issuer, nonce));
   });
+  app.use('/console', consoleRouter());
   app.use('/scim/v2', scimRouter({ db: deps.db, baseUrl: `${deps.issuer}/scim/v2`, logger: deps.logger, passwords: deps.passwords ?? createPasswordHasher() }));
 
   app.use((req: Request, res: Response) => {

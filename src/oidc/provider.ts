@@ -54,18 +54,21 @@ const routes = {
 /** The Client model: read-only, from the organisations' registered clients (no dynamic registration). */
 class ClientStore implements Adapter {
   readonly db: Knex;
-  constructor(db: Knex) { this.db = db; }
+  readonly issuer: string;
+  constructor(db: Knex, issuer: string) { this.db = db; this.issuer = issuer; }
   async find(clientId: string): Promise<AdapterPayload | undefined> {
     const c = await findClient(this.db, clientId);
     if (!c) return undefined;
-    const webUris = c.redirectUris.filter((u) => /^https?:/i.test(u)); // a native app's own scheme is no logout target
+    // A built-in client's redirect URIs are paths under ISSUER (the console's).
+    const redirectUris = c.redirectUris.map((u) => (u.startsWith('/') ? `${this.issuer}${u}` : u));
+    const webUris = redirectUris.filter((u) => /^https?:/i.test(u)); // a native app's own scheme is no logout target
     return {
       client_id: c.clientId,
       client_name: c.name,
       org_id: c.orgId,
-      redirect_uris: c.redirectUris,
+      redirect_uris: redirectUris,
       // A native app (its own scheme, or the loopback) may not be held to web redirect URIs.
-      application_type: webUris.length === c.redirectUris.length ? 'web' : 'native',
+      application_type: webUris.length === redirectUris.length ? 'web' : 'native',
       // After logout, back to one of the client's web redirect URIs or its origin's root.
       post_logout_redirect_uris: webUris.flatMap((u) => [u, `${new URL(u).origin}/`]).filter((u, i, all) => all.indexOf(u) === i),
       grant_types: c.grantTypes,
@@ -168,7 +171,7 @@ export async function createOidcProvider(deps: OidcDeps): Promise<Provider> {
   }));
   const configuration: Configuration = {
     adapter: function adapterFor(model: string): Adapter {
-      if (model === 'Client') return new ClientStore(db);
+      if (model === 'Client') return new ClientStore(db, deps.issuer.replace(/\/$/, ''));
       return redeemable.has(model) ? new RedeemOnceStore(db, model) : new OidcModelStore(db, model);
     } as unknown as Configuration['adapter'],
     jwks: { keys: keys as never[] },
