@@ -112,7 +112,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = (err as { status?: number }).status;
     if (status && status >= 400 && status < 500) {
-      res.status(status).type('application/problem+json').json({ type: 'about:blank', title: 'Bad Request', status, detail: 'the request could not be read' });
+      res.status(status).type('application/problem+json').json({ type: 'about:blank', title: ({ 403: 'Forbidden', 404: 'Not Found' } as Record<number, string>)[status] ?? 'Bad Request', status, detail: status === 404 ? 'not found' : 'the request could not be read' });
       return;
     }
     req.log.error({ err }, 'unexpected error');
