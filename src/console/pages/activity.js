@@ -35,7 +35,7 @@ export function Sessions({ me }) {
         <thead><tr><th scope="col">Person</th><th scope="col">Device</th><th scope="col">Address</th><th scope="col">Signed in</th><th scope="col">Last active</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
         <tbody>${(list.data?.items ?? []).map((s) => html`<tr key=${s.id}><td>${who(s.accountId)}<div class="muted">${s.provider}, ${s.factors.join(' + ')}</div></td>
           <td>${s.device ?? '—'}</td><td>${s.ip ?? '—'}</td><td>${when(s.createdAt)}</td><td>${when(s.lastActiveAt)}</td>
-          <td><button type="button" onClick=${() => setConfirm(s)} aria-label=${`End the session of ${who(s.accountId)} on ${s.device ?? 'this device'}`}>End session</button></td></tr>`)}</tbody></table></div>
+          <td><button type="button" onClick=${() => setConfirm(s)} aria-label=${`End session of ${who(s.accountId)} on ${s.device ?? 'this device'}`}>End session</button></td></tr>`)}</tbody></table></div>
     <//>
     ${confirm ? html`<${Confirm} open=${true} title="End this session?" danger=${true} action="End session"
       message=${`${who(confirm.accountId)} is signed out of this organisation's applications on that device at once.`}

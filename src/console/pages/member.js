@@ -40,7 +40,7 @@ export function MemberDetail({ me, permissions, path }) {
     ${dialog?.kind === 'secret' ? html`<${Dialog} open=${true} title=${dialog.title} onClose=${() => setDialog(null)}>
       <p>${dialog.text}</p><${Secret} label=${dialog.label} value=${dialog.value} />
       <div class="actions"><button type="button" class="primary" onClick=${() => setDialog(null)}>Done</button></div><//>` : null}
-    ${dialog?.kind === 'confirm' ? html`<${ConfirmHost} dialog=${dialog} onClose=${() => setDialog(null)} />` : null}
+    ${dialog?.kind === 'confirm' ? html`<${ConfirmHost} dialog=${dialog} onClose=${() => setDialog((d) => (d?.kind === 'confirm' ? null : d))} />` : null}
     ${dialog?.kind === 'role' ? html`<${RoleHost} me=${me} roles=${roles} row=${m} onClose=${() => setDialog(null)} onDone=${done} />` : null}`;
 }
 

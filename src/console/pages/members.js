@@ -79,7 +79,7 @@ export function Members({ me, permissions }) {
     </nav>
     ${dialog?.kind === 'invite' ? html`<${InviteDialog} me=${me} roles=${roles} onClose=${() => setDialog(null)} onDone=${done} />` : null}
     ${dialog?.kind === 'create' ? html`<${CreateDialog} me=${me} roles=${roles} onClose=${() => setDialog(null)} onDone=${done} />` : null}
-    ${dialog?.kind === 'confirm' ? html`<${Confirm} open=${true} ...${dialog.props} onClose=${() => setDialog(null)} />` : null}
+    ${dialog?.kind === 'confirm' ? html`<${Confirm} open=${true} ...${dialog.props} onClose=${() => setDialog((d) => (d?.kind === 'confirm' ? null : d))} />` : null}
     ${dialog?.kind === 'role' ? html`<${RoleDialog} me=${me} roles=${roles} row=${dialog.row} onClose=${() => setDialog(null)} onDone=${done} />` : null}
     ${dialog?.kind === 'secret' ? html`<${Dialog} open=${true} title=${dialog.title} onClose=${() => setDialog(null)}>
       <p>${dialog.text}</p><${Secret} label=${dialog.label} value=${dialog.value} />
