@@ -286,7 +286,7 @@ export const routes: AdminRoute[] = [
     summary: "The role a group (SCIM-provisioned ones too) grants its members besides their own; null for none",
     handler: async (ctx) => groupView(await setGroupRole(ctx.db, {
       orgId: ctx.caller.orgId, actor: ctx.caller.actor, id: ctx.params.groupId, role: (ctx.body as z.infer<typeof s.groupRole>).role,
-      mayHandOut: (role) => mayHandOut(ctx.db, ctx.caller, role),
+      mayHandOut: (trx, role) => mayHandOut(trx, ctx.caller, role),
     })),
   },
 

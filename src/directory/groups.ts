@@ -246,7 +246,7 @@ export async function listGroupSummaries(
  */
 export async function setGroupRole(
   db: Knex,
-  input: { orgId: string; actor: Actor; id: string; role: string | null; mayHandOut: (role: string) => Promise<boolean> },
+  input: { orgId: string; actor: Actor; id: string; role: string | null; mayHandOut: (trx: Knex, role: string) => Promise<boolean> },
 ): Promise<Group> {
   const { orgId, actor, id, role } = input;
   if (!isUuid(id)) throw groupNotFound(id);
@@ -255,7 +255,7 @@ export async function setGroupRole(
     const row = await trx('groups').where({ org_id: orgId, id }).forUpdate().first('role');
     if (!row) throw groupNotFound(id);
     for (const r of [row.role, role]) {
-      if (r !== null && !(await input.mayHandOut(r))) throw new Forbidden('you cannot hand out a role that can do more than you can', { field: 'role', rule: 'escalation' });
+      if (r !== null && !(await input.mayHandOut(trx, r))) throw new Forbidden('you cannot hand out a role that can do more than you can', { field: 'role', rule: 'escalation' });
     }
     if (row.role === role) return;
     await trx('groups').where({ org_id: orgId, id }).update({ role, version: trx.raw('version + 1'), updated_at: trx.fn.now() });

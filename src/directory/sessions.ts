@@ -6,7 +6,7 @@
 import type { Knex } from 'knex';
 import { NotFound } from './errors.ts';
 import { isUuid } from './predicate.ts';
-import type { Actor } from './audit.ts';
+import { type Actor, recordAudit } from './audit.ts';
 import { type AuthEventReason, type AuthEventType, describeDevice, recordAuthEvent } from './auth-events.ts';
 
 export { describeDevice };
@@ -110,6 +110,10 @@ export async function revokeSession(db: Knex, input: { orgId: string; sessionId:
     const where: Record<string, string> = input.accountId ? { id: input.sessionId, account_id: input.accountId } : { id: input.sessionId };
     const revoked = await revokeWhere(trx, { orgId: input.orgId, where, reason: input.accountId ? 'logout' : 'revoked_by_admin', by: input.by });
     if (revoked.length === 0) throw notFound();
+    await recordAudit(trx, {
+      orgId: input.orgId, actor: input.by, action: input.accountId ? 'session.ended_by_self' : 'session.revoked', targetType: 'session', targetId: input.sessionId,
+      details: { accountId: revoked[0].account_id },
+    });
   });
 }
 
