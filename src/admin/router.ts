@@ -94,6 +94,7 @@ export function adminRouter(deps: AdminDeps): express.Router {
         for (const p of route.permissions ?? []) {
           if (!caller.permissions.has(p)) throw new Problem('forbidden', `this needs the ${p} permission`);
         }
+        if (route.self && caller.actor.type !== 'user') throw new Problem('user_only', "this is a person's own account: call it with their access token, not an API key");
         const query = (route.query ?? z.object({}).strict()).safeParse(req.query);
         if (!query.success) throw invalid(query.error, 'query');
         let body: unknown;

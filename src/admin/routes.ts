@@ -42,6 +42,8 @@ export type AdminRoute = {
   permissions?: Permission[];
   query?: z.ZodObject;
   body?: z.ZodType;
+  /** A person's own account: refused (403 user_only) to an API key before anything else is read. */
+  self?: true;
   /** The status of a success with a body (200 unless given); a handler that returns nothing answers 204. */
   status?: number;
   handler: (ctx: AdminContext) => Promise<unknown>;
@@ -382,14 +384,14 @@ export const routes: AdminRoute[] = [
 
   // The caller's own account (a member's access token; not an API key): the console's "My account".
   {
-    method: 'get', path: `${ORG}/me`, tag: 'My account', summary: 'Who I am here: my account, my permissions, and the organisations I belong to',
+    method: 'get', path: `${ORG}/me`, tag: 'My account', self: true, summary: 'Who I am here: my account, my permissions, and the organisations I belong to',
     handler: async (ctx) => {
       const accountId = me(ctx);
       return { ...(await myAccount(ctx.db, { orgId: ctx.caller.orgId, accountId })), permissions: [...ctx.caller.permissions] };
     },
   },
   {
-    method: 'post', path: `${ORG}/me/password`, tag: 'My account', body: s.passwordChange, summary: 'Change my password (with the current one); my sessions end',
+    method: 'post', path: `${ORG}/me/password`, tag: 'My account', self: true, body: s.passwordChange, summary: 'Change my password (with the current one); my sessions end',
     handler: async (ctx) => {
       const b = ctx.body as z.infer<typeof s.passwordChange>;
       await changeOwnPassword(ctx.db, ctx.deps.passwords ?? defaultPasswords, {
@@ -398,7 +400,7 @@ export const routes: AdminRoute[] = [
     },
   },
   {
-    method: 'post', path: `${ORG}/me/totp`, tag: 'My account', body: s.empty, summary: 'Start setting up an authenticator app: the key and its QR code (SVG)',
+    method: 'post', path: `${ORG}/me/totp`, tag: 'My account', self: true, body: s.empty, summary: 'Start setting up an authenticator app: the key and its QR code (SVG)',
     handler: async (ctx) => {
       const accountId = me(ctx);
       const account = await myAccount(ctx.db, { orgId: ctx.caller.orgId, accountId });
@@ -407,26 +409,26 @@ export const routes: AdminRoute[] = [
     },
   },
   {
-    method: 'post', path: `${ORG}/me/totp/confirm`, tag: 'My account', body: s.totpCode, summary: 'Finish setting up the app with a code from it: ten recovery codes, shown once',
+    method: 'post', path: `${ORG}/me/totp/confirm`, tag: 'My account', self: true, body: s.totpCode, summary: 'Finish setting up the app with a code from it: ten recovery codes, shown once',
     handler: (ctx) => confirmTotpEnrolment(ctx.db, sealerOf(ctx), { accountId: me(ctx), orgId: ctx.caller.orgId, code: (ctx.body as z.infer<typeof s.totpCode>).code, event: eventOf(ctx) }),
   },
   {
-    method: 'post', path: `${ORG}/me/totp/remove`, tag: 'My account', body: s.totpCode, summary: 'Remove my authenticator app (and recovery codes), with a current code',
+    method: 'post', path: `${ORG}/me/totp/remove`, tag: 'My account', self: true, body: s.totpCode, summary: 'Remove my authenticator app (and recovery codes), with a current code',
     handler: async (ctx) => { await removeTotp(ctx.db, sealerOf(ctx), { accountId: me(ctx), orgId: ctx.caller.orgId, code: (ctx.body as z.infer<typeof s.totpCode>).code, event: eventOf(ctx) }); },
   },
   {
-    method: 'post', path: `${ORG}/me/recovery-codes`, tag: 'My account', body: s.totpCode, summary: 'Ten new recovery codes (the old ones stop working), with a current code',
+    method: 'post', path: `${ORG}/me/recovery-codes`, tag: 'My account', self: true, body: s.totpCode, summary: 'Ten new recovery codes (the old ones stop working), with a current code',
     handler: (ctx) => regenerateRecoveryCodes(ctx.db, sealerOf(ctx), { accountId: me(ctx), orgId: ctx.caller.orgId, code: (ctx.body as z.infer<typeof s.totpCode>).code, event: eventOf(ctx) }),
   },
   {
-    method: 'get', path: `${ORG}/me/sessions`, tag: 'My account', summary: 'My live sessions in this organisation',
+    method: 'get', path: `${ORG}/me/sessions`, tag: 'My account', self: true, summary: 'My live sessions in this organisation',
     handler: async (ctx) => {
       const items = await listSessions(ctx.db, { orgId: ctx.caller.orgId, accountId: me(ctx), limit: 200 });
       return { items, total: items.length, nextCursor: null };
     },
   },
   {
-    method: 'delete', path: `${ORG}/me/sessions/{sessionId}`, tag: 'My account', summary: 'End one of my sessions',
+    method: 'delete', path: `${ORG}/me/sessions/{sessionId}`, tag: 'My account', self: true, summary: 'End one of my sessions',
     handler: async (ctx) => { await revokeSession(ctx.db, { orgId: ctx.caller.orgId, sessionId: ctx.params.sessionId, by: ctx.caller.actor, accountId: me(ctx) }); },
   },
 
