@@ -71,7 +71,9 @@ describe('admin API: SCIM tokens, API keys, clients', () => {
     assert.equal(bad.status, 400);
     assert.match(bad.type, /problem\+json/);
     const listed = await http.get(`/api/v1/orgs/${org.org.id}/clients`).set(as);
-    assert.deepEqual(listed.body.items.map((c: { clientId: string }) => c.clientId).sort(), [made.body.client_id, pub.body.client_id].sort());
+    // The registered clients, and the organisation's built-in console client (listed first, as built in).
+    assert.deepEqual(listed.body.items.filter((c: { builtIn: boolean }) => !c.builtIn).map((c: { clientId: string }) => c.clientId).sort(), [made.body.client_id, pub.body.client_id].sort());
+    assert.deepEqual([listed.body.items[0].clientId, listed.body.items[0].builtIn], [`rst_console_${org.org.slug}`, true]);
     assert.equal((await http.delete(`/api/v1/orgs/${org.org.id}/clients/${made.body.client_id}`).set(as)).status, 204);
     assert.equal((await http.delete(`/api/v1/orgs/${org.org.id}/clients/${made.body.client_id}`).set(as)).status, 404);
   });
