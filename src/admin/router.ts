@@ -58,6 +58,19 @@ async function authenticate(deps: AdminDeps, authorization: string | undefined, 
   return { orgId: client.orgId, actor: { type: 'user', id: access.accountId, ip }, permissions: standing.permissions };
 }
 
+/** The path of the first string holding a NUL character (PostgreSQL refuses them in text), or null. */
+function nulIn(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k.includes('\u0000')) return path;
+      const found = nulIn(v, Array.isArray(value) ? `${path}[${k}]` : path === 'body' || path === 'query' ? k : `${path}.${k}`);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
 /** A zod failure as a 400 that names each field and what is wrong with it. */
 function invalid(error: z.ZodError, where: 'body' | 'query'): Problem {
   const errors = error.issues.map((i) => ({ field: i.path.length ? i.path.join('.') : where, message: i.message }));
@@ -95,6 +108,8 @@ export function adminRouter(deps: AdminDeps): express.Router {
           if (!caller.permissions.has(p)) throw new Problem('forbidden', `this needs the ${p} permission`);
         }
         if (route.self && caller.actor.type !== 'user') throw new Problem('user_only', "this is a person's own account: call it with their access token, not an API key");
+        const nul = nulIn(req.query, 'query') ?? nulIn(req.body, 'body');
+        if (nul) throw new Problem('invalid_request', `${nul}: text cannot contain a NUL character`, { errors: [{ field: nul, message: 'text cannot contain a NUL character' }] });
         const query = (route.query ?? z.object({}).strict()).safeParse(req.query);
         if (!query.success) throw invalid(query.error, 'query');
         let body: unknown;

@@ -14,7 +14,7 @@ import { getOrganizationSettings, updateLoginConfig, updateOrganizationSettings 
 import { enqueueMail } from '../directory/outbox.ts';
 import { isUuid } from '../directory/predicate.ts';
 import { createRole, deleteRole, listRoles, mayGrant, type Permission, permissionsOf, updateRole } from '../directory/roles.ts';
-import { encodeCursor, getRosterMember, listRoster } from '../directory/roster.ts';
+import { encodeCursor, getRosterMember, isIsoInstant, listRoster } from '../directory/roster.ts';
 import { listSessions, revokeSession } from '../directory/sessions.ts';
 import { domainVerificationRecord, getSsoConnection, normalizeDomain, removeSsoConnection, setSsoConnection, type SsoConnection, unclaimedDomains } from '../directory/sso.ts';
 import {
@@ -75,7 +75,7 @@ const date = (v: unknown) => (v === undefined ? undefined : new Date(v as string
 function invitationCursor(cursor: unknown): { at: string; id: string } | undefined {
   if (cursor === undefined) return undefined;
   const [at, id] = Buffer.from(String(cursor), 'base64url').toString().split('|');
-  if (!id || !isUuid(id) || Number.isNaN(Date.parse(at))) throw new Problem('invalid_request', 'cursor is the nextCursor of a previous page', { errors: [{ field: 'cursor', message: 'not a cursor this API gave' }] });
+  if (!id || !isUuid(id) || !isIsoInstant(at)) throw new Problem('invalid_request', 'cursor is the nextCursor of a previous page', { errors: [{ field: 'cursor', message: 'not a cursor this API gave' }] });
   return { at, id };
 }
 
@@ -262,7 +262,7 @@ export const routes: AdminRoute[] = [
   },
   {
     method: 'delete', path: `${ORG}/groups/{groupId}`, tag: 'Groups', permissions: ['roles.manage'], summary: 'Delete a group made here',
-    handler: async (ctx) => { await deleteGroup(ctx.db, { orgId: ctx.caller.orgId, actor: ctx.caller.actor, id: ctx.params.groupId, door: 'admin' }); },
+    handler: async (ctx) => { await deleteGroup(ctx.db, { orgId: ctx.caller.orgId, actor: ctx.caller.actor, id: ctx.params.groupId, door: 'admin', grantor: ctx.caller.permissions }); },
   },
   {
     method: 'get', path: `${ORG}/groups/{groupId}/members`, tag: 'Groups', permissions: ['roster.view'], summary: "A group's members",
@@ -274,13 +274,13 @@ export const routes: AdminRoute[] = [
   {
     method: 'post', path: `${ORG}/groups/{groupId}/members`, tag: 'Groups', permissions: ['roles.manage'], body: s.groupMembersAdd, summary: 'Add members to a group made here',
     handler: async (ctx) => groupView(await changeGroup(ctx.db, {
-      orgId: ctx.caller.orgId, actor: ctx.caller.actor, id: ctx.params.groupId, door: 'admin', change: { add: (ctx.body as z.infer<typeof s.groupMembersAdd>).memberIds },
+      orgId: ctx.caller.orgId, actor: ctx.caller.actor, id: ctx.params.groupId, door: 'admin', grantor: ctx.caller.permissions, change: { add: (ctx.body as z.infer<typeof s.groupMembersAdd>).memberIds },
     })),
   },
   {
     method: 'delete', path: `${ORG}/groups/{groupId}/members/{memberId}`, tag: 'Groups', permissions: ['roles.manage'], summary: 'Take a member out of a group made here',
     handler: async (ctx) => {
-      await changeGroup(ctx.db, { orgId: ctx.caller.orgId, actor: ctx.caller.actor, id: ctx.params.groupId, door: 'admin', change: { remove: [ctx.params.memberId] } });
+      await changeGroup(ctx.db, { orgId: ctx.caller.orgId, actor: ctx.caller.actor, id: ctx.params.groupId, door: 'admin', grantor: ctx.caller.permissions, change: { remove: [ctx.params.memberId] } });
     },
   },
   {

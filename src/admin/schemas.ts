@@ -6,7 +6,8 @@ import { permissions } from '../directory/roles.ts';
 const email = z.string().trim().max(320).regex(/^[^\s@]+@[^\s@]+$/, 'not an e-mail address');
 const id = z.uuid();
 /** A role: a built-in one's name or a custom role's id. */
-const role = z.string().min(1).max(100).describe('owner, admin, member, billing, or a custom role id');
+const role = z.string().min(1).max(100).describe('owner, admin, member, billing, or a custom role id')
+  .transform((r) => (/^[0-9a-f-]{36}$/i.test(r) ? r.toLowerCase() : r)); // a custom role's id has one spelling
 
 export const loginConfiguration = z.object({
   requireMfa: z.boolean(),

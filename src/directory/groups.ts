@@ -4,6 +4,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Knex } from 'knex';
 import { type Actor, recordAudit } from './audit.ts';
 import { checkLength, checkName, checkVersion, Conflict, Forbidden, Invalid, limits, NotFound, uniqueViolation } from './errors.ts';
+import { mayGrant, type Permission, rolePermissions } from './roles.ts';
 import { compilePredicate, compileSort, isSingleComparison, isUuid, type Predicate, reuse, type Sort, type TableMap, totalOf } from './predicate.ts';
 
 export type GroupInput = { displayName: string; externalId: string | null };
@@ -48,6 +49,14 @@ function toGroup(r: Row): Group {
 }
 
 const groupColumns = ['g.id', 'g.org_id', 'g.display_name', 'g.external_id', 'g.version', 'g.created_at', 'g.updated_at', 'g.managed_by', 'g.role'];
+
+/** Who changes who is in a group that gives a role must be able to hand out that role (joining it is getting it). */
+async function checkGrantor(trx: Knex, orgId: string, role: string | null, grantor: ReadonlySet<Permission> | undefined): Promise<void> {
+  if (!grantor || role === null) return;
+  if (!mayGrant(grantor, await rolePermissions(trx, { orgId, role }))) {
+    throw new Forbidden('this group gives a role that can do more than you can: you cannot change who is in it', { field: 'group', rule: 'escalation' });
+  }
+}
 
 /** The admin API edits only the groups it made: an identity provider would overwrite a change to one it provisioned. */
 function checkDoor(door: GroupOwner | undefined, managedBy: GroupOwner): void {
@@ -167,7 +176,7 @@ export async function createGroup(db: Knex, input: { orgId: string; actor: Actor
  * Applies one change as a whole. The group row is locked (so concurrent changes queue rather than fail),
  * and members are added or removed by id: no read of the existing member list.
  */
-export async function changeGroup(db: Knex, input: { orgId: string; actor: Actor; id: string; change: GroupChange; ifVersion?: number; door?: GroupOwner }): Promise<Group> {
+export async function changeGroup(db: Knex, input: { orgId: string; actor: Actor; id: string; change: GroupChange; ifVersion?: number; door?: GroupOwner; grantor?: ReadonlySet<Permission> }): Promise<Group> {
   const { orgId, actor, id, change } = input;
   if (!isUuid(id)) throw groupNotFound(id);
   await db.transaction(async (trx) => {
@@ -175,6 +184,7 @@ export async function changeGroup(db: Knex, input: { orgId: string; actor: Actor
     if (!row) throw groupNotFound(id);
     const current = toGroup(row);
     checkDoor(input.door, current.managedBy);
+    await checkGrantor(trx, orgId, current.role, input.grantor);
     checkVersion('group', { expected: input.ifVersion, actual: current.version });
     const add = change.add ?? [];
     const remove = (change.remove ?? []).filter(isUuid).map((x) => x.toLowerCase());
@@ -205,13 +215,14 @@ export async function changeGroup(db: Knex, input: { orgId: string; actor: Actor
   return getGroup(db, { orgId, id, withMembers: false });
 }
 
-export async function deleteGroup(db: Knex, input: { orgId: string; actor: Actor; id: string; ifVersion?: number; door?: GroupOwner }): Promise<void> {
+export async function deleteGroup(db: Knex, input: { orgId: string; actor: Actor; id: string; ifVersion?: number; door?: GroupOwner; grantor?: ReadonlySet<Permission> }): Promise<void> {
   const { orgId, actor, id } = input;
   if (!isUuid(id)) throw groupNotFound(id);
   await db.transaction(async (trx) => {
-    const row = await trx('groups').where({ org_id: orgId, id }).forUpdate().first('version', 'display_name', 'managed_by');
+    const row = await trx('groups').where({ org_id: orgId, id }).forUpdate().first('version', 'display_name', 'managed_by', 'role');
     if (!row) throw groupNotFound(id);
     checkDoor(input.door, row.managed_by);
+    await checkGrantor(trx, orgId, row.role, input.grantor);
     checkVersion('group', { expected: input.ifVersion, actual: row.version });
     await trx('groups').where({ org_id: orgId, id }).delete();
     await recordAudit(trx, { orgId, actor, action: 'group.deleted', targetType: 'group', targetId: id, details: { displayName: row.display_name } });

@@ -87,7 +87,7 @@ export async function createInvitations(
   return db.transaction(async (trx) => {
     const org = await trx('organizations').where({ id: orgId }).first('name', 'sso_enforced', 'invitation_lifetime_days');
     if (org.sso_enforced) throw new Conflict('organization', 'SSO is enforced: members arrive through SCIM or signing in with SSO', 'sso_enforced');
-    const groupIds = await checkGroupIds(trx, orgId, input.groupIds ?? []);
+    const groupIds = await checkGroupIds(trx, orgId, input.groupIds ?? [], caller.permissions);
     await assertSeatAvailable(trx, orgId, input.role, emails.length);
     const members = await trx('memberships as m').join('accounts as a', 'a.id', 'm.account_id').where('m.org_id', orgId)
       .whereRaw('lower(a.email) = any(?::text[])', [emails.map((e) => e.toLowerCase())]).select('a.email');

@@ -242,6 +242,14 @@ export async function updateMember(db: Knex, update: MemberUpdate): Promise<Memb
     const profile = accountProfileOf(next);
     if (isDeepStrictEqual(stateOf(next), stateOf(current)) && passwordHash === undefined) return;
     if (current.role === 'owner' && !next.active) throw new Forbidden('the owner of the organisation cannot be deactivated', { rule: 'owner_protected' });
+    // The owner's credentials are the owner's: no door (a SCIM token an admin minted included) sets the
+    // owner's password or moves their login e-mail, only the owner themselves.
+    if (current.role === 'owner' && !(actor.type === 'user' && actor.id === current.accountId)) {
+      const account = await trx('accounts').where({ id: current.accountId }).first('email');
+      if (passwordHash !== undefined || profile.email.toLowerCase() !== String(account?.email).toLowerCase()) {
+        throw new Forbidden("the owner's password and login e-mail are changed by the owner only", { field: passwordHash !== undefined ? 'password' : 'emails', rule: 'owner_protected' });
+      }
+    }
     if (!current.active && next.active) await assertSeatAvailable(trx, orgId, current.role);
     const { active, protocolData, ...person } = next;
     try {

@@ -87,6 +87,28 @@ export async function standingOf(db: Knex, input: { orgId: string; accountId: st
   return { memberId: row.id, role: row.role, permissions: granted };
 }
 
+/**
+ * Everything a member may do (own role and their groups' roles), whatever their status: what a caller acting on
+ * them must be able to do itself (nobody takes over, resets or removes someone who can do more than they can).
+ */
+export async function memberPermissions(db: Knex, input: { orgId: string; memberId: string }): Promise<ReadonlySet<Permission>> {
+  const { rows } = await db.raw(
+    `with held as (
+       select role from memberships where org_id = ? and id = ?
+       union
+       select g.role from group_members gm join groups g on g.org_id = gm.org_id and g.id = gm.group_id
+       where gm.org_id = ? and gm.membership_id = ? and g.role is not null and g.role <> 'owner'
+     )
+     select array(select role from held) as held,
+       array(select distinct unnest(r.permissions) from roles r where r.org_id = ? and r.id::text in (select role from held)) as custom`,
+    [input.orgId, input.memberId, input.orgId, input.memberId, input.orgId],
+  );
+  const row = rows[0] as { held: string[]; custom: string[] };
+  const all = new Set<Permission>(row.custom.filter((p): p is Permission => (permissions as readonly string[]).includes(p)));
+  for (const r of row.held) for (const p of permissionsOf(r)) all.add(p);
+  return all;
+}
+
 /** The role of the account's active membership in the organisation, or null (no membership, or deactivated). */
 export async function activeRoleOf(db: Knex, input: { orgId: string; accountId: string }): Promise<string | null> {
   return (await standingOf(db, input))?.role ?? null;

@@ -43,16 +43,20 @@ export function encodeCursor(createdAt: Date, id: string): string {
 
 function decodeCursor(cursor: string): { at: string; id: string } {
   const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
-  if (!id || !isUuid(id) || Number.isNaN(Date.parse(at))) throw new Invalid('cursor is the nextCursor of a previous page', { field: 'cursor', rule: 'malformed' });
+  if (!id || !isUuid(id) || !isIsoInstant(at)) throw new Invalid('cursor is the nextCursor of a previous page', { field: 'cursor', rule: 'malformed' });
   return { at, id };
 }
+
+/** Exactly the form toISOString() writes (what a cursor holds): nothing else reaches SQL as a timestamp. */
+export const isIsoInstant = (s: string | undefined): s is string =>
+  typeof s === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(s) && !Number.isNaN(Date.parse(s)) && new Date(s).toISOString() === s;
 
 /** A search term as a LIKE pattern: its wildcards taken literally. */
 const containing = (term: string) => `%${term.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 const memberSelect = `
   select 'member' as kind, m.id, m.account_id, coalesce(m.display_name, m.name_formatted, nullif(trim(concat_ws(' ', m.given_name, m.family_name)), '')) as name,
-    a.email, a.phone, m.role, m.status, a.managed_by_org_id = m.org_id as managed, m.created_at, m.deactivated_at, m.deactivated_by_type, m.deactivated_by_id,
+    a.email, coalesce((select p->>'value' from jsonb_array_elements(m.phone_numbers) p where p->>'primary' = 'true' limit 1), m.phone_numbers->0->>'value') as phone, m.role, m.status, a.managed_by_org_id = m.org_id as managed, m.created_at, m.deactivated_at, m.deactivated_by_type, m.deactivated_by_id,
     null::timestamptz as expires_at,
     (select coalesce(json_agg(json_build_object('role', g.role, 'groupId', g.id, 'groupName', g.display_name) order by g.display_name), '[]'::json)
        from group_members gm join groups g on g.org_id = gm.org_id and g.id = gm.group_id
@@ -60,7 +64,7 @@ const memberSelect = `
     (select coalesce(json_agg(json_build_object('id', g.id, 'name', g.display_name) order by g.display_name), '[]'::json)
        from group_members gm join groups g on g.org_id = gm.org_id and g.id = gm.group_id
        where gm.org_id = m.org_id and gm.membership_id = m.id) as groups,
-    (select coalesce(json_agg(distinct i.provider), '[]'::json) from identities i where i.account_id = m.account_id) as identities,
+    (select coalesce(json_agg(distinct i.provider), '[]'::json) from identities i where i.account_id = m.account_id and i.org_id = m.org_id) as identities,
     (select coalesce(json_agg(distinct f.kind), '[]'::json) from mfa_factors f where f.account_id = m.account_id and f.confirmed_at is not null) as mfa_methods,
     (select max(s.created_at) from sessions s where s.org_id = m.org_id and s.account_id = m.account_id) as last_sign_in_at,
     (select max(s.last_active_at) from sessions s where s.org_id = m.org_id and s.account_id = m.account_id) as last_active_at

@@ -9,7 +9,7 @@ import { Conflict, Forbidden, Invalid, NotFound } from './errors.ts';
 import { assertSeatAvailable, deactivationColumns, deleteMember, insertMembership, updateMember } from './members.ts';
 import { looksLikeEmail, newPerson } from './person.ts';
 import { isUuid } from './predicate.ts';
-import { mayGrant, type Permission, rolePermissions } from './roles.ts';
+import { mayGrant, memberPermissions, type Permission, rolePermissions } from './roles.ts';
 import { revokeAllSessions, revokeSessions } from './sessions.ts';
 import { createPasswordHasher, type PasswordHasher } from './passwords.ts';
 import { generateTemporaryPassword } from './tokens.ts';
@@ -41,6 +41,13 @@ function refuseOwner(target: Target, what: string): void {
   if (target.role === 'owner') throw new Forbidden(`the owner cannot be ${what}: transfer ownership first`, { rule: 'owner_protected' });
 }
 
+/** Nobody acts on someone who can do more than they can (their role and their groups' roles). */
+async function refuseMightier(trx: Knex, caller: Caller, target: Target, what: string): Promise<void> {
+  if (!mayGrant(caller.permissions, await memberPermissions(trx, { orgId: caller.orgId, memberId: target.id }))) {
+    throw new Forbidden(`you cannot ${what} someone who can do more than you can`, { rule: 'escalation' });
+  }
+}
+
 function refuseUnmanaged(caller: Caller, target: Target, what: string): void {
   if (target.managed_by_org_id !== caller.orgId) {
     throw new Forbidden(`only the organisation that manages this person's account can ${what}`, { rule: 'not_managed' });
@@ -65,16 +72,26 @@ async function refuseWhenSsoEnforced(trx: Knex, orgId: string): Promise<void> {
   if (org?.sso_enforced) throw new Conflict('organization', 'SSO is enforced: members arrive through SCIM or signing in with SSO', 'sso_enforced');
 }
 
-/** Every id is a group of this organisation that this door may change (not one SCIM provisioned). */
-export async function checkGroupIds(trx: Knex, orgId: string, ids: string[]): Promise<string[]> {
+/**
+ * Every id is a group of this organisation that this door may change (not one SCIM provisioned), and whose
+ * role (if it grants one) the caller could hand out itself: joining a group is getting its role.
+ */
+export async function checkGroupIds(trx: Knex, orgId: string, ids: string[], grantor?: ReadonlySet<Permission>): Promise<string[]> {
   const unique = [...new Set(ids.map((x) => x.toLowerCase()))];
   const bad = unique.filter((x) => !isUuid(x));
-  const rows = bad.length ? [] : await trx('groups').where('org_id', orgId).whereIn('id', unique).select('id', 'managed_by');
+  const rows = bad.length ? [] : await trx('groups').where('org_id', orgId).whereIn('id', unique).select('id', 'managed_by', 'role');
   const found = new Map(rows.map((r) => [r.id as string, r.managed_by as string]));
   const missing = [...bad, ...unique.filter((x) => isUuid(x) && !found.has(x))];
   if (missing.length) throw new Invalid(`no such group in this organisation: ${missing.slice(0, 5).join(', ')}`, { field: 'groupIds', rule: 'group_not_found' });
   const scim = unique.filter((x) => found.get(x) === 'scim');
   if (scim.length) throw new Conflict('groupIds', `groups provisioned by SCIM are changed in the identity provider: ${scim.slice(0, 5).join(', ')}`, 'managed_by_scim');
+  if (grantor) {
+    for (const r of rows) {
+      if (r.role && !mayGrant(grantor, await rolePermissions(trx, { orgId, role: r.role }))) {
+        throw new Forbidden('a group you named gives a role that can do more than you can', { field: 'groupIds', rule: 'escalation' });
+      }
+    }
+  }
   return unique;
 }
 
@@ -105,7 +122,7 @@ export async function addMember(
   const hash = await (input.passwords ?? defaultHasher).hash(temporaryPassword); // before the transaction: argon2 takes a while
   return db.transaction(async (trx) => {
     await refuseWhenSsoEnforced(trx, orgId);
-    const groupIds = await checkGroupIds(trx, orgId, input.groupIds ?? []);
+    const groupIds = await checkGroupIds(trx, orgId, input.groupIds ?? [], caller.permissions);
     const member = await trx('memberships as m').join('accounts as a', 'a.id', 'm.account_id').where('m.org_id', orgId)
       .whereRaw('lower(a.email) = lower(?)', [email]).first('m.id');
     if (member) throw new Conflict('email', 'this person is already a member of the organisation', 'already_member');
@@ -136,8 +153,7 @@ export async function changeRole(db: Knex, input: { caller: Caller; memberId: st
     const target = await lockMember(trx, caller.orgId, input.memberId);
     refuseOwner(target, 'given another role');
     if (target.role === input.role) return;
-    const oldPerms = await rolePermissions(trx, { orgId: caller.orgId, role: target.role }).catch(() => new Set<Permission>());
-    if (!mayGrant(caller.permissions, oldPerms)) throw new Forbidden('this member holds a role that can do more than you can', { field: 'role', rule: 'escalation' });
+    await refuseMightier(trx, caller, target, 'change the role of');
     // A billing member takes no seat; another role does.
     if (target.status === 'active' && target.role === 'billing') await assertSeatAvailable(trx, caller.orgId, input.role);
     await trx('memberships').where({ org_id: caller.orgId, id: target.id }).update({ role: input.role, version: trx.raw('version + 1'), updated_at: trx.fn.now() });
@@ -155,6 +171,7 @@ export async function setMemberActive(db: Knex, input: { caller: Caller; memberI
     const target = await lockMember(trx, caller.orgId, input.memberId);
     refuseSelf(caller, target, active ? 'reactivate' : 'deactivate');
     refuseOwner(target, 'deactivated');
+    await refuseMightier(trx, caller, target, active ? 'reactivate' : 'deactivate');
     if ((target.status === 'active') === active) {
       throw new Conflict('status', `the member is already ${active ? 'active' : 'deactivated'}`, active ? 'already_active' : 'already_deactivated');
     }
@@ -178,6 +195,7 @@ export async function removeMember(db: Knex, input: { caller: Caller; memberId: 
     const target = await lockMember(trx, caller.orgId, input.memberId);
     refuseSelf(caller, target, 'remove');
     refuseOwner(target, 'removed');
+    await refuseMightier(trx, caller, target, 'remove');
   });
   await deleteMember(db, { orgId: caller.orgId, actor: caller.actor, id: input.memberId });
 }
@@ -195,6 +213,7 @@ export async function resetMemberPassword(db: Knex, input: { caller: Caller; mem
     refuseSelf(caller, target, 'reset the password of');
     refuseUnmanaged(caller, target, 'reset its password');
     if (target.role === 'owner' && !isSelf(caller, target)) throw new Forbidden("the owner's password is the owner's own: they change it themselves", { rule: 'owner_protected' });
+    await refuseMightier(trx, caller, target, 'reset the password of');
     await getAccountForUpdate(trx, target.account_id);
     await trx('accounts').where({ id: target.account_id }).update({
       password_hash: hash, must_change_password: true, password_set_by_org_id: caller.orgId, password_changed_at: trx.fn.now(),
@@ -214,6 +233,7 @@ export async function resetMemberMfa(db: Knex, input: { caller: Caller; memberId
     refuseSelf(caller, target, 'reset the MFA of');
     refuseUnmanaged(caller, target, 'reset its MFA');
     if (target.role === 'owner') throw new Forbidden("the owner's MFA is the owner's own", { rule: 'owner_protected' });
+    await refuseMightier(trx, caller, target, 'reset the MFA of');
     await getAccountForUpdate(trx, target.account_id);
     const factors = await trx('mfa_factors').where({ account_id: target.account_id }).delete();
     const codes = await trx('recovery_codes').where({ account_id: target.account_id }).delete();
@@ -234,6 +254,7 @@ export async function updateProfile(
     refuseUnmanaged(caller, target, "change this person's profile");
     // The owner's profile is theirs: the owner (or a key with the owner's permissions) edits it, nobody else.
     if (target.role === 'owner' && !isSelf(caller, target) && !caller.permissions.has('org.own')) throw new Forbidden("only the owner edits the owner's profile", { rule: 'owner_protected' });
+    if (!isSelf(caller, target)) await refuseMightier(trx, caller, target, 'edit the profile of');
   });
   if (change.email !== undefined && !looksLikeEmail(change.email.trim())) throw new Invalid(`"${change.email}" is not an e-mail address`, { field: 'email', rule: 'email_malformed' });
   await updateMember(db, {
