@@ -53,15 +53,27 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('trust proxy', deps.trustProxy ?? 'loopback');
   const metrics = deps.metrics ?? createMetrics();
 
-  app.use(pinoHttp({
+  // A caller's X-Request-Id is kept when it is sane, so one id follows a request across systems.
+  const requestId = (req: IncomingMessage, res: ServerResponse) => {
+    const given = req.headers['x-request-id'];
+    const id = typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
+    res.setHeader('X-Request-Id', id);
+    return id;
+  };
+  // Without request logs (LOG_LEVEL above info), a request gets its id and a logger made only if something logs
+  // (an error): pino-http's per-request child logger and timing would be work for lines never written.
+  if (!deps.logger.isLevelEnabled('info')) {
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      const id = requestId(req, res);
+      let log: Logger | undefined;
+      Object.assign(req, { id });
+      Object.defineProperty(req, 'log', { configurable: true, get: () => (log ??= deps.logger.child({ req: { id, method: req.method, url: redactSecrets(req.url) } })) });
+      next();
+    });
+  }
+  if (deps.logger.isLevelEnabled('info')) app.use(pinoHttp({
     logger: deps.logger,
-    // A caller's X-Request-Id is kept when it is sane, so one id follows a request across systems.
-    genReqId: (req, res) => {
-      const given = req.headers['x-request-id'];
-      const id = typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
-      res.setHeader('X-Request-Id', id);
-      return id;
-    },
+    genReqId: requestId,
     serializers: {
       // The client's address as `trust proxy` sees it: behind a trusted proxy, from X-Forwarded-For.
       req: (req) => ({ id: req.id, method: req.method, url: redactSecrets(req.url), remoteAddress: (req.raw as { ip?: string } | undefined)?.ip ?? req.remoteAddress, userAgent: req.headers?.['user-agent'] }),
