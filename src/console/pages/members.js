@@ -59,7 +59,7 @@ export function Members({ me, permissions }) {
       <p class="muted" aria-live="polite">${total} ${total === 1 ? 'person' : 'people'}${list.loading ? ' (loading…)' : ''}</p>
       <div class="table-wrap"><table>
         <caption class="sr-only">Members, page ${page}</caption>
-        <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Status</th><th scope="col">Sign-in</th><th scope="col">Last sign-in</th><th scope="col">Joined</th>${canManage ? html`<th scope="col"><span class="sr-only">Actions</span></th>` : null}</tr></thead>
+        <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Status</th><th scope="col">SSO and MFA</th><th scope="col">Last sign-in</th><th scope="col">Joined</th>${canManage ? html`<th scope="col"><span class="sr-only">Actions</span></th>` : null}</tr></thead>
         <tbody>${(list.data?.items ?? []).map((m) => html`<tr key=${m.id}>
           <td>${m.kind === 'member' ? html`<${Link} to=${`/members/${m.id}`}>${m.name ?? m.email}<//>` : html`<span>${m.email}</span>`}
             ${m.name ? html`<div class="muted">${m.email}</div>` : null}</td>
