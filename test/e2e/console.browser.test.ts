@@ -28,32 +28,28 @@
 // The steps run in order on the same organisation and browsers; each is its own test, so a report says which
 // step failed. The console's Content-Security-Policy allows only its own scripts: the browser contexts bypass it
 // so axe can be injected.
+//
+// The browser, the sign-in pages' helpers, the page checks and the outbox are test/e2e/support.ts's.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { createOrganization, type CreatedOrganization } from '../../src/directory/organizations.ts';
-import { getOutboxMessage, listOutbox } from '../../src/directory/outbox.ts';
 import { createPasswordHasher } from '../../src/directory/passwords.ts';
 import { unique } from '../helpers.ts';
 import { type Srv, startServer, stopServer } from '../oidc-server.ts';
 import { testDb } from '../setup.ts';
+import {
+  assertHeading, bodyText, DESKTOP, mailTo, PageChecks, PHONE, submit, TestBrowser, WAIT,
+} from './support.ts';
 
 // These run inside the page (the project's tsconfig has no DOM library).
 declare const document: any;
 declare const window: any;
 declare const navigator: any;
-declare const axe: any;
 
-const CHROMIUM = '/usr/bin/chromium';
-const AXE = fileURLToPath(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url));
 const SCREENSHOT = fileURLToPath(new URL('../../docs/console-members.png', import.meta.url));
-const PHONE = { width: 390, height: 844 };
-const DESKTOP = { width: 1280, height: 900 };
-const WAIT = 60_000; // for each page or change to arrive; a slow, busy machine is fine, a stuck flow still fails
-
-type AxeViolation = { id: string; impact: string | null; help: string; helpUrl: string; nodes: { target: unknown[]; failureSummary?: string }[] };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -78,8 +74,7 @@ describe('The admin console in a real browser (headless Chromium): first sign-in
   this.timeout(300_000);
   let srv: Srv | undefined;
   let issuer: string;
-  let browser: Browser | undefined;
-  const contexts: BrowserContext[] = [];
+  const chrome = new TestBrowser();
   const hasher = createPasswordHasher();
 
   let org: CreatedOrganization;
@@ -96,15 +91,9 @@ describe('The admin console in a real browser (headless Chromium): first sign-in
   let billingEmail: string;
 
   before(async function () {
-    // Fail, never skip: these checks are part of the suite.
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: the browser console test needs it (on Debian: apt-get install -y chromium)`);
+    await chrome.launch('console');
     srv = await startServer();
     issuer = srv.issuer;
-    try {
-      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'], timeout: WAIT });
-    } catch (err) {
-      throw new Error(`could not start Chromium (${CHROMIUM}): ${err instanceof Error ? err.message : err}`);
-    }
     // A short domain of its own (the addresses show in the screenshot): nothing else uses it.
     domain = `${unique('northwind-').slice(0, 14)}.example`;
     orgName = 'Northwind Traders';
@@ -115,8 +104,7 @@ describe('The admin console in a real browser (headless Chromium): first sign-in
   });
 
   after(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close().catch(() => {});
+    await chrome.close();
     await stopServer(srv);
   });
 
@@ -125,30 +113,9 @@ describe('The admin console in a real browser (headless Chromium): first sign-in
 
   /** A fresh browser: no cookies, nobody signed in; the clipboard may be written and read (Copy buttons). */
   async function newBrowserPage(): Promise<Page> {
-    const context = await browser!.newContext({ bypassCSP: true, viewport: DESKTOP, locale: 'en-GB' });
-    contexts.push(context);
-    context.setDefaultTimeout(WAIT);
-    context.setDefaultNavigationTimeout(WAIT);
+    const context = await chrome.newContext();
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: issuer });
     return context.newPage();
-  }
-
-  const bodyText = (page: Page) => page.locator('body').innerText().catch(() => '');
-
-  /** A sign-in page's h1, with what the page says when it is not the one expected. */
-  async function assertHeading(page: Page, title: string) {
-    const heading = (await page.locator('h1').first().textContent({ timeout: WAIT }))?.trim();
-    if (heading !== title) assert.fail(`expected the page "${title}", got "${heading}" at ${page.url()}:\n${(await bodyText(page)).slice(0, 600)}`);
-  }
-
-  /** Clicks a sign-in page's submit button and waits for the next document; its HTTP status (past any redirect). */
-  async function submit(page: Page, button: string): Promise<number> {
-    await page.evaluate(() => { window.__previousDocument = true; });
-    const answered = page.waitForResponse((r) => r.request().isNavigationRequest() && r.frame() === page.mainFrame() && !(r.status() >= 300 && r.status() < 400), { timeout: WAIT });
-    await page.getByRole('button', { name: button, exact: true }).click();
-    const response = await answered;
-    await page.waitForFunction(() => !window.__previousDocument && document.readyState === 'complete', undefined, { timeout: WAIT, polling: 100 });
-    return response.status();
   }
 
   /** The console's page `title` is shown (its h1), everything on it loaded; fails at once on the console's error page. */
@@ -237,31 +204,15 @@ describe('The admin console in a real browser (headless Chromium): first sign-in
   }
 
   // ---------------------------------------------------------------------------------------------------------
-  // Accessibility and layout (as in the sign-in and invitation suites).
+  // Accessibility and layout: support.ts's checks, collected in `checks`, and a phone-width check of the console's own.
 
-  const problems: string[] = [];
+  const checks = new PageChecks();
 
-  async function axeFindings(page: Page, label: string): Promise<string[]> {
-    const found: string[] = [];
-    if (!(await page.evaluate(() => typeof axe !== 'undefined'))) {
-      await page.addScriptTag({ path: AXE });
-      // The console lets the browser paint the canvas (color-scheme: light dark); axe takes an unset background
-      // for white, so it is made explicit, as the browser paints it (Canvas).
-      await page.addStyleTag({ content: 'html { background-color: Canvas; }' });
-    }
-    for (const colorScheme of ['light', 'dark'] as const) {
-      await page.emulateMedia({ colorScheme });
-      const violations: AxeViolation[] = await page.evaluate(async () => (await axe.run(document, { resultTypes: ['violations'] })).violations);
-      for (const v of violations.filter((x) => x.impact === 'serious' || x.impact === 'critical')) {
-        found.push(`${label} (${colorScheme} colour scheme): axe ${v.id} (${v.impact}): ${v.help} ${v.helpUrl}\n${v.nodes.map((n) =>
-          `      ${JSON.stringify(n.target)}: ${(n.failureSummary ?? '').replace(/\s*\n\s*/g, ' ')}`).join('\n')}`);
-      }
-    }
-    await page.emulateMedia({ colorScheme: null });
-    return found;
-  }
-
-  /** At a phone's width the page does not scroll sideways (a table may scroll inside its .table-wrap); then back to the desktop size. */
+  /**
+   * At a phone's width the page does not scroll sideways (a table may scroll inside its .table-wrap); then back to
+   * the desktop size. Unlike PageChecks.fitsPhoneWidth (the form pages), boxes inside a table's wrapper may run past
+   * the window, and the culprits are named with their positions.
+   */
   async function assertFitsPhoneWidth(page: Page, label: string) {
     await page.setViewportSize(PHONE);
     const m: { scrollWidth: number; innerWidth: number; wide: string[] } = await page.evaluate(() => new Promise((resolve) => window.requestAnimationFrame(() => {
@@ -281,7 +232,7 @@ describe('The admin console in a real browser (headless Chromium): first sign-in
       resolve({ scrollWidth, innerWidth: window.innerWidth, wide });
     })));
     await page.setViewportSize(DESKTOP);
-    if (m.scrollWidth > m.innerWidth) problems.push(`${label} at ${PHONE.width}x${PHONE.height}: the page scrolls sideways (${m.scrollWidth}px of content in a ${m.innerWidth}px window); too wide: ${m.wide.join(', ')}`);
+    if (m.scrollWidth > m.innerWidth) checks.problems.push(`${label} at ${PHONE.width}x${PHONE.height}: the page scrolls sideways (${m.scrollWidth}px of content in a ${m.innerWidth}px window); too wide: ${m.wide.join(', ')}`);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -328,9 +279,7 @@ describe('The admin console in a real browser (headless Chromium): first sign-in
     assert.match(invited[2], /until /, 'with its expiry');
 
     // The e-mail (from the outbox): the message, and a link under the issuer.
-    const queued = (await listOutbox(testDb(), { limit: 50, orgId: org.org.id })).filter((m) => m.to.toLowerCase() === memberEmail);
-    assert.equal(queued.length, 1, `one message to ${memberEmail}: ${JSON.stringify(queued)}`);
-    const mail = await getOutboxMessage(testDb(), queued[0].id);
+    const mail = await mailTo(org.org.id, memberEmail);
     assert.ok(mail.text.includes(message), `the message is in the e-mail: ${mail.text}`);
     const link = /https?:\/\/\S+/.exec(mail.text)?.[0];
     if (!link?.startsWith(`${issuer}/account/invitation?token=`)) assert.fail(`the e-mail has a link under the issuer: ${mail.text}`);
@@ -505,12 +454,12 @@ describe('The admin console in a real browser (headless Chromium): first sign-in
 
   it('8. axe-core on every console page the owner reaches and on the open Invite dialog: no serious or critical violation; Members fits a phone\'s width', async () => {
     assert.ok(owner, 'step 1 signed the owner in');
-    problems.length = 0;
+    checks.clear();
     await go(owner, 'Overview');
-    problems.push(...await axeFindings(owner, 'Overview'));
+    await checks.accessible(owner, 'Overview');
     await go(owner, 'Members');
     await waitForRow(owner, memberEmail, 'listed', () => true);
-    problems.push(...await axeFindings(owner, 'Members'));
+    await checks.accessible(owner, 'Members');
     await assertFitsPhoneWidth(owner, 'Members');
 
     // The Invite dialog, open.
@@ -518,7 +467,7 @@ describe('The admin console in a real browser (headless Chromium): first sign-in
     const dialog = await openDialog(owner, 'Invite people');
     await eventually('the roles in the Invite dialog', () => dialog.locator('#invite-role option').count(), (n) => n > 0);
     await dialog.locator('#invite-message').fill('A message, to see the counter.');
-    problems.push(...await axeFindings(owner, 'the Invite dialog (open)'));
+    await checks.accessible(owner, 'the Invite dialog (open)');
     await assertFitsPhoneWidth(owner, 'the Invite dialog (open)');
     await dialog.getByRole('button', { name: 'Cancel', exact: true }).click();
     await noDialogOpen(owner, 'the Invite dialog closes on Cancel');
@@ -527,13 +476,13 @@ describe('The admin console in a real browser (headless Chromium): first sign-in
     await row(owner, memberEmail).getByRole('link', { name: memberName, exact: true }).click();
     await consolePage(owner, memberName);
     assert.equal(new URL(owner.url()).pathname, `/console/${slug}/members/${memberId}`);
-    problems.push(...await axeFindings(owner, 'Member detail'));
+    await checks.accessible(owner, 'Member detail');
 
     for (const [entry, heading] of [['Groups'], ['Roles'], ['Sessions'], ['Sign-in activity'], ['Audit log'], ['Settings'], ['My account']] as [string, string?][]) {
       await go(owner, entry, heading);
-      problems.push(...await axeFindings(owner, entry));
+      await checks.accessible(owner, entry);
     }
-    if (problems.length) assert.fail(`the console has ${problems.length} accessibility or layout problem(s):\n- ${problems.join('\n- ')}`);
+    checks.assertNone('the console has');
   });
 
   it('9. a screenshot of the Members page (the owner, a few members and one invitation) at desktop width: docs/console-members.png', async () => {
