@@ -6,52 +6,34 @@
 // index at work.
 // npm run bench:admin   (env: DATABASE_URL, BENCH_SECONDS=10, BENCH_WARMUP=2, BENCH_CONNECTIONS=10,
 // BENCH_MEMBERS=100000, BENCH_ROSTER_FLAGS, BENCH_ROSTER_ENV, BENCH_ONLY=explain). See bench/README.md, section "bench/admin".
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import type { Db } from '../src/db.ts';
 import { createOrganization } from '../src/directory/organizations.ts';
 import { listRoster } from '../src/directory/roster.ts';
 import type { RotatingGetJob } from './admin-load-worker.ts';
-import { failureRate, mb, settle, withBenchDatabase } from './lib.ts';
+import {
+  assert, benchEnv, chargeCpu, checkFailures, cpuTally, loadAverageAtStart, mb, perRequest, reportFailure, rosterEnv, rosterFlags, rounds,
+  runWorker, settle, SETTLE_SECONDS, startChild, startFlags, withBenchDatabase,
+} from './lib.ts';
 import { combineRuns, type LoadStats } from './load-stats.ts';
-import { procCpuMicros, type ProcMemory, procMemory, startRoster } from './roster-child.ts';
+import { startRoster } from './roster-child.ts';
 
-const databaseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-const warmupSeconds = Number(process.env.BENCH_WARMUP ?? 2);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const { databaseUrl, seconds, warmupSeconds, connections } = benchEnv;
 const members = Number(process.env.BENCH_MEMBERS ?? 100_000);
 /** BENCH_ONLY=explain: seed, check and print the plans, no load. */
 const only = process.env.BENCH_ONLY;
-const MAX_FAILURE_RATE = 0.001;
-const ROUNDS = 4;
-const SETTLE_SECONDS = 5;
 const LIMIT = 50;
-const rounds = Math.max(1, Math.min(ROUNDS, Math.floor(seconds / 2)));
 
-/** Both servers run with the node flags of `npm start` (package.json); Roster also with its environment, then BENCH_ROSTER_*'s. */
-const startScript = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/);
-const startFlags = startScript.filter((w) => w.startsWith('--'));
-const rosterFlags = [...startFlags, ...(process.env.BENCH_ROSTER_FLAGS ?? '').split(/\s+/).filter(Boolean)];
-const rosterEnv = Object.fromEntries([...startScript.filter((w) => /^[A-Z_]+=/.test(w)), ...(process.env.BENCH_ROSTER_ENV ?? '').split(/\s+/).filter(Boolean)]
-  .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-const root = fileURLToPath(new URL('..', import.meta.url));
+// Both servers run with the node flags of `npm start` (package.json); Roster also with its environment, then
+// BENCH_ROSTER_FLAGS' and BENCH_ROSTER_ENV's (lib.ts startFlags, rosterFlags, rosterEnv).
 
 if (!(seconds > 0) || !(warmupSeconds >= 0) || !(connections > 0) || !(members >= 1000)) {
   throw new Error('BENCH_SECONDS and BENCH_CONNECTIONS must be positive numbers, BENCH_WARMUP >= 0, BENCH_MEMBERS >= 1000');
 }
 if (only !== undefined && only !== 'explain') throw new Error('BENCH_ONLY is explain or unset');
-
-class BenchFailure extends Error {}
-
-function assert(ok: unknown, message: string): asserts ok {
-  if (!ok) throw new BenchFailure(message);
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // The organisation: people with a given name from a mixed list and an English-style compound surname (prefix +
@@ -146,60 +128,13 @@ async function seedOrganization(db: Db, orgId: string, n: number): Promise<void>
 // Processes, load and CPU
 
 /** The baseline in its own process (bench/admin-baseline-child.ts), with the node flags of `npm start`. */
-async function startBaseline(benchUrl: string): Promise<{ url: string; pid: number; proc: () => ProcMemory; stop: () => Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, [...startFlags, 'bench/admin-baseline-child.ts'], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    env: { PATH: process.env.PATH, NODE_ENV: 'production', BENCH_DATABASE_URL: benchUrl },
-  });
-  const prefix = (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).map((l) => `[baseline] ${l}\n`).join('');
-  child.stdout!.on('data', (c: Buffer) => process.stderr.write(prefix(c)));
-  child.stderr!.on('data', (c: Buffer) => process.stderr.write(prefix(c)));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let done = false;
-  void exited.then(() => { done = true; });
-  const stop = async () => {
-    if (done) return;
-    child.kill('SIGTERM');
-    const killed = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(killed);
-  };
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the baseline did not start within 30 s')), 30_000);
-    child.once('message', (m: { url: string }) => { clearTimeout(timer); resolve(m.url); });
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`the baseline exited with code ${code} before it listened`)); });
-  }).catch(async (err) => { await stop(); throw err; });
-  return { url, pid: child.pid!, proc: () => procMemory(child.pid!), stop };
+async function startBaseline(benchUrl: string) {
+  const child = await startChild<{ url: string }>('bench/admin-baseline-child.ts', { what: 'the baseline', label: 'baseline', env: { BENCH_DATABASE_URL: benchUrl } });
+  return { ...child, url: child.ready.url };
 }
 
-function runLoad(job: RotatingGetJob): Promise<LoadStats> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./admin-load-worker.ts', import.meta.url), { workerData: job });
-    let result: LoadStats | undefined;
-    worker.once('message', (m: LoadStats) => { result = m; });
-    worker.once('error', reject);
-    worker.once('exit', (code) => (result ? resolve(result) : reject(new Error(`load worker exited with code ${code} and no result`))));
-  });
-}
-
-/** CPU time (µs) of this database's client backends that exist now, by pid (PostgreSQL runs on this machine). */
-async function backendCpu(db: Db): Promise<Map<number, number>> {
-  const { rows } = await db.raw(`select pid from pg_stat_activity where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid()`);
-  const cpu = new Map<number, number>();
-  for (const { pid } of rows as { pid: number }[]) {
-    try { cpu.set(pid, procCpuMicros(pid)); } catch { /* gone, or not on this machine */ }
-  }
-  return cpu;
-}
-
-function backendCpuSince(before: Map<number, number>): number {
-  let sum = 0;
-  for (const [pid, micros] of before) {
-    try { sum += procCpuMicros(pid) - micros; } catch { /* ended during the run */ }
-  }
-  return sum;
-}
+/** One autocannon job on a worker thread (bench/admin-load-worker.ts). */
+const runLoad = (job: RotatingGetJob): Promise<LoadStats> => runWorker(new URL('./admin-load-worker.ts', import.meta.url), job);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Checks and plans
@@ -368,8 +303,7 @@ const f0 = (n: number) => n.toLocaleString('en-GB', { maximumFractionDigits: 0 }
 const f2 = (n: number) => n.toFixed(2);
 
 async function main(): Promise<void> {
-  const load = loadavg()[0];
-  if (load > 1) console.warn(`WARNING: the machine is busy (1-minute load average ${load.toFixed(2)}): the numbers will be noisy`);
+  const load = loadAverageAtStart();
   await withBenchDatabase(databaseUrl, async (db, benchUrl) => {
     const { org, apiKey } = await createOrganization(db, { name: 'Globex', ownerEmail: `owner@${DOMAIN}` });
     const started = performance.now();
@@ -419,23 +353,14 @@ async function main(): Promise<void> {
       const paths = TERMS.map((t) => membersPath(org.id, t));
       type Server = { name: Side; url: string; pid: number };
       const sides: Server[] = [{ name: 'roster', url: roster.url, pid: roster.pid }, { name: 'baseline', url: baseline.url, pid: baseline.pid }];
-      const cpu = { roster: { process: 0, main: 0, postgres: 0, n: 0 }, baseline: { process: 0, main: 0, postgres: 0, n: 0 } };
+      const cpu = { roster: cpuTally(), baseline: cpuTally() };
       const measure = async (side: Server, runSeconds: number, runWarmup: number, label?: string) => {
         await settle(db);
         if (label) process.stdout.write(`running ${label} (${runWarmup} s warm-up + ${runSeconds} s)... `);
-        const p0 = procCpuMicros(side.pid);
-        const m0 = procCpuMicros(side.pid, true);
-        const pg0 = await backendCpu(db);
-        const s = await runLoad({ url: side.url, paths, authorization, seconds: runSeconds, warmupSeconds: runWarmup, connections });
-        const c = cpu[side.name];
-        c.process += procCpuMicros(side.pid) - p0;
-        c.main += procCpuMicros(side.pid, true) - m0;
-        c.postgres += backendCpuSince(pg0);
-        c.n += s.okWithWarmup + s.non2xx;
+        const s = await chargeCpu(cpu[side.name], side.pid, db, () => runLoad({ url: side.url, paths, authorization, seconds: runSeconds, warmupSeconds: runWarmup, connections }),
+          (r) => r.okWithWarmup + r.non2xx);
         if (label) console.log(`${f0(s.rps)} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms, status ${JSON.stringify(s.statusCodes)}, errors ${s.errors}`);
-        assert(failureRate(s) <= MAX_FAILURE_RATE,
-          `${label ?? side.name}: ${s.non2xx} non-2xx responses and ${s.errors} connection errors (${s.timeouts} timeouts) over ${s.okWithWarmup + s.non2xx + s.errors} requests; statuses ${JSON.stringify(s.statusCodes)}`);
-        if (s.non2xx + s.errors > 0) console.warn(`WARNING ${label ?? side.name}: ${s.non2xx} non-2xx, ${s.errors} errors (below the ${MAX_FAILURE_RATE * 100}% limit)`);
+        checkFailures(label ?? side.name, s);
         return s;
       };
 
@@ -443,7 +368,7 @@ async function main(): Promise<void> {
       // the order within a round, so that drift in the machine's load falls on both alike.
       process.stdout.write(`warming up both servers (${SETTLE_SECONDS} s each, not measured)... `);
       for (const side of sides) await measure(side, SETTLE_SECONDS, 0);
-      for (const c of Object.values(cpu)) Object.assign(c, { process: 0, main: 0, postgres: 0, n: 0 });
+      for (const c of Object.values(cpu)) Object.assign(c, cpuTally());
       console.log('done');
       const runs: Record<Side, LoadStats[]> = { roster: [], baseline: [] };
       for (let r = 0; r < rounds; r++) {
@@ -456,7 +381,7 @@ async function main(): Promise<void> {
       const baselineStats = combineRuns(runs.baseline);
       const ratio = rosterStats.rps / baselineStats.rps;
       const perRound = runs.roster.map((s, i) => s.rps / runs.baseline[i].rps);
-      const per = (side: Side, k: 'process' | 'main' | 'postgres') => cpu[side][k] / Math.max(1, cpu[side].n);
+      const per = (side: Side, k: 'process' | 'main' | 'postgres') => perRequest(cpu[side], k);
       const cpuPerRequest = Object.fromEntries((['roster', 'baseline'] as const).map((s) => [s, { mainThreadMicros: per(s, 'main'), processMicros: per(s, 'process'), postgresBackendsMicros: per(s, 'postgres') }]));
       const cpuTotal = { roster: per('roster', 'process') + per('roster', 'postgres'), baseline: per('baseline', 'process') + per('baseline', 'postgres') };
       const rosterHwm = roster.proc().hwm;
@@ -517,7 +442,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err) => {
-  console.error(err instanceof BenchFailure ? `\nBENCHMARK FAILED: ${err.message}` : err);
-  process.exitCode = 1;
-});
+main().catch(reportFailure);

@@ -1,13 +1,175 @@
-// Helpers of the SCIM benchmark: a throw-away database, fast SQL seeding, the baseline server, the load worker, the table.
+// Helpers of the benchmarks. Shared by bench/scim.ts, bench/oidc.ts and bench/admin.ts: a throw-away database,
+// the node flags and environment of `npm start`, failures of the bench's own checks, baseline servers in
+// processes of their own, load on worker threads, CPU accounting, the table. Then the SCIM benchmark's own:
+// fast SQL seeding, its in-process baseline server, its load worker.
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import express from 'express';
 import knexFactory from 'knex';
 import pg from 'pg';
 import { type Db, migrate, openDb } from '../src/db.ts';
 import type { LoadJob, LoadStats } from './load-worker.ts';
+import { procCpuMicros, type ProcMemory, procMemory } from './roster-child.ts';
+
+/**
+ * What every bench reads from its environment: DATABASE_URL (the PostgreSQL server the bench database is made
+ * on), BENCH_SECONDS (measured seconds of each kind and side, 10), BENCH_WARMUP (seconds of warm-up before each
+ * measured run, 2), BENCH_CONNECTIONS (10).
+ */
+export const benchEnv = {
+  databaseUrl: process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
+  seconds: Number(process.env.BENCH_SECONDS ?? 10),
+  warmupSeconds: Number(process.env.BENCH_WARMUP ?? 2),
+  connections: Number(process.env.BENCH_CONNECTIONS ?? 10),
+};
+/** The rounds that share a kind's BENCH_SECONDS, alternating the sides (drift in the machine's load falls on both alike): up to 4, of 2 s at least. */
+export const rounds = Math.max(1, Math.min(4, Math.floor(benchEnv.seconds / 2)));
+/** The seconds of each side's unmeasured first load (V8 compiles the hot paths, the pools fill). */
+export const SETTLE_SECONDS = 5;
+
+/** A check of the bench itself failed (a preflight, a failure rate): main() reports it without a stack. */
+export class BenchFailure extends Error {}
+
+export function assert(ok: unknown, message: string): asserts ok {
+  if (!ok) throw new BenchFailure(message);
+}
+
+/** The end of a bench's main(): a BenchFailure as "BENCHMARK FAILED: ...", anything else as it is; exit code 1. */
+export function reportFailure(err: unknown): void {
+  console.error(err instanceof BenchFailure ? `\nBENCHMARK FAILED: ${err.message}` : err);
+  process.exitCode = 1;
+}
+
+/** The 1-minute load average now, with a warning when the machine is busy (the numbers will be noisy). */
+export function loadAverageAtStart(): number {
+  const load = loadavg()[0];
+  if (load > 1) console.warn(`WARNING: the machine is busy (1-minute load average ${load.toFixed(2)}): the numbers will be noisy`);
+  return load;
+}
+
+/** At most this share of a run's requests may fail (non-2xx or connection errors), else the bench fails. */
+export const MAX_FAILURE_RATE = 0.001;
+
+/** Failures over completed requests; the run fails above MAX_FAILURE_RATE (0.1%). */
+export const failureRate = (s: LoadStats) => (s.non2xx + s.errors) / Math.max(1, s.okWithWarmup + s.non2xx + s.errors);
+
+/** Fails the bench when more than MAX_FAILURE_RATE of the run `name`'s requests failed; warns when some did. */
+export function checkFailures(name: string, s: LoadStats): void {
+  assert(failureRate(s) <= MAX_FAILURE_RATE,
+    `${name}: ${s.non2xx} non-2xx responses and ${s.errors} connection errors (${s.timeouts} timeouts) over ${s.okWithWarmup + s.non2xx + s.errors} requests; statuses ${JSON.stringify(s.statusCodes)}`);
+  if (s.non2xx + s.errors > 0) console.warn(`WARNING ${name}: ${s.non2xx} non-2xx, ${s.errors} errors (below the ${MAX_FAILURE_RATE * 100}% limit)`);
+}
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const startScript = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/);
+/** The node flags of `npm start` (package.json): the servers of a bench run with them, so that it measures what is deployed. */
+export const startFlags = startScript.filter((w) => w.startsWith('--'));
+/** Roster's node flags: `npm start`'s, then BENCH_ROSTER_FLAGS="--max-semi-space-size=4 ..." (memory experiments; later flags win). */
+export const rosterFlags = [...startFlags, ...(process.env.BENCH_ROSTER_FLAGS ?? '').split(/\s+/).filter(Boolean)];
+/** Roster's environment: what `npm start` sets (NAME=value words before `node`), then BENCH_ROSTER_ENV="NAME=value ..." (e.g. MALLOC_ARENA_MAX=1). */
+export const rosterEnv = Object.fromEntries([...startScript.filter((w) => /^[A-Z_]+=/.test(w)), ...(process.env.BENCH_ROSTER_ENV ?? '').split(/\s+/).filter(Boolean)]
+  .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+
+export type ChildServer<M> = { child: ChildProcess; pid: number; ready: M; proc: () => ProcMemory; stop: () => Promise<void> };
+
+/**
+ * A baseline in its own process: `node <npm start's flags> <script>` (a path from the repository's root) with
+ * only PATH, NODE_ENV=production and `env` in its environment, an IPC channel, and its first message (a
+ * server's {url}) awaited, 30 s at most. `label`: its output goes to stderr, each line prefixed "[label] ";
+ * without, it shares this process's. `what` names it in errors ("the baseline").
+ */
+export async function startChild<M>(script: string, opts: { what: string; env?: Record<string, string>; label?: string }): Promise<ChildServer<M>> {
+  const child: ChildProcess = spawn(process.execPath, [...startFlags, script], {
+    cwd: root,
+    stdio: ['ignore', opts.label ? 'pipe' : 'inherit', opts.label ? 'pipe' : 'inherit', 'ipc'],
+    env: { PATH: process.env.PATH, NODE_ENV: 'production', ...opts.env },
+  });
+  if (opts.label) {
+    const prefix = (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).map((l) => `[${opts.label}] ${l}\n`).join('');
+    child.stdout!.on('data', (c: Buffer) => process.stderr.write(prefix(c)));
+    child.stderr!.on('data', (c: Buffer) => process.stderr.write(prefix(c)));
+  }
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let done = false;
+  void exited.then(() => { done = true; });
+  const stop = async () => {
+    if (done) return;
+    child.kill('SIGTERM');
+    const killed = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(killed);
+  };
+  const ready = await new Promise<M>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${opts.what} did not start within 30 s`)), 30_000);
+    child.once('message', (m: M) => { clearTimeout(timer); resolve(m); });
+    void exited.then((code) => { clearTimeout(timer); reject(new Error(`${opts.what} exited with code ${code} before it was ready`)); });
+  }).catch(async (err) => { await stop(); throw err; });
+  return { child, pid: child.pid!, ready, proc: () => procMemory(child.pid!), stop };
+}
+
+/** Runs one job on a worker thread (`script`, e.g. new URL('./load-worker.ts', import.meta.url)): its one message. */
+export function runWorker<R>(script: URL, job: unknown, what = 'load worker'): Promise<R> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(script, { workerData: job });
+    let result: R | undefined;
+    worker.once('message', (m: R) => { result = m; });
+    worker.once('error', reject);
+    worker.once('exit', (code) => (result ? resolve(result) : reject(new Error(`${what} exited with code ${code} and no result`))));
+  });
+}
+
+/** CPU time (µs) of this database's client backends that exist now, by pid (PostgreSQL runs on this machine, so /proc has them). */
+export async function backendCpu(db: Db): Promise<Map<number, number>> {
+  const { rows } = await db.raw(`select pid from pg_stat_activity where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid()`);
+  const cpu = new Map<number, number>();
+  for (const { pid } of rows as { pid: number }[]) {
+    try { cpu.set(pid, procCpuMicros(pid)); } catch { /* gone, or not on this machine */ }
+  }
+  return cpu;
+}
+
+/** CPU time (µs) the backends of `before` (backendCpu) used since. */
+export function backendCpuSince(before: Map<number, number>): number {
+  let sum = 0;
+  for (const [pid, micros] of before) {
+    try { sum += procCpuMicros(pid) - micros; } catch { /* ended during the run */ }
+  }
+  return sum;
+}
+
+/** CPU time (µs, user + system, 10 ms ticks from /proc) of a server: its process, its main thread (the event loop), its PostgreSQL backends, and the load generator (this process). */
+export type CpuUse = { process: number; main: number; postgres: number; client: number };
+/** CPU time summed over runs, and the requests they answered. */
+export type CpuTally = CpuUse & { n: number };
+
+export const cpuTally = (): CpuTally => ({ process: 0, main: 0, postgres: 0, client: 0, n: 0 });
+
+/**
+ * Runs `run` (a load on the server of process `pid`) and adds the CPU time it took to `tally`, with `requests`
+ * of its result; the database's backends are counted only with `db` (those that exist when it starts).
+ */
+export async function chargeCpu<T>(tally: CpuTally, pid: number, db: Db | null, run: () => Promise<T>, requests: (result: T) => number): Promise<T> {
+  const p0 = procCpuMicros(pid);
+  const m0 = procCpuMicros(pid, true);
+  const pg0 = db ? await backendCpu(db) : new Map<number, number>();
+  const c0 = procCpuMicros(process.pid);
+  const result = await run();
+  tally.process += procCpuMicros(pid) - p0;
+  tally.main += procCpuMicros(pid, true) - m0;
+  tally.postgres += backendCpuSince(pg0);
+  tally.client += procCpuMicros(process.pid) - c0;
+  tally.n += requests(result);
+  return result;
+}
+
+/** A tally's CPU time per request (µs). */
+export const perRequest = (tally: CpuTally, field: keyof CpuUse) => tally[field] / Math.max(1, tally.n);
 
 /** Creates roster_bench_<random> on the server of `url`, migrates it, hands it to `fn`, and always drops it. */
 export async function withBenchDatabase<T>(url: string, fn: (db: Db, url: string) => Promise<T>): Promise<T> {
@@ -154,19 +316,8 @@ export function baselineApp(databaseUrl: string, orgId: string): { app: express.
   return { app, pool };
 }
 
-/** Runs one autocannon job on a worker thread. */
-export function runLoad(job: LoadJob): Promise<LoadStats> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./load-worker.ts', import.meta.url), { workerData: job });
-    let result: LoadStats | undefined;
-    worker.once('message', (m: LoadStats) => { result = m; });
-    worker.once('error', reject);
-    worker.once('exit', (code) => (result ? resolve(result) : reject(new Error(`load worker exited with code ${code} and no result`))));
-  });
-}
-
-/** Failures over completed requests; the run fails above 0.1%. */
-export const failureRate = (s: LoadStats) => (s.non2xx + s.errors) / Math.max(1, s.okWithWarmup + s.non2xx + s.errors);
+/** Runs one autocannon job of the SCIM benchmark on a worker thread (bench/load-worker.ts). */
+export const runLoad = (job: LoadJob): Promise<LoadStats> => runWorker(new URL('./load-worker.ts', import.meta.url), job);
 
 export type Row = { name: string; roster: LoadStats; baseline?: LoadStats; ratio?: number; ratioNote?: string };
 

@@ -6,12 +6,8 @@
 // cost and concurrency, and rotating refresh grants beside the bare provider's, and the server's memory.
 // npm run bench:oidc   (env: DATABASE_URL, BENCH_SECONDS=10, BENCH_WARMUP=2, BENCH_CONNECTIONS=10,
 // BENCH_SIGNIN_CONNECTIONS, BENCH_ROSTER_FLAGS, BENCH_ROSTER_ENV, BENCH_ONLY=token,signin,refresh). See bench/README.md, section "bench/oidc".
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createClient } from '../src/directory/clients.ts';
 import { createMember } from '../src/directory/members.ts';
 import { createOrganization } from '../src/directory/organizations.ts';
@@ -19,50 +15,31 @@ import { OWASP_MINIMUM_COST } from '../src/directory/passwords.ts';
 import { newPerson } from '../src/directory/person.ts';
 import type { Db } from '../src/db.ts';
 import type { Argon2Job } from './argon2-baseline-child.ts';
-import { failureRate, formatTable, mb, type Row, settle, withBenchDatabase } from './lib.ts';
+import {
+  assert, benchEnv, chargeCpu, checkFailures, type CpuTally, cpuTally, failureRate, formatTable, loadAverageAtStart, MAX_FAILURE_RATE, mb, perRequest, reportFailure, rosterEnv,
+  rosterFlags, type Row, rounds, runWorker, settle, SETTLE_SECONDS, startChild, startFlags, withBenchDatabase,
+} from './lib.ts';
 import { combineRuns, type LoadStats } from './load-stats.ts';
 import { formatHeapSpaces, formatMemory, MemoryWatch } from './memory.ts';
 import { exchangeCode, Http, mintRefreshToken, type Person, type RelyingParty, refresh, refreshRaw, signIn } from './oidc-flow.ts';
 import type { FlowJob, FlowStats } from './oidc-flow-worker.ts';
 import type { FormPostJob } from './oidc-load-worker.ts';
-import { procCpuMicros, procMemory, type ProcMemory, type RosterChild, startRoster } from './roster-child.ts';
+import { type RosterChild, startRoster } from './roster-child.ts';
 import { hashSecret } from '../src/directory/tokens.ts';
 
-const databaseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-const warmupSeconds = Number(process.env.BENCH_WARMUP ?? 2);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const { databaseUrl, seconds, warmupSeconds, connections } = benchEnv;
 /** Concurrent sign-ins, and concurrent argon2 verifications in the baseline (the same number); the refresh chains use `connections`. */
 const signInConnections = Number(process.env.BENCH_SIGNIN_CONNECTIONS ?? connections);
 /** BENCH_ONLY: a comma-separated subset of token (client credentials + introspection), signin (sign-in + argon2), refresh. */
 const only = new Set((process.env.BENCH_ONLY ?? 'token,signin,refresh').split(',').map((s) => s.trim()).filter(Boolean));
-const MAX_FAILURE_RATE = 0.001;
-const ROUNDS = 4;
-const SETTLE_SECONDS = 5;
 const TOKEN_PATH = '/oidc/token';
 const INTROSPECTION_PATH = '/oidc/token/introspection';
-/** Both servers run with the node flags of `npm start`; BENCH_ROSTER_FLAGS adds more to Roster's (as in bench/scim.ts). */
-const startFlags = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } })
-  .scripts.start.split(/\s+/).filter((w) => w.startsWith('--'));
-const rosterFlags = [...startFlags, ...(process.env.BENCH_ROSTER_FLAGS ?? '').split(/\s+/).filter(Boolean)];
-/** BENCH_ROSTER_ENV="NAME=value ...": more environment for the Roster servers (e.g. MALLOC_ARENA_MAX=1, UV_THREADPOOL_SIZE=2). */
-/** The environment `npm start` sets (NAME=value words before `node`), then BENCH_ROSTER_ENV's. */
-const startEnv = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } })
-  .scripts.start.split(/\s+/).filter((w) => /^[A-Z_]+=/.test(w));
-const rosterEnv = Object.fromEntries([...startEnv, ...(process.env.BENCH_ROSTER_ENV ?? '').split(/\s+/).filter(Boolean)].map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+// Both servers run with the node flags of `npm start`; BENCH_ROSTER_FLAGS adds more to Roster's, and Roster has
+// the environment `npm start` sets, then BENCH_ROSTER_ENV's (e.g. MALLOC_ARENA_MAX=1, UV_THREADPOOL_SIZE=2): lib.ts.
 const resultsFile = new URL('./results/oidc-latest.json', import.meta.url);
-const root = fileURLToPath(new URL('..', import.meta.url));
-/** Every kind runs in rounds that share BENCH_SECONDS, alternating the sides. */
-const rounds = Math.max(1, Math.min(ROUNDS, Math.floor(seconds / 2)));
 
 if (!(seconds > 0) || !(warmupSeconds >= 0) || !(connections > 0) || !(signInConnections > 0)) throw new Error('BENCH_SECONDS, BENCH_CONNECTIONS and BENCH_SIGNIN_CONNECTIONS must be positive numbers, BENCH_WARMUP >= 0');
 if (only.size === 0 || [...only].some((k) => !['token', 'signin', 'refresh'].includes(k))) throw new Error('BENCH_ONLY is a comma-separated subset of token, signin, refresh');
-
-class BenchFailure extends Error {}
-
-function assert(ok: unknown, message: string): asserts ok {
-  if (!ok) throw new BenchFailure(message);
-}
 
 /** HTTP Basic as RFC 6749 §2.3.1 has it: client id and secret form-encoded, then base64. */
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
@@ -92,68 +69,16 @@ async function checkActive(side: Side, token: string, clientId: string, when: st
 }
 
 /** The bare oidc-provider in its own process (bench/oidc-baseline-child.ts), with the node flags of `npm start`. */
-async function startBaseline(clientId: string, clientSecret: string): Promise<{ url: string; pid: number; proc: () => ProcMemory; stop: () => Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, [...startFlags, 'bench/oidc-baseline-child.ts'], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    env: { PATH: process.env.PATH, NODE_ENV: 'production', BENCH_CLIENT_ID: clientId, BENCH_CLIENT_SECRET: clientSecret },
-  });
-  const prefix = (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).map((l) => `[bare] ${l}\n`).join('');
-  child.stdout!.on('data', (c: Buffer) => process.stderr.write(prefix(c)));
-  child.stderr!.on('data', (c: Buffer) => process.stderr.write(prefix(c)));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let done = false;
-  void exited.then(() => { done = true; });
-  const stop = async () => {
-    if (done) return;
-    child.kill('SIGTERM');
-    const killed = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(killed);
-  };
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the baseline did not start within 30 s')), 30_000);
-    child.once('message', (m: { url: string }) => { clearTimeout(timer); resolve(m.url); });
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`the baseline exited with code ${code} before it listened`)); });
-  }).catch(async (err) => { await stop(); throw err; });
-  return { url, pid: child.pid!, proc: () => procMemory(child.pid!), stop };
+async function startBaseline(clientId: string, clientSecret: string) {
+  const child = await startChild<{ url: string }>('bench/oidc-baseline-child.ts', { what: 'the baseline', label: 'bare', env: { BENCH_CLIENT_ID: clientId, BENCH_CLIENT_SECRET: clientSecret } });
+  return { ...child, url: child.ready.url };
 }
 
 /** One autocannon job on a worker thread (bench/oidc-load-worker.ts). */
-function runLoad(job: FormPostJob): Promise<LoadStats> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./oidc-load-worker.ts', import.meta.url), { workerData: job });
-    let result: LoadStats | undefined;
-    worker.once('message', (m: LoadStats) => { result = m; });
-    worker.once('error', reject);
-    worker.once('exit', (code) => (result ? resolve(result) : reject(new Error(`load worker exited with code ${code} and no result`))));
-  });
-}
-
+const runLoad = (job: FormPostJob): Promise<LoadStats> => runWorker(new URL('./oidc-load-worker.ts', import.meta.url), job);
 
 /** The provider's rows start every run from the same state (the token runs insert tens of thousands). */
 const vacuum = (db: Db) => db.raw('vacuum (analyze) oidc_payloads, credentials, oidc_clients');
-
-/**
- * CPU time (µs) of this database's PostgreSQL backends that exist now (Roster's pool, after the warm-up all of
- * it; the bench's own connections idle during a run), by pid: PostgreSQL runs on this machine, so /proc has them.
- */
-async function backendCpu(db: Db): Promise<Map<number, number>> {
-  const { rows } = await db.raw(`select pid from pg_stat_activity where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid()`);
-  const cpu = new Map<number, number>();
-  for (const { pid } of rows as { pid: number }[]) {
-    try { cpu.set(pid, procCpuMicros(pid)); } catch { /* gone, or not on this machine */ }
-  }
-  return cpu;
-}
-
-function backendCpuSince(before: Map<number, number>): number {
-  let sum = 0;
-  for (const [pid, micros] of before) {
-    try { sum += procCpuMicros(pid) - micros; } catch { /* ended during the run */ }
-  }
-  return sum;
-}
 
 const storedTokens = async (db: Db) => Number((await db('oidc_payloads').where({ model: 'ClientCredentials' }).count({ n: '*' }))[0].n);
 
@@ -195,27 +120,18 @@ async function tokenPart({ db, benchUrl, rosterClient, bareClient, baseline, sec
 
     const stats: Record<string, LoadStats> = {};
     // CPU time of each server's process and main thread (event loop), per response, warm-ups included.
-    const cpu: Record<string, { process: number; main: number; postgres: number; n: number }> = {};
+    const cpu: Record<string, CpuTally> = {};
     const inFlight = connections * (warmupSeconds > 0 ? 2 : 1);
     const measure = async (name: string, side: Side, path: string, body: string, runSeconds: number, runWarmup: number, record = true) => {
       await settle(db);
       await vacuum(db);
       const before = side === roster && path === TOKEN_PATH ? await storedTokens(db) : 0;
-      const p0 = procCpuMicros(side.pid);
-      const m0 = procCpuMicros(side.pid, true);
-      const pg0 = side === roster ? await backendCpu(db) : new Map<number, number>();
       if (record) process.stdout.write(`running ${name} (${runWarmup} s warm-up + ${runSeconds} s)... `);
-      const s = await runLoad({ url: side.url, path, authorization: side.authorization, body, seconds: runSeconds, warmupSeconds: runWarmup, connections });
       const key = `${side.name} ${path === TOKEN_PATH ? 'token' : 'introspection'}`;
-      const c = (cpu[key] ??= { process: 0, main: 0, postgres: 0, n: 0 });
-      c.process += procCpuMicros(side.pid) - p0;
-      c.main += procCpuMicros(side.pid, true) - m0;
-      c.postgres += backendCpuSince(pg0);
-      c.n += s.okWithWarmup + s.non2xx;
+      const s = await chargeCpu(cpu[key] ??= cpuTally(), side.pid, side === roster ? db : null,
+        () => runLoad({ url: side.url, path, authorization: side.authorization, body, seconds: runSeconds, warmupSeconds: runWarmup, connections }), (r) => r.okWithWarmup + r.non2xx);
       if (record) console.log(`${s.rps.toFixed(0)} req/s, p99 ${s.p99} ms, status ${JSON.stringify(s.statusCodes)}, errors ${s.errors}`);
-      assert(failureRate(s) <= MAX_FAILURE_RATE,
-        `${name}: ${s.non2xx} non-2xx responses and ${s.errors} connection errors (${s.timeouts} timeouts) over ${s.okWithWarmup + s.non2xx + s.errors} requests; statuses ${JSON.stringify(s.statusCodes)}`);
-      if (s.non2xx + s.errors > 0) console.warn(`WARNING ${name}: ${s.non2xx} non-2xx, ${s.errors} errors (below the ${MAX_FAILURE_RATE * 100}% limit)`);
+      checkFailures(name, s);
       if (side === roster && path === TOKEN_PATH) {
         // Every token answered is a row: the server finishes what was in flight when autocannon stopped.
         await settle(db);
@@ -271,7 +187,7 @@ async function tokenPart({ db, benchUrl, rosterClient, bareClient, baseline, sec
         { name: 'POST /oidc/token client_credentials (Basic)', roster: combined['roster token'], baseline: combined['bare token'], ratio: ratio('token'), ratioNote: '(roster/bare, aim >= 0.5)' },
         { name: 'POST /oidc/token/introspection (Basic)', roster: combined['roster introspection'], baseline: combined['bare introspection'], ratio: ratio('introspection'), ratioNote: '(roster/bare)' },
       ];
-      const per = (k: string, f: 'process' | 'main' | 'postgres') => cpu[k][f] / Math.max(1, cpu[k].n);
+      const per = (k: string, f: 'process' | 'main' | 'postgres') => perRequest(cpu[k], f);
       const cpuPerRequest = Object.fromEntries(Object.keys(cpu).map((k) => [k, { processMicros: per(k, 'process'), mainThreadMicros: per(k, 'main'), postgresBackendsMicros: per(k, 'postgres') }]));
       const hwm = server.proc().hwm;
       const end = memory.samples.at(-1)!;
@@ -306,36 +222,11 @@ async function tokenPart({ db, benchUrl, rosterClient, bareClient, baseline, sec
 }
 
 /** One flow job (sign-ins or refresh chains) on a worker thread (bench/oidc-flow-worker.ts). */
-function runFlow(job: FlowJob): Promise<FlowStats> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./oidc-flow-worker.ts', import.meta.url), { workerData: job });
-    let result: FlowStats | undefined;
-    worker.once('message', (m: FlowStats) => { result = m; });
-    worker.once('error', reject);
-    worker.once('exit', (code) => (result ? resolve(result) : reject(new Error(`flow worker exited with code ${code} and no result`))));
-  });
-}
+const runFlow = (job: FlowJob): Promise<FlowStats> => runWorker(new URL('./oidc-flow-worker.ts', import.meta.url), job, 'flow worker');
 
 /** The argon2 baseline in its own process (bench/argon2-baseline-child.ts), with the node flags of `npm start`. */
 async function startArgon2Baseline(): Promise<{ pid: number; run: (job: Argon2Job) => Promise<LoadStats>; stop: () => Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, [...startFlags, 'bench/argon2-baseline-child.ts'], {
-    cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { PATH: process.env.PATH, NODE_ENV: 'production' },
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let done = false;
-  void exited.then(() => { done = true; });
-  const stop = async () => {
-    if (done) return;
-    child.kill('SIGTERM');
-    const killed = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(killed);
-  };
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the argon2 baseline did not start within 30 s')), 30_000);
-    child.once('message', () => { clearTimeout(timer); resolve(); });
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`the argon2 baseline exited with code ${code}`)); });
-  }).catch(async (err) => { await stop(); throw err; });
+  const { child, stop } = await startChild<unknown>('bench/argon2-baseline-child.ts', { what: 'the argon2 baseline' });
   let nextId = 0;
   const run = (job: Argon2Job) => new Promise<LoadStats>((resolve, reject) => {
     const id = nextId++;
@@ -414,21 +305,8 @@ async function signInPart({ db, benchUrl, rosterClient, bareClient, baseline, se
     }
 
     // CPU of the server (process, event loop), of its PostgreSQL backends, and of the load generator (this process).
-    const cpu: Record<string, { process: number; main: number; postgres: number; client: number; n: number }> = {};
-    const charge = async (key: string, pid: number, pg: boolean, run: () => Promise<LoadStats>) => {
-      const p0 = procCpuMicros(pid);
-      const m0 = procCpuMicros(pid, true);
-      const pg0 = pg ? await backendCpu(db) : new Map<number, number>();
-      const c0 = procCpuMicros(process.pid);
-      const s = await run();
-      const c = (cpu[key] ??= { process: 0, main: 0, postgres: 0, client: 0, n: 0 });
-      c.process += procCpuMicros(pid) - p0;
-      c.main += procCpuMicros(pid, true) - m0;
-      c.postgres += backendCpuSince(pg0);
-      c.client += procCpuMicros(process.pid) - c0;
-      c.n += s.okWithWarmup + s.non2xx;
-      return s;
-    };
+    const cpu: Record<string, CpuTally> = {};
+    const charge = (key: string, pid: number, pg: boolean, run: () => Promise<LoadStats>) => chargeCpu(cpu[key] ??= cpuTally(), pid, pg ? db : null, run, (s) => s.okWithWarmup + s.non2xx);
     const check = (name: string, s: LoadStats & { failures?: string[] }, record: boolean) => {
       if (record) console.log(`${s.rps.toFixed(1)} /s, p99 ${s.p99} ms, ${JSON.stringify(s.statusCodes)}, errors ${s.errors}`);
       assert(failureRate(s) <= MAX_FAILURE_RATE,
@@ -538,7 +416,7 @@ async function signInPart({ db, benchUrl, rosterClient, bareClient, baseline, se
     const ratio = (a: string, b: string) => combined[a].rps / combined[b].rps;
     const perRound = (a: string, b: string) => runs[a].map((s, i) => s.rps / runs[b][i].rps);
     const requestsPerSignIn = flows.reduce((n, s) => n + s.httpRequestsPerOp, 0) / Math.max(1, flows.length);
-    const per = (k: string, f: 'process' | 'main' | 'postgres' | 'client') => cpu[k][f] / Math.max(1, cpu[k].n);
+    const per = (k: string, f: 'process' | 'main' | 'postgres' | 'client') => perRequest(cpu[k], f);
     const cpuPerRequest = Object.fromEntries(Object.keys(cpu).map((k) => [k, { processMicros: per(k, 'process'), mainThreadMicros: per(k, 'main'), postgresBackendsMicros: per(k, 'postgres'), loadGeneratorMicros: per(k, 'client') }]));
     const end = memory.samples.at(-1)!;
     const fmt = (x: number) => x.toFixed(2);
@@ -591,8 +469,7 @@ async function signInPart({ db, benchUrl, rosterClient, bareClient, baseline, se
 }
 
 async function main(): Promise<void> {
-  const load = loadavg()[0];
-  if (load > 1) console.warn(`WARNING: the machine is busy (1-minute load average ${load.toFixed(2)}): the numbers will be noisy`);
+  const load = loadAverageAtStart();
   await withBenchDatabase(databaseUrl, async (db, benchUrl) => {
     const { org } = await createOrganization(db, { name: 'Bench OIDC', ownerEmail: 'owner@roster-bench.test' });
     const created = await createClient(db, { orgId: org.id, actor: { type: 'system', id: 'bench' }, name: 'bench', redirectUris: ['https://x.example/cb'], public: false });
@@ -625,7 +502,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err) => {
-  console.error(err instanceof BenchFailure ? `\nBENCHMARK FAILED: ${err.message}` : err);
-  process.exitCode = 1;
-});
+main().catch(reportFailure);

@@ -2,44 +2,29 @@
 // express + pg baselines (bare lookup; bearer-token check + lookup), and the Roster server's memory.
 // npm run bench:scim   (env: DATABASE_URL, BENCH_SECONDS=10, BENCH_WARMUP=2, BENCH_CONNECTIONS=10, BENCH_ONLY=lookup,
 // BENCH_STUB_PGLITE=1). See bench/README.md.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createOrganization } from '../src/directory/organizations.ts';
-import { baselineApp, failureRate, formatTable, groupSize, listen, mb, type Row, runLoad, SEED, seed, settle, vacuum, withBenchDatabase } from './lib.ts';
+import {
+  assert, baselineApp, benchEnv, checkFailures, formatTable, groupSize, listen, loadAverageAtStart, mb, reportFailure, rosterFlags, rounds, type Row,
+  runLoad, SEED, seed, settle, SETTLE_SECONDS, vacuum, withBenchDatabase,
+} from './lib.ts';
 import { combineRuns, type LoadStats } from './load-stats.ts';
 import type { LoadJob, LoadKind } from './load-worker.ts';
 import { formatHeapSpaces, formatMemory, MemoryWatch } from './memory.ts';
 import { procCpuMicros, startRoster } from './roster-child.ts';
 
-const databaseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-const warmupSeconds = Number(process.env.BENCH_WARMUP ?? 2);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
-const MAX_FAILURE_RATE = 0.001;
+const { databaseUrl, seconds, warmupSeconds, connections } = benchEnv;
 /** BENCH_ONLY=lookup measures only the lookup and its baselines (for profiling). */
 const only = process.env.BENCH_ONLY;
 /** BENCH_STUB_PGLITE=1 runs Roster with `knex-pglite` replaced by an empty module (what a lazy import would save). */
 const stubPglite = process.env.BENCH_STUB_PGLITE === '1';
-/**
- * The Roster server runs with the node flags of `npm start` (package.json), so the bench measures what is
- * deployed; BENCH_ROSTER_FLAGS="--max-semi-space-size=4" adds more (memory experiments; later flags win).
- */
-const startFlags = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } })
-  .scripts.start.split(/\s+/).filter((w) => w.startsWith('--'));
-const rosterFlags = [...startFlags, ...(process.env.BENCH_ROSTER_FLAGS ?? '').split(/\s+/).filter(Boolean)];
-const ROUNDS = 4;
-const SETTLE_SECONDS = 5;
+// The Roster server runs with the node flags of `npm start` (package.json), so the bench measures what is
+// deployed; BENCH_ROSTER_FLAGS="--max-semi-space-size=4" adds more (lib.ts rosterFlags).
 
 const resultsFile = new URL('./results/scim-latest.json', import.meta.url);
 
 if (!(seconds > 0) || !(warmupSeconds >= 0) || !(connections > 0)) throw new Error('BENCH_SECONDS and BENCH_CONNECTIONS must be positive numbers, BENCH_WARMUP >= 0');
-
-class BenchFailure extends Error {}
-
-function assert(ok: unknown, message: string): asserts ok {
-  if (!ok) throw new BenchFailure(message);
-}
 
 /** One request before measuring: a benchmark of 404s or empty lists would measure nothing. */
 async function preflight(rosterUrl: string, baselineUrl: string, token: string): Promise<void> {
@@ -79,8 +64,7 @@ async function main(): Promise<void> {
   const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 200);
   // Each PATCH run adds a distinct spare member per request: make sure (generously) that there are enough of them.
   const users = Math.max(SEED.users, SEED.bigGroup + SEED.smallGroup + Math.ceil(2000 * (seconds + warmupSeconds)));
-  const load = loadavg()[0];
-  if (load > 1) console.warn(`WARNING: the machine is busy (1-minute load average ${load.toFixed(2)}): the numbers will be noisy`);
+  const load = loadAverageAtStart();
   try {
     await withBenchDatabase(databaseUrl, async (db, benchUrl) => {
       const org = await createOrganization(db, { name: 'Bench', ownerEmail: 'owner@roster-bench.test' });
@@ -105,9 +89,7 @@ async function main(): Promise<void> {
           process.stdout.write(`running ${name} (${warmupSeconds} s warm-up + ${extra.seconds ?? seconds} s)... `);
           const s = await runLoad({ kind, url, seconds, warmupSeconds, connections, token: org.scimToken, users, ...extra });
           console.log(`${s.rps.toFixed(0)} req/s, p99 ${s.p99} ms, status ${JSON.stringify(s.statusCodes)}, errors ${s.errors}`);
-          assert(failureRate(s) <= MAX_FAILURE_RATE,
-            `${name}: ${s.non2xx} non-2xx responses and ${s.errors} connection errors (${s.timeouts} timeouts) over ${s.okWithWarmup + s.non2xx + s.errors} requests; statuses ${JSON.stringify(s.statusCodes)}`);
-          if (s.non2xx + s.errors > 0) console.warn(`WARNING ${name}: ${s.non2xx} non-2xx, ${s.errors} errors (below the ${MAX_FAILURE_RATE * 100}% limit)`);
+          checkFailures(name, s);
           stats[name] = s;
           return s;
         };
@@ -122,7 +104,6 @@ async function main(): Promise<void> {
         await runLoad({ kind: 'baseline', url: baseline.url, seconds: SETTLE_SECONDS, warmupSeconds: 0, connections, token: org.scimToken, users });
         await runLoad({ kind: 'baseline-auth', url: baseline.url, seconds: SETTLE_SECONDS, warmupSeconds: 0, connections, token: org.scimToken, users });
         console.log('done');
-        const rounds = Math.max(1, Math.min(ROUNDS, Math.floor(seconds / 2)));
         const lookupRounds: LoadStats[] = [];
         const bareRounds: LoadStats[] = [];
         const authRounds: LoadStats[] = [];
@@ -256,7 +237,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(err instanceof BenchFailure ? `\nBENCHMARK FAILED: ${err.message}` : err);
-  process.exitCode = 1;
-});
+main().catch(reportFailure);

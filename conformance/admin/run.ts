@@ -14,8 +14,7 @@
 // The sessions case signs a member in through the deployment's OpenID Connect pages (a client it registers
 // through the API, redirect URI https://conformance.invalid/callback, never fetched), so that there is a
 // session to list and to end.
-import { parseArgs } from 'node:util';
-import { DEFAULT_TIMEOUT_MS } from './client.ts';
+import { COMMON_USAGE, commandLine, exitWith } from '../lib/cli.ts';
 import { run } from './runner.ts';
 
 import './cases-access.ts';
@@ -30,57 +29,20 @@ import './cases-sso.ts';
 import './cases-openapi.ts';
 
 const usage = `usage: node conformance/admin/run.ts --url <server base URL, e.g. http://127.0.0.1:3000> --key <owner API key, rst_key_...> --org <organisation id>
-       [--grep <substring of case names>] [--timeout <ms per request, default ${DEFAULT_TIMEOUT_MS}>] [--verbose]
+       ${COMMON_USAGE}
 The key may also be given as ADMIN_API_KEY in the environment.`;
 
-let values;
-try {
-  ({ values } = parseArgs({
-    options: {
-      url: { type: 'string' },
-      key: { type: 'string' },
-      org: { type: 'string' },
-      grep: { type: 'string' },
-      timeout: { type: 'string' },
-      verbose: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  }));
-} catch (err) {
-  console.error((err as Error).message);
-  console.error(usage);
-  process.exit(2);
-}
+const { values, required, requestTimeoutMs, caseTimeoutMs } = commandLine(usage, ['key', 'org'], ({ url: given, key = process.env.ADMIN_API_KEY, org: orgId }) => {
+  // The base URL of the server; one given with the API's own path (/api/v1) is taken as the server's.
+  const url = given?.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
+  return url && /^https?:\/\//.test(url) && key && orgId ? { url, key, orgId } : null;
+});
 
-if (values.help) {
-  console.log(usage);
-  process.exit(0);
-}
-
-// The base URL of the server; one given with the API's own path (/api/v1) is taken as the server's.
-const url = values.url?.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
-const key = values.key ?? process.env.ADMIN_API_KEY;
-const orgId = values.org;
-if (!url || !/^https?:\/\//.test(url) || !key || !orgId) {
-  console.error(usage);
-  process.exit(2);
-}
-const requestTimeoutMs = values.timeout ? Number(values.timeout) : DEFAULT_TIMEOUT_MS;
-if (!Number.isFinite(requestTimeoutMs) || requestTimeoutMs <= 0) {
-  console.error(`--timeout must be a positive number of milliseconds\n${usage}`);
-  process.exit(2);
-}
-
-const { failed } = await run({
-  url,
-  key,
-  orgId,
+exitWith(await run({
+  ...required,
   grep: values.grep,
   requestTimeoutMs,
-  caseTimeoutMs: Math.max(120_000, requestTimeoutMs * 8),
+  caseTimeoutMs,
   verbose: values.verbose ?? false,
   log: (line) => console.log(line),
-});
-process.exitCode = failed > 0 ? 1 : 0;
+}));

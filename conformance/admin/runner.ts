@@ -1,13 +1,14 @@
-// Minimal sequential test runner: test(name, fn) registers a case; run() executes them in order, prints
-// "ok - name" / "not ok - name: reason" per case and returns the tallies. Each case gets a fresh Ctx whose
-// helpers remember what the case created and undo it afterwards (in a finally), newest first, so that the
-// organisation is left as it was found and the suite can run again against it.
+// The admin API suite's cases on conformance/lib/runner.ts: test(name, fn) registers a case; run() executes
+// them in order, prints "ok - name" / "not ok - name: reason" per case and returns the tallies. Each case gets
+// a fresh Ctx whose helpers remember what the case created and undo it afterwards (in a finally), newest
+// first, so that the organisation is left as it was found and the suite can run again against it.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { type BaseCtx, once, reasonOf, type RunOptions as LibRunOptions, scoped, skip, Suite } from '../lib/runner.ts';
 import { Api, type CallLog, qs, type Res } from './client.ts';
 import { describe, expectJson, expectList, expectStatus } from './admin.ts';
 
-export interface Ctx {
+export interface Ctx extends BaseCtx {
   /** The client with the owner API key given on the command line. */
   api: Api;
   /** The same server and organisation, no credential. */
@@ -43,30 +44,15 @@ export interface Ctx {
   subset: boolean;
   /** What the run called so far. */
   log: CallLog;
-  /** End the case as passed-with-a-note ("ok - name # SKIP reason"). */
-  skip(reason: string): never;
 }
 
-export type CaseFn = (ctx: Ctx) => Promise<void>;
+const suite = new Suite<Ctx>();
 
-const cases: { name: string; fn: CaseFn }[] = [];
+export const test = suite.test;
 
-export function test(name: string, fn: CaseFn): void {
-  if (cases.some((c) => c.name === name)) throw new Error(`duplicate case name: ${name}`);
-  cases.push({ name, fn });
-}
-
-class Skip extends Error {}
-
-export interface RunOptions {
-  url: string;
+export interface RunOptions extends LibRunOptions {
   key: string;
   orgId: string;
-  grep?: string;
-  caseTimeoutMs: number;
-  requestTimeoutMs: number;
-  verbose: boolean;
-  log: (line: string) => void;
 }
 
 export async function run(opts: RunOptions): Promise<{ passed: number; failed: number }> {
@@ -74,28 +60,16 @@ export async function run(opts: RunOptions): Promise<{ passed: number; failed: n
   const log: CallLog = { calls: [], errors: [], timeouts: 0 };
   const api = new Api(opts.url, opts.orgId, opts.key, log, opts.requestTimeoutMs);
   const anon = api.withKey(null);
-  let docCache: Promise<any> | null = null;
-  const openapi = (): Promise<any> => {
-    docCache ??= api.withKey(null).get('/openapi.json').then((res) => expectJson(res, 200));
-    docCache.catch(() => { docCache = null; });
-    return docCache;
-  };
+  const openapi = once((): Promise<any> => api.withKey(null).get('/openapi.json').then((res) => expectJson(res, 200)));
 
-  const selected = cases.filter((c) => !opts.grep || c.name.toLowerCase().includes(opts.grep.toLowerCase()));
-  if (selected.length === 0) console.error(`no case name contains "${opts.grep}"`);
-  let passed = 0;
-  let failed = 0;
-  let index = 0;
-  for (const tc of selected) {
-    index += 1;
-    const scope = `${runId}-${index}`;
+  return suite.run(runId, opts, (scope) => {
     const cleanup: { what: string; fn: () => Promise<Res | void>; ok: number[] }[] = [];
-    let counter = 0;
-    const label = (l?: string): string => l ?? `x${++counter}`;
+    const names = scoped(scope);
+    const timeoutsBefore = log.timeouts;
     const ctx: Ctx = {
       api, anon, orgId: opts.orgId, scope, runId, log, subset: Boolean(opts.grep), openapi,
-      email: (l) => `${scope}-${label(l)}@example.com`,
-      name: (l) => `${scope}-${label(l)}`,
+      email: names.email,
+      name: names.name,
       defer(what, fn, ok = [200, 204, 404]) { cleanup.push({ what, fn, ok }); },
       async createMember(fields = {}) {
         const body = { name: `Conf ${ctx.name()}`, email: ctx.email(), role: 'member', ...fields };
@@ -147,43 +121,24 @@ export async function run(opts: RunOptions): Promise<{ passed: number; failed: n
         assert.equal(owners.length, 1, `exactly one owner: ${JSON.stringify(owners).slice(0, 300)}`);
         return owners[0];
       },
-      skip(reason: string): never { throw new Skip(reason); },
+      skip,
     };
-
-    let error: unknown = null;
-    let skipped: string | null = null;
-    const timeoutsBefore = log.timeouts;
-    try {
-      await withTimeout(tc.fn(ctx), opts.caseTimeoutMs);
-    } catch (err) {
-      if (err instanceof Skip) skipped = err.message;
-      else error = err;
-    } finally {
-      // A request that timed out may still hold the server (or be queued there): wait until it answers again,
-      // so that the cleanup and the next cases do not fail for it.
-      if (log.timeouts > timeoutsBefore) {
-        const waited = await waitForServer(api, opts.caseTimeoutMs);
-        if (opts.verbose) opts.log(`# a request timed out: the server answered again after ${waited === null ? 'more than ' : ''}${Math.round((waited ?? opts.caseTimeoutMs) / 1000)} s`);
-      }
-      const cleanupError = await runCleanup(cleanup);
-      if (error === null && cleanupError !== null) error = new Error(`cleanup: ${cleanupError}`);
-    }
-
-    if (error === null) {
-      passed += 1;
-      opts.log(skipped === null ? `ok - ${tc.name}` : `ok - ${tc.name} # SKIP ${oneLine(skipped)}`);
-    } else {
-      failed += 1;
-      opts.log(`not ok - ${tc.name}: ${oneLine(reasonOf(error))}`);
-      if (opts.verbose && error instanceof Error && error.stack) {
-        for (const line of error.stack.split('\n')) opts.log(`#   ${line}`);
-      }
-    }
-  }
-  opts.log(`${passed} passed, ${failed} failed`);
-  return { passed, failed };
+    return {
+      ctx,
+      async cleanup() {
+        // A request that timed out may still hold the server (or be queued there): wait until it answers again,
+        // so that the cleanup and the next cases do not fail for it.
+        if (log.timeouts > timeoutsBefore) {
+          const waited = await waitForServer(api, opts.caseTimeoutMs);
+          if (opts.verbose) opts.log(`# a request timed out: the server answered again after ${waited === null ? 'more than ' : ''}${Math.round((waited ?? opts.caseTimeoutMs) / 1000)} s`);
+        }
+        return runCleanup(cleanup);
+      },
+    };
+  });
 }
 
+/** Undoes what the case made, newest first; what could not be undone, or null. */
 async function runCleanup(items: { what: string; fn: () => Promise<Res | void>; ok: number[] }[]): Promise<string | null> {
   const problems: string[] = [];
   for (const { what, fn, ok } of [...items].reverse()) {
@@ -216,22 +171,4 @@ async function waitForServer(api: Api, ms: number): Promise<number | null> {
     }
   }
   return null;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`case timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-function reasonOf(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
-  return String(err);
-}
-
-function oneLine(s: string): string {
-  const flat = s.replace(/\s*\n\s*/g, ' ').trim();
-  return flat.length > 700 ? `${flat.slice(0, 700)}…` : flat;
 }

@@ -3,37 +3,14 @@
 // another organisation's id is 404 whatever the caller, bad input is a problem+json 400 and changes nothing.
 import assert from 'node:assert/strict';
 import * as client from 'openid-client';
-import { Browser } from '../../conformance/oidc/browser.ts';
-import { createClient } from '../../src/directory/clients.ts';
 import { createOrganization } from '../../src/directory/organizations.ts';
-import type { OidcService } from '../../src/oidc/provider.ts';
-import { type Srv, startServer, stopServer } from '../oidc-server.ts';
 import { unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
-
-const REDIRECT = 'https://console.example/callback';
-const actor = { type: 'system', id: 'test' } as const;
+import { adminServer } from './support.ts';
 
 describe('admin API: access', function () {
   this.timeout(60_000);
-  let srv: Srv;
-  let issuer: string;
-  let oidc: OidcService;
-
-  before(async () => {
-    srv = await startServer();
-    ({ issuer, oidc } = srv);
-  });
-  after(() => stopServer(srv));
-
-  const api = async (method: string, path: string, token: string | null, body?: unknown) => {
-    const res = await fetch(`${issuer}/api/v1${path}`, {
-      method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, type: res.headers.get('content-type') ?? '', body: text ? JSON.parse(text) : null };
-  };
+  const { api, signIn } = adminServer();
 
   const newOrg = async () => {
     const name = unique('admin-');
@@ -41,19 +18,8 @@ describe('admin API: access', function () {
   };
 
   /** The owner signs in to the organisation's own app (the console) and gets an access token. */
-  async function ownerToken(org: Awaited<ReturnType<typeof newOrg>>): Promise<string> {
-    const { clientId, clientSecret } = await createClient(testDb(), { orgId: org.org.id, actor, redirectUris: [REDIRECT], public: false });
-    const config = await client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
-    const verifier = client.randomPKCECodeVerifier();
-    const browser = new Browser();
-    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid email', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 's' });
-    let page = await browser.go(url.toString(), { stopAt: (u) => u.startsWith(REDIRECT) });
-    page = await browser.submit(page, '/email', { email: org.owner.email });
-    page = await browser.submit(page, '/password', { password: org.owner.temporaryPassword! });
-    page = await browser.submit(page, '/change-password', { password: 'the owner chose this one' }, { stopAt: (u) => u.startsWith(REDIRECT) });
-    const tokens = await client.authorizationCodeGrant(config, new URL(page.location!), { pkceCodeVerifier: verifier, expectedState: 's' });
-    return tokens.access_token;
-  }
+  const ownerToken = (org: Awaited<ReturnType<typeof newOrg>>): Promise<string> =>
+    signIn(org.org.id, org.owner.email, org.owner.temporaryPassword!, { newPassword: 'the owner chose this one' });
 
   it('401 without a credential or with a bad one; 404 for another organisation (or none) whatever the caller; problem+json with a stable code', async () => {
     const a = await newOrg();
@@ -117,36 +83,18 @@ describe('admin API: access', function () {
 
 describe('admin API: sessions and auth activity', function () {
   this.timeout(60_000);
-  let srv: Srv;
-  let issuer: string;
-  let oidc: OidcService;
-
-  before(async () => {
-    srv = await startServer();
-    ({ issuer, oidc } = srv);
-  });
-  after(() => stopServer(srv));
+  const { api, signInFlow } = adminServer();
 
   it("lists the organisation's sessions and auth events (never another's), pages events by cursor, revokes a session at once; bad parameters are 400", async () => {
     const name = unique('activity-');
     const org = await createOrganization(testDb(), { name, ownerEmail: `owner@${name}.test` });
     const other = await createOrganization(testDb(), { name: unique('other-'), ownerEmail: `owner@${unique('o')}.test` });
-    const { clientId, clientSecret } = await createClient(testDb(), { orgId: org.org.id, actor, redirectUris: [REDIRECT], public: false });
-    const config = await client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
-    const verifier = client.randomPKCECodeVerifier();
-    const browser = new Browser();
-    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid offline_access', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 's' });
-    let page = await browser.go(url.toString(), { stopAt: (u) => u.startsWith(REDIRECT) });
-    page = await browser.submit(page, '/email', { email: org.owner.email });
-    const wrong = await browser.submit(page, '/password', { password: 'not the password at all' });
-    page = await browser.submit(wrong, '/password', { password: org.owner.temporaryPassword! });
-    page = await browser.submit(page, '/change-password', { password: 'activity passphrase here' }, { stopAt: (u) => u.startsWith(REDIRECT) });
-    const tokens = await client.authorizationCodeGrant(config, new URL(page.location!), { pkceCodeVerifier: verifier, expectedState: 's' });
+    // The owner signs in, with a wrong password first (a failed attempt in the auth events); offline_access for a refresh token.
+    const { tokens, config } = await signInFlow(org.org.id, org.owner.email, org.owner.temporaryPassword!, {
+      scope: 'openid offline_access', wrongPasswordFirst: 'not the password at all', newPassword: 'activity passphrase here',
+    });
 
-    const get = async (path: string, key = org.apiKey) => {
-      const res = await fetch(`${issuer}/api/v1${path}`, { headers: { authorization: `Bearer ${key}` } });
-      return { status: res.status, body: await res.json() };
-    };
+    const get = (path: string, key = org.apiKey) => api('GET', path, key);
     const sessions = await get(`/orgs/${org.org.id}/sessions`);
     assert.equal(sessions.status, 200);
     assert.equal(sessions.body.items.length, 1);
@@ -168,10 +116,10 @@ describe('admin API: sessions and auth activity', function () {
       assert.equal(res.body.code, 'invalid_request');
     }
 
-    const revoke = await fetch(`${issuer}/api/v1/orgs/${org.org.id}/sessions/${sessions.body.items[0].id}`, { method: 'DELETE', headers: { authorization: `Bearer ${org.apiKey}` } });
+    const revoke = await api('DELETE', `/orgs/${org.org.id}/sessions/${sessions.body.items[0].id}`, org.apiKey);
     assert.equal(revoke.status, 204);
     await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token!), (e: { error?: string }) => e.error === 'invalid_grant');
-    const again = await fetch(`${issuer}/api/v1/orgs/${org.org.id}/sessions/${sessions.body.items[0].id}`, { method: 'DELETE', headers: { authorization: `Bearer ${org.apiKey}` } });
+    const again = await api('DELETE', `/orgs/${org.org.id}/sessions/${sessions.body.items[0].id}`, org.apiKey);
     assert.equal(again.status, 404);
   });
 });

@@ -24,52 +24,28 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import * as client from 'openid-client';
 import { pino } from 'pino';
-import { Browser } from '../../conformance/oidc/browser.ts';
-import { createClient } from '../../src/directory/clients.ts';
 import { acceptInvitation, declineInvitation, viewInvitation } from '../../src/directory/invitations.ts';
 import { createPasswordHasher } from '../../src/directory/passwords.ts';
 import { startMailSender } from '../../src/mail/sender.ts';
-import { createGroup as scimCreateGroup, newOrg, type TestOrg, unique } from '../helpers.ts';
+import { createGroup as scimCreateGroup, unique } from '../helpers.ts';
 import { eventually, startSmtpReceiver } from '../mail/support.ts';
-import { type Srv, startServer, stopServer } from '../oidc-server.ts';
 import { testDb } from '../setup.ts';
+import { adminServer, type ApiResponse as Res, type Team } from './support.ts';
 
-const REDIRECT = 'https://console.example/callback';
-const SYSTEM = { type: 'system', id: 'test' } as const;
 const DAY_MS = 24 * 60 * 60 * 1000;
 const hasher = createPasswordHasher();
-
-type Res = { status: number; type: string; body: any };
-type Team = TestOrg & { id: string; call: (method: string, path: string, body?: unknown, token?: string) => Promise<Res> };
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const address = (label = 'inv-') => `${unique(label)}@example.test`;
 
 describe('admin API: invitations, roles and groups', function () {
   this.timeout(120_000);
-  let srv: Srv;
-  before(async () => { srv = await startServer(); });
-  after(() => stopServer(srv));
+  /** newTeam(): an organisation, and a caller of its admin API: paths relative to /api/v1/orgs/{orgId}, the owner's API key unless told. */
+  const { issuer, newTeam, signIn } = adminServer();
 
   // -------------------------------------------------------------------------------------------------------
   // Helpers
-
-  /** An organisation, and a caller of its admin API: paths relative to /api/v1/orgs/{orgId}, the owner's API key unless told. */
-  async function newTeam(): Promise<Team> {
-    const org = await newOrg();
-    const call = async (method: string, path: string, body?: unknown, token = org.apiKey): Promise<Res> => {
-      const res = await fetch(`${srv.issuer}/api/v1/orgs/${org.org.id}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      return { status: res.status, type: res.headers.get('content-type') ?? '', body: text ? JSON.parse(text) : null };
-    };
-    return { ...org, id: org.org.id, call };
-  }
 
   const ok = (res: Res, status: number, what = '') => assert.equal(res.status, status, `${what} ${JSON.stringify(res.body)}`);
 
@@ -107,8 +83,8 @@ describe('admin API: invitations, roles and groups', function () {
 
   /** The invitation link of a message, and its token. */
   function linkIn(text: string): { link: string; token: string } {
-    const m = new RegExp(`^(${srv.issuer.replace(/[.]/g, '\\.')}/account/invitation\\?token=(rst_inv_[A-Za-z0-9_-]{43}))$`, 'm').exec(text);
-    assert.ok(m, `no invitation link under ${srv.issuer} in: ${text}`);
+    const m = new RegExp(`^(${issuer().replace(/[.]/g, '\\.')}/account/invitation\\?token=(rst_inv_[A-Za-z0-9_-]{43}))$`, 'm').exec(text);
+    assert.ok(m, `no invitation link under ${issuer()} in: ${text}`);
     return { link: m[1], token: m[2] };
   }
 
@@ -141,23 +117,6 @@ describe('admin API: invitations, roles and groups', function () {
     const email = address('member-');
     const { res } = await write(team, 'member.created', 201, 'POST', '/members', { email, role: opts.role ?? 'member', ...(opts.name ? { name: opts.name } : {}) });
     return { email, memberId: res.body.member.id as string, accountId: res.body.member.accountId as string, temporaryPassword: res.body.temporaryPassword as string };
-  }
-
-  /** The person signs in to an application of the organisation (the console) through the OIDC pages and gets an access token. */
-  async function signIn(orgId: string, email: string, temporaryPassword: string): Promise<string> {
-    const { clientId, clientSecret } = await createClient(testDb(), { orgId, actor: SYSTEM, redirectUris: [REDIRECT], public: false });
-    const config = await client.discovery(new URL(srv.issuer), clientId, undefined, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
-    const verifier = client.randomPKCECodeVerifier();
-    const browser = new Browser();
-    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid email', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 's' });
-    const stopAt = (u: string) => u.startsWith(REDIRECT);
-    let page = await browser.go(url.toString(), { stopAt });
-    page = await browser.submit(page, '/email', { email });
-    page = await browser.submit(page, '/password', { password: temporaryPassword });
-    page = await browser.submit(page, '/change-password', { password: `a passphrase of my own ${unique()}` }, { stopAt });
-    assert.ok(page.location?.startsWith(REDIRECT), `signed in: ${page.status} ${page.html.slice(0, 300)}`);
-    const tokens = await client.authorizationCodeGrant(config, new URL(page.location!), { pkceCodeVerifier: verifier, expectedState: 's' });
-    return tokens.access_token;
   }
 
   /** A member with role `member` (or `role`), signed in: their access token. */

@@ -3,47 +3,24 @@
 // removal only with a current code); their sessions (only their own can be ended); their password (only with
 // the current one; every session ends). An API key is not a person: 403 user_only.
 import assert from 'node:assert/strict';
-import * as client from 'openid-client';
 import { generate } from 'otplib';
-import { Browser } from '../../conformance/oidc/browser.ts';
-import { createClient } from '../../src/directory/clients.ts';
 import { createOrganization } from '../../src/directory/organizations.ts';
-import { type Srv, startServer, stopServer } from '../oidc-server.ts';
 import { unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
+import { adminServer } from './support.ts';
 
-const REDIRECT = 'https://app.example/callback';
 const PASSWORD = 'a passphrase chosen at first sign-in';
 
 describe('admin API: my account (/me)', function () {
   this.timeout(60_000);
-  let srv: Srv;
-  before(async () => { srv = await startServer(); });
-  after(() => stopServer(srv));
+  const { api, signIn } = adminServer();
 
-  const api = async (method: string, path: string, token: string, body?: unknown) => {
-    const res = await fetch(`${srv.issuer}/api/v1${path}`, {
-      method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
-
+  /** The owner of a new organisation, signed in to one of its apps (choosing PASSWORD): their access token and /me path. */
   async function ownerSignedIn() {
     const name = unique('me-');
     const org = await createOrganization(testDb(), { name, ownerEmail: `owner@${name}.test` });
-    const { clientId, clientSecret } = await createClient(testDb(), { orgId: org.org.id, actor: { type: 'system', id: 'test' }, redirectUris: [REDIRECT], public: false });
-    const config = await client.discovery(new URL(srv.issuer), clientId, undefined, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
-    const verifier = client.randomPKCECodeVerifier();
-    const browser = new Browser();
-    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid email', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 's' });
-    const toApp = { stopAt: (u: string) => u.startsWith(REDIRECT) };
-    let page = await browser.go(url.toString(), toApp);
-    page = await browser.submit(page, '/email', { email: org.owner.email });
-    page = await browser.submit(page, '/password', { password: org.owner.temporaryPassword! });
-    page = await browser.submit(page, '/change-password', { password: PASSWORD }, toApp);
-    const tokens = await client.authorizationCodeGrant(config, new URL(page.location!), { pkceCodeVerifier: verifier, expectedState: 's' });
-    return { org, token: tokens.access_token, base: `/orgs/${org.org.id}/me` };
+    const token = await signIn(org.org.id, org.owner.email, org.owner.temporaryPassword!, { newPassword: PASSWORD });
+    return { org, token, base: `/orgs/${org.org.id}/me` };
   }
 
   it('shows who I am and my organisations; refuses an API key (403 user_only)', async () => {

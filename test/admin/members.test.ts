@@ -6,20 +6,13 @@
 // account, the owner is protected, nobody acts on themselves, every write leaves exactly one audit event (and
 // nothing can edit the audit log), and a role change applies to the very next request of a live token.
 import assert from 'node:assert/strict';
-import * as client from 'openid-client';
-import { Browser } from '../../conformance/oidc/browser.ts';
-import { createClient } from '../../src/directory/clients.ts';
 import { createOrganization } from '../../src/directory/organizations.ts';
 import { createPasswordHasher } from '../../src/directory/passwords.ts';
-import { type Srv, startServer, stopServer } from '../oidc-server.ts';
 import { unique, userBody } from '../helpers.ts';
 import { testDb } from '../setup.ts';
-
-const REDIRECT = 'https://console.example/callback';
-const system = { type: 'system', id: 'test' } as const;
+import { adminServer, type ApiResponse as Res } from './support.ts';
 
 type Org = Awaited<ReturnType<typeof createOrganization>>;
-type Res = { status: number; type: string; body: any };
 type Entry = {
   id: string; kind: 'member' | 'invitation'; accountId: string | null; name: string | null; email: string; phone: string | null; role: string;
   status: 'active' | 'deactivated' | 'invited'; managed: boolean; groups: { id: string; name: string }[]; mfaMethods: string[];
@@ -28,25 +21,11 @@ type Entry = {
 
 describe('admin API: members', function () {
   this.timeout(60_000);
-  let srv: Srv;
-  let issuer: string;
-
-  before(async () => {
-    srv = await startServer();
-    issuer = srv.issuer;
-  });
-  after(() => stopServer(srv));
+  const server = adminServer();
 
   // ---- helpers ---------------------------------------------------------------------------------------------
 
-  async function api(method: string, path: string, token: string, body?: unknown): Promise<Res> {
-    const res = await fetch(`${issuer}/api/v1${path}`, {
-      method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, type: res.headers.get('content-type') ?? '', body: text ? JSON.parse(text) : null };
-  }
+  const { api } = server;
 
   const newOrg = (): Promise<Org> => {
     const name = unique('members-');
@@ -129,20 +108,8 @@ describe('admin API: members', function () {
   const sessionRow = (orgId: string, id: string) => testDb()('sessions').where({ org_id: orgId, id }).first('revoked_at', 'revoked_reason');
 
   /** Signs a person in for the first time (temporary password, then the forced change) to the org's own app: an access token. */
-  async function signIn(org: Org, email: string, temporaryPassword: string): Promise<string> {
-    const { clientId, clientSecret } = await createClient(testDb(), { orgId: org.org.id, actor: system, redirectUris: [REDIRECT], public: false });
-    const config = await client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
-    const verifier = client.randomPKCECodeVerifier();
-    const browser = new Browser();
-    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid email', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 's' });
-    let page = await browser.go(url.toString(), { stopAt: (u) => u.startsWith(REDIRECT) });
-    page = await browser.submit(page, '/email', { email });
-    page = await browser.submit(page, '/password', { password: temporaryPassword });
-    page = await browser.submit(page, '/change-password', { password: 'a passphrase chosen at first sign-in' }, { stopAt: (u) => u.startsWith(REDIRECT) });
-    assert.ok(page.location?.startsWith(REDIRECT), `sign-in did not return to the app: ${page.status} ${page.url}`);
-    const tokens = await client.authorizationCodeGrant(config, new URL(page.location!), { pkceCodeVerifier: verifier, expectedState: 's' });
-    return tokens.access_token;
-  }
+  const signIn = (org: Org, email: string, temporaryPassword: string): Promise<string> =>
+    server.signIn(org.org.id, email, temporaryPassword, { newPassword: 'a passphrase chosen at first sign-in' });
 
   const verifies = (hash: string, password: string) => createPasswordHasher().verify(hash, password);
 
@@ -285,7 +252,7 @@ describe('admin API: members', function () {
 
       // A member whose user name is not their e-mail (provisioned over SCIM): adding the e-mail again is already_member.
       const provisioned = address('provisioned');
-      const scim = await fetch(`${issuer}/scim/v2/Users`, {
+      const scim = await fetch(`${server.issuer()}/scim/v2/Users`, {
         method: 'POST', headers: { authorization: `Bearer ${b.scimToken}`, 'content-type': 'application/scim+json' },
         body: JSON.stringify(userBody(unique('jdoe-'), { emails: [{ value: provisioned, type: 'work', primary: true }] })),
       });

@@ -11,6 +11,7 @@ import { type Srv, startServer, stopServer } from '../oidc-server.ts';
 import { startUpstreamIdp, type UpstreamIdp } from '../sso/upstream-idp.ts';
 import { unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
+import { adminApi } from './support.ts';
 
 /** A DNS server that answers TXT queries from a map (name -> values), NXDOMAIN otherwise. Enough of RFC 1035 for Node's resolver. */
 async function startTxtServer(records: Map<string, string[]>): Promise<{ port: number; socket: Socket }> {
@@ -66,13 +67,7 @@ describe('admin API: the SSO connection', function () {
     dns?.socket.close();
   });
 
-  const api = async (method: string, path: string, token: string, body?: unknown) => {
-    const res = await fetch(`${srv.issuer}/api/v1${path}`, {
-      method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
+  const api = adminApi(() => srv.issuer);
 
   async function newOrg() {
     const name = unique('ssoapi-');

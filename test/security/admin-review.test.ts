@@ -15,20 +15,13 @@
 // - audit: one event per write; the table refuses UPDATE, DELETE and TRUNCATE.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import * as client from 'openid-client';
 import { Browser, headingOf, type PageResult } from '../../conformance/oidc/browser.ts';
 import { routes } from '../../src/admin/routes.ts';
-import { createClient } from '../../src/directory/clients.ts';
-import { createUser, newOrg, scimClient, type TestOrg, unique } from '../helpers.ts';
-import { type Srv, startServer, stopServer } from '../oidc-server.ts';
+import { createUser, scimClient, unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
+import { adminServer, type ApiResponse as Res, type Team } from '../admin/support.ts';
 import { insertSession } from './support.ts';
 
-const REDIRECT = 'https://console.example/callback';
-const SYSTEM = { type: 'system', id: 'security-review' } as const;
-
-type Res = { status: number; type: string; body: any };
-type Team = TestOrg & { id: string; call: (method: string, path: string, body?: unknown, token?: string) => Promise<Res> };
 type Person = { email: string; memberId: string; accountId: string; temporaryPassword: string; token: string };
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -37,40 +30,14 @@ const b64 = (s: string) => Buffer.from(s).toString('base64url');
 
 describe('security review: the admin API', function () {
   this.timeout(300_000);
-  let srv: Srv;
-  before(async () => { srv = await startServer(); });
-  after(() => stopServer(srv));
+  const server = adminServer();
 
   // -------------------------------------------------------------------------------------------------------
   // Helpers
 
-  async function newTeam(): Promise<Team> {
-    const org = await newOrg();
-    const call = async (method: string, path: string, body?: unknown, token = org.apiKey): Promise<Res> => {
-      const res = await fetch(`${srv.issuer}/api/v1/orgs/${org.org.id}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-      });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try { parsed = text ? JSON.parse(text) : null; } catch { /* not JSON: kept as text */ }
-      return { status: res.status, type: res.headers.get('content-type') ?? '', body: parsed };
-    };
-    return { ...org, id: org.org.id, call };
-  }
-
+  const { newTeam } = server;
   /** Any path under /api/v1 (for another organisation's paths). */
-  async function rawCall(method: string, path: string, token: string, body?: unknown): Promise<Res> {
-    const res = await fetch(`${srv.issuer}/api/v1${path}`, {
-      method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try { parsed = text ? JSON.parse(text) : null; } catch { /* kept as text */ }
-    return { status: res.status, type: res.headers.get('content-type') ?? '', body: parsed };
-  }
+  const rawCall = server.api;
 
   const show = (res: Res) => `${res.status} ${JSON.stringify(res.body).slice(0, 400)}`;
   const ok = (res: Res, status: number, what = '') => assert.equal(res.status, status, `${what}: ${show(res)}`);
@@ -107,22 +74,9 @@ describe('security review: the admin API', function () {
     return { email, memberId: res.body.member.id as string, accountId: res.body.member.accountId as string, temporaryPassword: res.body.temporaryPassword as string };
   }
 
-  /** Signs in to one of the organisation's applications through the OIDC pages; the access token. */
-  async function signIn(orgId: string, email: string, password: string, newPassword?: string): Promise<string> {
-    const { clientId, clientSecret } = await createClient(testDb(), { orgId, actor: SYSTEM, redirectUris: [REDIRECT], public: false });
-    const config = await client.discovery(new URL(srv.issuer), clientId, undefined, client.ClientSecretBasic(clientSecret!), { execute: [client.allowInsecureRequests] });
-    const verifier = client.randomPKCECodeVerifier();
-    const browser = new Browser();
-    const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid email', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 's' });
-    const stopAt = (u: string) => u.startsWith(REDIRECT);
-    let page = await browser.go(url.toString(), { stopAt });
-    page = await browser.submit(page, '/email', { email });
-    page = await browser.submit(page, '/password', { password }, { stopAt });
-    if (!page.location?.startsWith(REDIRECT)) page = await browser.submit(page, '/change-password', { password: newPassword ?? `a passphrase of my own ${unique()}` }, { stopAt });
-    assert.ok(page.location?.startsWith(REDIRECT), `signed in: ${page.status} ${page.html.slice(0, 300)}`);
-    const tokens = await client.authorizationCodeGrant(config, new URL(page.location!), { pkceCodeVerifier: verifier, expectedState: 's' });
-    return tokens.access_token;
-  }
+  /** Signs in to one of the organisation's applications through the OIDC pages (changing the password if asked); the access token. */
+  const signIn = (orgId: string, email: string, password: string): Promise<string> =>
+    server.signIn(orgId, email, password, { passwordChange: 'if-asked' });
 
   async function signedIn(team: Team, role = 'member'): Promise<Person> {
     const m = await addMember(team, role);
@@ -495,7 +449,7 @@ describe('security review: the admin API', function () {
       assert.ok(m, 'a link in the mail');
       return m[1];
     }
-    const pageUrl = (token: string) => `${srv.issuer}/account/invitation?token=${encodeURIComponent(token)}`;
+    const pageUrl = (token: string) => `${server.issuer()}/account/invitation?token=${encodeURIComponent(token)}`;
     const deadText = (p: PageResult) => headingOf(p.html);
 
     it('256 random bits, stored only as a hash; each invitation its own; never in an API answer', async () => {
@@ -537,7 +491,7 @@ describe('security review: the admin API', function () {
       const random = `rst_inv_${randomBytes(32).toString('base64url')}`;
       const answers: [string, PageResult][] = [];
       for (const [what, url] of [
-        ['no token', `${srv.issuer}/account/invitation`], ['malformed', pageUrl("rst_inv_'or 1=1--")], ['random', pageUrl(random)],
+        ['no token', `${server.issuer()}/account/invitation`], ['malformed', pageUrl("rst_inv_'or 1=1--")], ['random', pageUrl(random)],
         ['used', pageUrl(tUsed)], ['declined', pageUrl(tDeclined)], ['cancelled', pageUrl(tCancelled)],
       ] as const) answers.push([what, await new Browser().go(url)]);
       for (const [what, p] of answers) {
