@@ -76,22 +76,21 @@ export const groupPatch = z.object({ name: z.string().trim().min(1).max(256) }).
 export const groupMembersAdd = z.object({ memberIds: z.array(id).min(1).max(1000) }).strict();
 export const groupRole = z.object({ role: role.nullable() }).strict();
 
+/** Whose and when, for the activity lists (sessions and auth events). */
+const activityFilters = {
+  memberId: id.optional(),
+  accountId: id.optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
+};
+
 export const sessionListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  memberId: id.optional(),
-  accountId: id.optional(),
   all: z.enum(['true', 'false']).optional(),
-  since: z.iso.datetime({ offset: true }).optional(),
-  until: z.iso.datetime({ offset: true }).optional(),
+  ...activityFilters,
 }).strict();
 
-export const authEventQuery = listQuery.extend({
-  memberId: id.optional(),
-  accountId: id.optional(),
-  outcome: z.enum(['success', 'failure']).optional(),
-  since: z.iso.datetime({ offset: true }).optional(),
-  until: z.iso.datetime({ offset: true }).optional(),
-}).strict();
+export const authEventQuery = listQuery.extend({ outcome: z.enum(['success', 'failure']).optional(), ...activityFilters }).strict();
 
 export const auditEventQuery = listQuery.extend({
   actor: z.string().max(200).optional(),
