@@ -16,7 +16,7 @@ import { DirectoryError } from '../directory/errors.ts';
 import type { PasswordHasher } from '../directory/passwords.ts';
 import { permissionsOf, standingOf } from '../directory/roles.ts';
 import type { Caller } from '../directory/team.ts';
-import type { SsoSupport } from '../oidc/provider.ts';
+import type { Sealer } from '../directory/sealing.ts';
 import { openApiDocument, referencePage } from './openapi.ts';
 import { Problem, type ProblemCode, problemStatus } from './problems.ts';
 import { type AdminContext, routes } from './routes.ts';
@@ -25,10 +25,16 @@ import { type AdminContext, routes } from './routes.ts';
 export type AccessTokenVerifier = (token: string) => Promise<{ accountId: string; clientId: string } | null>;
 
 /**
- * What setting an SSO connection needs from the sign-in door (the sealer, the upstream's discovery check, the
+ * What setting an SSO connection needs, handed in by whoever assembles the app (the sealer, the upstream's discovery check, the
  * redirect URI) and from the network (TXT records proving a domain); absent, the SSO routes answer 404.
  */
-export type AdminSso = SsoSupport & { resolveTxt: (name: string) => Promise<string[][]> };
+export type AdminSso = {
+  sealer: Sealer;
+  /** Checks the issuer's discovery document; answers the issuer as the document spells it (Invalid when it fails). */
+  checkIssuer: (issuer: string) => Promise<{ issuer: string }>;
+  redirectUri: string;
+  resolveTxt: (name: string) => Promise<string[][]>;
+};
 
 export type AdminDeps = { db: Knex; logger: Logger; issuer: string; verifyAccessToken?: AccessTokenVerifier; passwords?: PasswordHasher; passwordMinLength?: number; sso?: AdminSso };
 
