@@ -13,12 +13,12 @@ import { cancelInvitation, createInvitations, getInvitation, type InvitationMail
 import { getOrganizationSettings, updateLoginConfig, updateOrganizationSettings } from '../directory/organizations.ts';
 import { enqueueMail } from '../directory/outbox.ts';
 import { isUuid } from '../directory/predicate.ts';
-import { createRole, deleteRole, listRoles, mayGrant, type Permission, permissionsOf, updateRole } from '../directory/roles.ts';
+import { createRole, deleteRole, listRoles, type Permission, updateRole } from '../directory/roles.ts';
 import { encodeCursor, getRosterMember, isIsoInstant, listRoster } from '../directory/roster.ts';
 import { listSessions, revokeSession } from '../directory/sessions.ts';
 import { domainVerificationRecord, getSsoConnection, normalizeDomain, removeSsoConnection, setSsoConnection, type SsoConnection, unclaimedDomains } from '../directory/sso.ts';
 import {
-  addMember, type Caller, changeRole, mayHandOut, removeMember, resetMemberMfa, resetMemberPassword, setMemberActive, transferOwnership, updateProfile,
+  addMember, type Caller, changeRole, removeMember, resetMemberMfa, resetMemberPassword, setMemberActive, transferOwnership, updateProfile,
 } from '../directory/team.ts';
 import { invitationMessage } from '../mail/templates.ts';
 import QRCode from 'qrcode';
@@ -288,7 +288,7 @@ export const routes: AdminRoute[] = [
     summary: "The role a group (SCIM-provisioned ones too) grants its members besides their own; null for none",
     handler: async (ctx) => groupView(await setGroupRole(ctx.db, {
       orgId: ctx.caller.orgId, actor: ctx.caller.actor, id: ctx.params.groupId, role: (ctx.body as z.infer<typeof s.groupRole>).role,
-      mayHandOut: (trx, role) => mayHandOut(trx, ctx.caller, role),
+      grantor: ctx.caller.permissions,
     })),
   },
 
@@ -447,9 +447,7 @@ export const routes: AdminRoute[] = [
         handler: async (ctx) => {
           const input = ctx.body as { name: string; role?: string };
           const role = input.role ?? null;
-          // Never a key that can do more than its creator (an admin cannot mint an owner's key).
-          if (role !== null && !mayGrant(ctx.caller.permissions, permissionsOf(role))) throw new Problem('escalation', `you cannot create a key with the role ${role}`);
-          const issued = await createCredential(ctx.db, { orgId: ctx.caller.orgId, kind, name: input.name, role, actor: ctx.caller.actor });
+          const issued = await createCredential(ctx.db, { orgId: ctx.caller.orgId, kind, name: input.name, role, actor: ctx.caller.actor, grantor: ctx.caller.permissions });
           return { id: issued.id, name: input.name.trim(), ...(role ? { role } : {}), secret: issued.secret };
         },
       },

@@ -3,8 +3,8 @@
 // role, and created / last used / revoked times.
 import type { Knex } from 'knex';
 import { type Actor, recordAudit } from './audit.ts';
-import { Invalid } from './errors.ts';
-import { builtInRoles } from './roles.ts';
+import { Forbidden, Invalid } from './errors.ts';
+import { builtInRoles, mayGrant, type Permission, permissionsOf } from './roles.ts';
 import { isUuid, reuse } from './predicate.ts';
 import { hashSecret, issueSecret } from './tokens.ts';
 
@@ -74,11 +74,18 @@ export async function listCredentials(db: Knex, input: { orgId: string; kind: Cr
  * Issues a SCIM token or an API key through a door (the admin API), with its audit entry; the secret is in
  * the answer only. An API key carries a built-in role.
  */
-export async function createCredential(db: Knex, input: { orgId: string; kind: 'scim_token' | 'api_key'; name: string; role?: string | null; actor: Actor }): Promise<IssuedCredential> {
+export async function createCredential(
+  db: Knex,
+  input: { orgId: string; kind: 'scim_token' | 'api_key'; name: string; role?: string | null; actor: Actor; grantor?: ReadonlySet<Permission> },
+): Promise<IssuedCredential> {
   const name = input.name.trim();
   if (name.length === 0 || name.length > 200) throw new Invalid('a name is 1 to 200 characters', { field: 'name', rule: 'length' });
   if (input.kind === 'api_key' && !builtInRoles.includes(input.role as string)) {
     throw new Invalid(`an API key carries one of the roles ${builtInRoles.join(', ')}`, { field: 'role', rule: 'unknown_role' });
+  }
+  // Never a key that can do more than whoever makes it (an admin cannot mint an owner's key).
+  if (input.kind === 'api_key' && input.grantor && !mayGrant(input.grantor, permissionsOf(input.role))) {
+    throw new Forbidden(`you cannot create a key with the role ${input.role}: it can do more than you can`, { field: 'role', rule: 'escalation' });
   }
   return db.transaction(async (trx) => {
     const issued = await issueCredential(trx, { orgId: input.orgId, kind: input.kind, name, role: input.kind === 'api_key' ? input.role : null });

@@ -51,11 +51,10 @@ function toGroup(r: Row): Group {
 const groupColumns = ['g.id', 'g.org_id', 'g.display_name', 'g.external_id', 'g.version', 'g.created_at', 'g.updated_at', 'g.managed_by', 'g.role'];
 
 /** Who changes who is in a group that gives a role must be able to hand out that role (joining it is getting it). */
-async function checkGrantor(trx: Knex, orgId: string, role: string | null, grantor: ReadonlySet<Permission> | undefined): Promise<void> {
+async function checkGrantor(trx: Knex, orgId: string, role: string | null, grantor: ReadonlySet<Permission> | undefined,
+  refusal = 'this group gives a role that can do more than you can: you cannot change who is in it'): Promise<void> {
   if (!grantor || role === null) return;
-  if (!mayGrant(grantor, await rolePermissions(trx, { orgId, role }))) {
-    throw new Forbidden('this group gives a role that can do more than you can: you cannot change who is in it', { field: 'group', rule: 'escalation' });
-  }
+  if (!mayGrant(grantor, await rolePermissions(trx, { orgId, role }))) throw new Forbidden(refusal, { field: 'role', rule: 'escalation' });
 }
 
 /** The admin API edits only the groups it made: an identity provider would overwrite a change to one it provisioned. */
@@ -257,7 +256,7 @@ export async function listGroupSummaries(
  */
 export async function setGroupRole(
   db: Knex,
-  input: { orgId: string; actor: Actor; id: string; role: string | null; mayHandOut: (trx: Knex, role: string) => Promise<boolean> },
+  input: { orgId: string; actor: Actor; id: string; role: string | null; grantor: ReadonlySet<Permission> },
 ): Promise<Group> {
   const { orgId, actor, id, role } = input;
   if (!isUuid(id)) throw groupNotFound(id);
@@ -265,9 +264,7 @@ export async function setGroupRole(
   await db.transaction(async (trx) => {
     const row = await trx('groups').where({ org_id: orgId, id }).forUpdate().first('role');
     if (!row) throw groupNotFound(id);
-    for (const r of [row.role, role]) {
-      if (r !== null && !(await input.mayHandOut(trx, r))) throw new Forbidden('you cannot hand out a role that can do more than you can', { field: 'role', rule: 'escalation' });
-    }
+    for (const r of [row.role, role]) await checkGrantor(trx, orgId, r, input.grantor, 'you cannot hand out a role that can do more than you can');
     if (row.role === role) return;
     await trx('groups').where({ org_id: orgId, id }).update({ role, version: trx.raw('version + 1'), updated_at: trx.fn.now() });
     await recordAudit(trx, { orgId, actor, action: 'group.role_changed', targetType: 'group', targetId: id, details: { from: row.role, to: role } });

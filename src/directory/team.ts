@@ -62,11 +62,6 @@ async function checkGrantable(db: Knex, caller: Caller, role: string): Promise<R
   return perms;
 }
 
-/** Whether the caller may hand out `role` (for groups' roles): it exists, and does no more than the caller may. */
-export async function mayHandOut(db: Knex, caller: Caller, role: string): Promise<boolean> {
-  return mayGrant(caller.permissions, await rolePermissions(db, { orgId: caller.orgId, role }));
-}
-
 async function refuseWhenSsoEnforced(trx: Knex, orgId: string): Promise<void> {
   const org = await trx('organizations').where({ id: orgId }).first('sso_enforced');
   if (org?.sso_enforced) throw new Conflict('organization', 'SSO is enforced: members arrive through SCIM or signing in with SSO', 'sso_enforced');
@@ -126,9 +121,10 @@ export async function addMember(
     const member = await trx('memberships as m').join('accounts as a', 'a.id', 'm.account_id').where('m.org_id', orgId)
       .whereRaw('lower(a.email) = lower(?)', [email]).first('m.id');
     if (member) throw new Conflict('email', 'this person is already a member of the organisation', 'already_member');
-    const pending = await trx('invitations').where({ org_id: orgId, status: 'pending' }).whereRaw('lower(email) = lower(?)', [email]).forUpdate().first('id', 'role');
-    // A pending invitation already holds a seat for this person.
-    if (!(pending && pending.role !== 'billing')) await assertSeatAvailable(trx, orgId, input.role);
+    const pending = await trx('invitations').where({ org_id: orgId, status: 'pending' }).whereRaw('lower(email) = lower(?)', [email]).forUpdate()
+      .first('id', 'role', trx.raw('expires_at > now() as holds_seat'));
+    // A pending invitation that has not lapsed already holds a seat for this person.
+    if (!(pending?.holds_seat && pending.role !== 'billing')) await assertSeatAvailable(trx, orgId, input.role);
     const person = { ...newPerson(email, email), displayName: name };
     const { account, created } = await findOrCreateAccount(trx, {
       orgId, profile: { email, givenName: null, familyName: null, displayName: name, phone: null }, passwordHash: hash, mustChangePassword: true,
@@ -196,8 +192,9 @@ export async function removeMember(db: Knex, input: { caller: Caller; memberId: 
     refuseSelf(caller, target, 'remove');
     refuseOwner(target, 'removed');
     await refuseMightier(trx, caller, target, 'remove');
+    // Under the same lock and in the same transaction (deleteMember's own is a savepoint in it).
+    await deleteMember(trx, { orgId: caller.orgId, actor: caller.actor, id: input.memberId });
   });
-  await deleteMember(db, { orgId: caller.orgId, actor: caller.actor, id: input.memberId });
 }
 
 /**
@@ -249,34 +246,35 @@ export async function updateProfile(
   input: { caller: Caller; memberId: string; change: { name?: string | null; email?: string; phone?: string | null } },
 ): Promise<void> {
   const { caller, change } = input;
+  if (change.email !== undefined && !looksLikeEmail(change.email.trim())) throw new Invalid(`"${change.email}" is not an e-mail address`, { field: 'email', rule: 'email_malformed' });
   await db.transaction(async (trx) => {
     const target = await lockMember(trx, caller.orgId, input.memberId);
     refuseUnmanaged(caller, target, "change this person's profile");
     // The owner's profile is theirs: the owner (or a key with the owner's permissions) edits it, nobody else.
     if (target.role === 'owner' && !isSelf(caller, target) && !caller.permissions.has('org.own')) throw new Forbidden("only the owner edits the owner's profile", { rule: 'owner_protected' });
     if (!isSelf(caller, target)) await refuseMightier(trx, caller, target, 'edit the profile of');
-  });
-  if (change.email !== undefined && !looksLikeEmail(change.email.trim())) throw new Invalid(`"${change.email}" is not an e-mail address`, { field: 'email', rule: 'email_malformed' });
-  await updateMember(db, {
-    orgId: caller.orgId, actor: caller.actor, id: input.memberId,
-    change: (current) => {
-      const next = { ...current, name: { ...current.name } };
-      if (change.name !== undefined) {
-        next.displayName = change.name?.trim() || null;
-        next.name.formatted = next.displayName ?? undefined;
-      }
-      if (change.email !== undefined) {
-        const email = change.email.trim();
-        const sameUserName = current.userName.toLowerCase() === current.emails.find((e) => e.primary)?.value?.toLowerCase();
-        next.emails = [{ value: email, type: 'work', primary: true }, ...current.emails.filter((e) => !e.primary && e.value?.toLowerCase() !== email.toLowerCase())];
-        if (sameUserName || current.userName.includes('@')) next.userName = email;
-      }
-      if (change.phone !== undefined) {
-        const rest = current.phoneNumbers.filter((p) => !p.primary);
-        next.phoneNumbers = change.phone ? [{ value: change.phone.trim(), type: 'work', primary: true }, ...rest] : rest;
-      }
-      return next;
-    },
+    // Under the same lock and in the same transaction (updateMember's own is a savepoint in it).
+    await updateMember(trx, {
+      orgId: caller.orgId, actor: caller.actor, id: input.memberId,
+      change: (current) => {
+        const next = { ...current, name: { ...current.name } };
+        if (change.name !== undefined) {
+          next.displayName = change.name?.trim() || null;
+          next.name.formatted = next.displayName ?? undefined;
+        }
+        if (change.email !== undefined) {
+          const email = change.email.trim();
+          const sameUserName = current.userName.toLowerCase() === current.emails.find((e) => e.primary)?.value?.toLowerCase();
+          next.emails = [{ value: email, type: 'work', primary: true }, ...current.emails.filter((e) => !e.primary && e.value?.toLowerCase() !== email.toLowerCase())];
+          if (sameUserName || current.userName.includes('@')) next.userName = email;
+        }
+        if (change.phone !== undefined) {
+          const rest = current.phoneNumbers.filter((p) => !p.primary);
+          next.phoneNumbers = change.phone ? [{ value: change.phone.trim(), type: 'work', primary: true }, ...rest] : rest;
+        }
+        return next;
+      },
+    });
   });
 }
 
