@@ -15,7 +15,7 @@ import { enqueueMail } from '../directory/outbox.ts';
 import { isUuid } from '../directory/predicate.ts';
 import { createRole, deleteRole, listRoles, type Permission, updateRole } from '../directory/roles.ts';
 import { encodeCursor, getRosterMember, isIsoInstant, listRoster } from '../directory/roster.ts';
-import { listSessions, revokeSession } from '../directory/sessions.ts';
+import { countSessions, listSessions, revokeSession } from '../directory/sessions.ts';
 import { domainVerificationRecord, getSsoConnection, normalizeDomain, removeSsoConnection, setSsoConnection, type SsoConnection, unclaimedDomains } from '../directory/sso.ts';
 import {
   addMember, type Caller, changeRole, removeMember, resetMemberMfa, resetMemberPassword, setMemberActive, transferOwnership, updateProfile,
@@ -297,8 +297,9 @@ export const routes: AdminRoute[] = [
     method: 'get', path: `${ORG}/sessions`, tag: 'Activity', permissions: ['activity.view'], query: s.sessionListQuery, summary: 'Live sessions (all=true: ended ones too), newest first',
     handler: async (ctx) => {
       const q = ctx.query as z.infer<typeof s.sessionListQuery>;
-      const items = await listSessions(ctx.db, { orgId: ctx.caller.orgId, accountId: await accountOf(ctx, q.memberId), all: q.all === 'true', since: date(q.since), until: date(q.until), limit: q.limit });
-      return { items, total: null, nextCursor: null };
+      // The newest `limit` (at most 200) of `total`; narrow by member or time to see older ones.
+      const query = { orgId: ctx.caller.orgId, accountId: await accountOf(ctx, q.memberId), all: q.all === 'true', since: date(q.since), until: date(q.until) };
+      return { items: await listSessions(ctx.db, { ...query, limit: q.limit }), total: await countSessions(ctx.db, query), nextCursor: null };
     },
   },
   {
@@ -314,7 +315,7 @@ export const routes: AdminRoute[] = [
         orgId: ctx.caller.orgId, accountId: await accountOf(ctx, q.memberId), outcome: q.outcome, since: date(q.since), until: date(q.until), limit: q.limit,
         ...(cursor === undefined ? {} : { before: cursor }),
       });
-      return { items: page.events, total: null, nextCursor: page.nextBefore === null ? null : String(page.nextBefore) };
+      return { items: page.events, total: page.total, nextCursor: page.nextBefore === null ? null : String(page.nextBefore) };
     },
   },
   {
@@ -325,7 +326,7 @@ export const routes: AdminRoute[] = [
       const page = await listAuditEvents(ctx.db, {
         orgId: ctx.caller.orgId, limit: q.limit, actorId: q.actor, action: q.action, targetId: q.target, since: date(q.since), ...(cursor === undefined ? {} : { before: cursor }),
       });
-      return { items: page.events, total: null, nextCursor: page.nextBefore === null ? null : String(page.nextBefore) };
+      return { items: page.events, total: page.total, nextCursor: page.nextBefore === null ? null : String(page.nextBefore) };
     },
   },
 
@@ -423,8 +424,8 @@ export const routes: AdminRoute[] = [
   {
     method: 'get', path: `${ORG}/me/sessions`, tag: 'My account', self: true, summary: 'My live sessions in this organisation',
     handler: async (ctx) => {
-      const items = await listSessions(ctx.db, { orgId: ctx.caller.orgId, accountId: me(ctx), limit: 200 });
-      return { items, total: items.length, nextCursor: null };
+      const query = { orgId: ctx.caller.orgId, accountId: me(ctx) };
+      return { items: await listSessions(ctx.db, { ...query, limit: 200 }), total: await countSessions(ctx.db, query), nextCursor: null };
     },
   },
   {

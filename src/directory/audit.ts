@@ -32,12 +32,14 @@ export type AuditEvent = { id: number; actor: Actor & { ip: string | null }; act
 export async function listAuditEvents(
   db: Knex,
   q: { orgId: string; limit: number; before?: number; actorId?: string; action?: string; targetId?: string; since?: Date },
-): Promise<{ events: AuditEvent[]; nextBefore: number | null }> {
-  const query = db('audit_events').where({ org_id: q.orgId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(q.limit + 1);
-  if (q.actorId !== undefined) query.where({ actor_id: q.actorId });
-  if (q.action !== undefined) query.where({ action: q.action });
-  if (q.targetId !== undefined) query.where({ target_id: q.targetId });
-  if (q.since !== undefined) query.where('created_at', '>=', q.since);
+): Promise<{ events: AuditEvent[]; nextBefore: number | null; total: number }> {
+  const matching = db('audit_events').where({ org_id: q.orgId });
+  if (q.actorId !== undefined) matching.where({ actor_id: q.actorId });
+  if (q.action !== undefined) matching.where({ action: q.action });
+  if (q.targetId !== undefined) matching.where({ target_id: q.targetId });
+  if (q.since !== undefined) matching.where('created_at', '>=', q.since);
+  const [{ n }] = await matching.clone().count({ n: '*' });
+  const query = matching.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(q.limit + 1);
   if (q.before !== undefined) {
     query.whereRaw('(created_at, id) < (select created_at, id from audit_events where org_id = ? and id = ?)', [q.orgId, q.before]);
   }
@@ -49,5 +51,6 @@ export async function listAuditEvents(
       details: typeof r.details === 'string' ? JSON.parse(r.details) : r.details, createdAt: new Date(r.created_at),
     })),
     nextBefore: rows.length > q.limit ? Number(page[page.length - 1].id) : null,
+    total: Number(n),
   };
 }

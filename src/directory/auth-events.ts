@@ -62,13 +62,15 @@ export async function recordAuthEvent(trx: Knex, e: AuthEventInput): Promise<voi
 export type AuthEventQuery = { orgId: string; accountId?: string; outcome?: 'success' | 'failure'; since?: Date; until?: Date; limit: number; before?: number };
 
 /** One page, newest first; `before` (an event id) continues a page. One indexed query. */
-export async function listAuthEvents(db: Knex, q: AuthEventQuery): Promise<{ events: AuthEvent[]; nextBefore: number | null }> {
+export async function listAuthEvents(db: Knex, q: AuthEventQuery): Promise<{ events: AuthEvent[]; nextBefore: number | null; total: number }> {
   if (!(q.limit >= 1 && q.limit <= 200)) throw new Invalid('limit is 1 to 200', { field: 'limit', rule: 'range' });
-  const query = db('auth_events').where({ org_id: q.orgId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(q.limit + 1);
-  if (q.accountId) query.where({ account_id: q.accountId });
-  if (q.outcome) query.where({ outcome: q.outcome });
-  if (q.since) query.where('created_at', '>=', q.since);
-  if (q.until) query.where('created_at', '<', q.until);
+  const matching = db('auth_events').where({ org_id: q.orgId });
+  if (q.accountId) matching.where({ account_id: q.accountId });
+  if (q.outcome) matching.where({ outcome: q.outcome });
+  if (q.since) matching.where('created_at', '>=', q.since);
+  if (q.until) matching.where('created_at', '<', q.until);
+  const [{ n }] = await matching.clone().count({ n: '*' });
+  const query = matching.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(q.limit + 1);
   if (q.before !== undefined) {
     query.whereRaw('(created_at, id) < (select created_at, id from auth_events where org_id = ? and id = ?)', [q.orgId, q.before]);
   }
@@ -80,5 +82,6 @@ export async function listAuthEvents(db: Knex, q: AuthEventQuery): Promise<{ eve
       clientId: r.client_id, ip: r.ip, userAgent: r.user_agent, device: r.device, detail: r.detail ?? null, createdAt: new Date(r.created_at),
     })),
     nextBefore: rows.length > q.limit ? Number(page[page.length - 1].id) : null,
+    total: Number(n),
   };
 }

@@ -85,16 +85,28 @@ export type SessionInfo = {
  * The organisation's sessions, newest first: live ones only unless `all`; one member's with `accountId`;
  * started in [since, until) when given.
  */
-export async function listSessions(db: Knex, q: { orgId: string; accountId?: string; all?: boolean; since?: Date; until?: Date; limit: number }): Promise<SessionInfo[]> {
-  const query = db('sessions').where({ org_id: q.orgId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(Math.min(Math.max(q.limit, 1), 200));
+export type SessionQuery = { orgId: string; accountId?: string; all?: boolean; since?: Date; until?: Date };
+
+function matchingSessions(db: Knex, q: SessionQuery): Knex.QueryBuilder {
+  const query = db('sessions').where({ org_id: q.orgId });
   if (q.accountId) query.where({ account_id: q.accountId });
   if (q.since) query.where('created_at', '>=', q.since);
   if (q.until) query.where('created_at', '<', q.until);
   // Live: not revoked, not expired, and bound to a browser (a sign-in that never returned to the provider is not a session).
   if (!q.all) query.whereNull('revoked_at').where('expires_at', '>', db.fn.now()).whereNotNull('oidc_session_uid');
-  const rows = await query;
+  return query;
+}
+
+/** How many sessions the query selects (the newest of which listSessions shows). */
+export async function countSessions(db: Knex, q: SessionQuery): Promise<number> {
+  const [{ n }] = await matchingSessions(db, q).count({ n: '*' });
+  return Number(n);
+}
+
+export async function listSessions(db: Knex, q: SessionQuery & { limit: number }): Promise<SessionInfo[]> {
+  const rows = await matchingSessions(db, q).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(Math.min(Math.max(q.limit, 1), 200));
   const date = (v: unknown) => (v ? new Date(v as string) : null);
-  return rows.map((r) => ({
+  return (rows as Record<string, any>[]).map((r) => ({
     id: r.id, accountId: r.account_id, clientId: r.client_id, provider: r.provider, factors: r.factors ?? [], ip: r.ip, device: r.device,
     createdAt: new Date(r.created_at), lastActiveAt: new Date(r.last_active_at), expiresAt: new Date(r.expires_at),
     revokedAt: date(r.revoked_at), revokedReason: r.revoked_reason, revokedBy: r.revoked_by,
