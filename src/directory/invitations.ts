@@ -7,7 +7,7 @@ import { findAccountByEmail, findOrCreateAccount, markEmailVerified, refreshAcco
 import { type Actor, recordAudit } from './audit.ts';
 import { Conflict, Invalid, NotFound, uniqueViolation } from './errors.ts';
 import { assertSeatAvailable, insertMembership } from './members.ts';
-import { looksLikeEmail, newPerson } from './person.ts';
+import { checkPerson, looksLikeEmail, newPerson } from './person.ts';
 import { isUuid } from './predicate.ts';
 import { builtInRoleName, mayGrant, rolePermissions } from './roles.ts';
 import { checkGroupIds, type Caller } from './team.ts';
@@ -234,6 +234,9 @@ export async function acceptInvitation(db: Knex, input: { token: string; name?: 
     const existing = await findAccountByEmail(trx, row.email);
     if (!existing && !input.newPasswordHash) throw new Invalid('choose a password to create your account', { field: 'password', rule: 'required' });
     const name = input.name?.trim() || null;
+    if (name !== null && [...name].length > 256) throw new Invalid('a name is at most 256 characters', { field: 'name', rule: 'length' });
+    const person = { ...newPerson(row.email, row.email), displayName: name };
+    checkPerson(person);
     const { account, created } = await findOrCreateAccount(trx, {
       orgId, profile: { email: row.email, givenName: null, familyName: null, displayName: existing ? null : name, phone: null }, passwordHash: existing ? undefined : input.newPasswordHash,
     });

@@ -7,7 +7,7 @@ import { findOrCreateAccount, getAccountForUpdate, refreshAccountStatus, TEMPORA
 import { type Actor, recordAudit } from './audit.ts';
 import { Conflict, Forbidden, Invalid, NotFound } from './errors.ts';
 import { assertSeatAvailable, deactivationColumns, deleteMember, insertMembership, updateMember } from './members.ts';
-import { looksLikeEmail, newPerson } from './person.ts';
+import { checkPerson, looksLikeEmail, newPerson } from './person.ts';
 import { isUuid } from './predicate.ts';
 import { mayGrant, memberPermissions, type Permission, rolePermissions } from './roles.ts';
 import { revokeAllSessions, revokeSessions } from './sessions.ts';
@@ -126,6 +126,7 @@ export async function addMember(
     // A pending invitation that has not lapsed already holds a seat for this person.
     if (!(pending?.holds_seat && pending.role !== 'billing')) await assertSeatAvailable(trx, orgId, input.role);
     const person = { ...newPerson(email, email), displayName: name };
+    checkPerson(person);
     const { account, created } = await findOrCreateAccount(trx, {
       orgId, profile: { email, givenName: null, familyName: null, displayName: name, phone: null }, passwordHash: hash, mustChangePassword: true,
     });

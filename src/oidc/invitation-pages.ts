@@ -95,6 +95,7 @@ ${form({ action: `${INVITATION_PATH}/decline`, csrf: token_, submit: 'Decline th
       } catch (err) {
         if (err instanceof InvitationUnusable) throw deadPage({ state: 'used' });
         if (err instanceof DirectoryError && err.rule === 'already_member') throw new PageError(409, 'You are already a member', `Your account already belongs to ${view.orgName}: sign in to its applications.`);
+        if (err instanceof DirectoryError && err.code === 'invalid') return show(req, res, token, view, asSentence(err.message), 422, formValue(req, 'name'));
         throw err;
       }
       const nonce = pageHeaders(res);

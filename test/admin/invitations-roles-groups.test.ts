@@ -436,6 +436,11 @@ describe('admin API: invitations, roles and groups', function () {
       // A new person must choose a password.
       await audited(team.id, [], () => assert.rejects(acceptInvitation(testDb(), { token }), /choose a password/));
       assert.equal(await testDb()('accounts').whereRaw('lower(email) = lower(?)', [to]).first(), undefined);
+      // A name the directory refuses (a NUL character, too long) is a clear refusal, and nothing is written.
+      for (const name of ['Ada\u0000Lovelace', 'x'.repeat(257)]) {
+        await audited(team.id, [], () => assert.rejects(acceptInvitation(testDb(), { token, name, newPasswordHash: 'unused' }), (err: { code?: string }) => err.code === 'invalid'));
+      }
+      assert.equal(await testDb()('accounts').whereRaw('lower(email) = lower(?)', [to]).first(), undefined);
 
       const password = 'the invitee chose this passphrase';
       const { result: joined, events } = await audited(team.id, ['invitation.accepted'], async () =>
