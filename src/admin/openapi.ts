@@ -27,7 +27,16 @@ const jsonSchema = (schema: z.ZodType, io: 'input' | 'output' = 'input') => {
   return rest;
 };
 
+const documents = new Map<string, Record<string, unknown>>();
+
+/** The document for this issuer, built on first use and kept (the route table does not change while running). */
 export function openApiDocument(issuer: string): Record<string, unknown> {
+  let document = documents.get(issuer);
+  if (!document) documents.set(issuer, (document = buildDocument(issuer)));
+  return document;
+}
+
+function buildDocument(issuer: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
     const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));

@@ -85,8 +85,7 @@ function invalid(error: z.ZodError, where: 'body' | 'query'): Problem {
 
 export function adminRouter(deps: AdminDeps): express.Router {
   const router = express.Router();
-  const document = openApiDocument(deps.issuer);
-  router.get('/openapi.json', (_req, res) => { res.json(document); });
+  router.get('/openapi.json', (_req, res) => { res.json(openApiDocument(deps.issuer)); });
 
   router.use(express.json({ limit: '100kb', type: ['application/json', 'application/*+json'] }));
   router.use(async (req: Request, res: Response, next: NextFunction) => {

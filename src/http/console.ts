@@ -48,10 +48,14 @@ const page = `<!doctype html>
 export function consoleRouter(): express.Router {
   const router = express.Router();
   const headers = (res: Response) => res.set({ 'Content-Security-Policy': csp, 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' });
+  // Read once, on first use (a server nobody opens the console on never reads them).
+  const loaded = new Map<string, Buffer>();
   router.get('/vendor/:file', (req: Request, res: Response) => {
-    const file = vendor[String(req.params.file)];
+    const name = String(req.params.file);
+    const file = Object.hasOwn(vendor, name) ? vendor[name] : undefined;
     if (!file) return res.status(404).type('text/plain').send('not found');
-    headers(res).type('text/javascript').send(readFileSync(file));
+    if (!loaded.has(name)) loaded.set(name, readFileSync(file));
+    headers(res).type('text/javascript').send(loaded.get(name));
   });
   router.use('/assets', (_req, res, next) => { headers(res); next(); }, express.static(consoleDir, { index: false, dotfiles: 'deny', fallthrough: false }));
   router.get(['/:slug', '/:slug/{*rest}'], (req: Request, res: Response) => {
