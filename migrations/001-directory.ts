@@ -3,12 +3,10 @@
 // SCIM resources show created/lastModified in milliseconds, so memberships and groups store them at that
 // precision: a filter on a value the server returned compares equal to what is stored.
 import type { Knex } from 'knex';
+import { runScript } from './script.ts';
 
-// PGlite prepares each statement, so the script runs statement by statement.
 export async function up(knex: Knex): Promise<void> {
-  for (const statement of schema.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean)) {
-    await knex.raw(statement);
-  }
+  await runScript(knex, schema);
 }
 
 const schema = `

@@ -7,11 +7,10 @@
 // `session_grants` (every grant issued under the session); `oidc_payloads` is the provider's storage, keyed
 // so that revoking a session deletes its grants' tokens.
 import type { Knex } from 'knex';
+import { runScript } from './script.ts';
 
 export async function up(knex: Knex): Promise<void> {
-  for (const statement of schema.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean)) {
-    await knex.raw(statement);
-  }
+  await runScript(knex, schema);
 }
 
 // The enterprise extension's key in the old SCIM document (only here, to move its data once).

@@ -4,11 +4,10 @@
 // - sessions know their client, device and factors, and why and by whom they were revoked;
 // - auth_events records every attempt (success or failure, with a reason), per organisation.
 import type { Knex } from 'knex';
+import { runScript } from './script.ts';
 
 export async function up(knex: Knex): Promise<void> {
-  for (const statement of schema.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean)) {
-    await knex.raw(statement);
-  }
+  await runScript(knex, schema);
 }
 
 const schema = `

@@ -2,11 +2,10 @@
 // step (a code is accepted once); recovery codes (hashed, usable once); the throttle's counters
 // (rate-limiter-flexible's table, shared by every instance); live sessions found by the provider's session.
 import type { Knex } from 'knex';
+import { runScript } from './script.ts';
 
 export async function up(knex: Knex): Promise<void> {
-  for (const statement of schema.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean)) {
-    await knex.raw(statement);
-  }
+  await runScript(knex, schema);
 }
 
 const schema = `

@@ -4,11 +4,10 @@
 // ends, so a sender that dies mid-send only delays the message. A message belongs to an organisation when it
 // has one (a password reset may have none).
 import type { Knex } from 'knex';
+import { runScript } from './script.ts';
 
 export async function up(knex: Knex): Promise<void> {
-  for (const statement of schema.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean)) {
-    await knex.raw(statement);
-  }
+  await runScript(knex, schema);
 }
 
 const schema = `

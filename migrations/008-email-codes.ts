@@ -2,11 +2,10 @@
 // the address) and password-reset links. Only a keyed hash of each is stored; each is single use, short-lived,
 // and a code allows a few tries.
 import type { Knex } from 'knex';
+import { runScript } from './script.ts';
 
 export async function up(knex: Knex): Promise<void> {
-  for (const statement of schema.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean)) {
-    await knex.raw(statement);
-  }
+  await runScript(knex, schema);
 }
 
 const schema = `

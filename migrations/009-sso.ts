@@ -3,11 +3,10 @@
 // looked up by domain at sign-in: a small global table, as accounts are), and the upstream identities
 // (issuer + subject) linked to accounts, each remembering the organisation whose connection linked it.
 import type { Knex } from 'knex';
+import { runScript } from './script.ts';
 
 export async function up(knex: Knex): Promise<void> {
-  for (const statement of schema.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean)) {
-    await knex.raw(statement);
-  }
+  await runScript(knex, schema);
 }
 
 const schema = `

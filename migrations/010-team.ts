@@ -3,11 +3,10 @@
 // one pending per address and organisation), who deactivated a member and when, the roster search (one
 // trigram index over what a person is searched by), and an audit log nothing can edit or delete.
 import type { Knex } from 'knex';
+import { runScript } from './script.ts';
 
 export async function up(knex: Knex): Promise<void> {
-  for (const statement of schema.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean)) {
-    await knex.raw(statement);
-  }
+  await runScript(knex, schema);
   for (const statement of appendOnly) await knex.raw(statement);
 }
 
