@@ -18,7 +18,7 @@ import { encodeCursor, getRosterMember, isIsoInstant, listRoster } from '../dire
 import { countSessions, listSessions, revokeSession } from '../directory/sessions.ts';
 import { domainVerificationRecord, getSsoConnection, normalizeDomain, removeSsoConnection, setSsoConnection, type SsoConnection, unclaimedDomains } from '../directory/sso.ts';
 import {
-  addMember, type Caller, changeRole, removeMember, resetMemberMfa, resetMemberPassword, setMemberActive, transferOwnership, updateProfile,
+  addMember, type Caller, editMember, removeMember, resetMemberMfa, resetMemberPassword, setMemberActive, transferOwnership,
 } from '../directory/team.ts';
 import { invitationMessage } from '../mail/templates.ts';
 import QRCode from 'qrcode';
@@ -146,11 +146,8 @@ export const routes: AdminRoute[] = [
         if (!ctx.caller.permissions.has('roles.manage')) throw new Problem('forbidden', 'this needs the roles.manage permission');
       }
       const { role, ...profile } = b;
-      // Both or neither: a profile refused leaves the role as it was, and the other way round.
-      await ctx.db.transaction(async (trx) => {
-        if (Object.keys(profile).length) await updateProfile(trx, { caller: ctx.caller, memberId: ctx.params.memberId, change: profile });
-        if (role !== undefined) await changeRole(trx, { caller: ctx.caller, memberId: ctx.params.memberId, role });
-      });
+      // Both or neither, and one audit event: a profile refused leaves the role as it was, and the other way round.
+      await editMember(ctx.db, { caller: ctx.caller, memberId: ctx.params.memberId, profile, role });
       return member(ctx);
     },
   },

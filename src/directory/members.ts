@@ -225,6 +225,8 @@ export type MemberUpdate = {
   password?: string;
   /** How it is hashed (the configured cost); OWASP's minimum when not given. */
   passwords?: PasswordHasher;
+  /** false: the caller's own write (one transaction around this one) records the one audit event of the change. */
+  audit?: false;
 };
 
 /** Loads the member under a row lock, lets `change` compute the whole new state, persists it once. */
@@ -270,7 +272,7 @@ export async function updateMember(db: Knex, update: MemberUpdate): Promise<Memb
       await refreshAccountStatus(trx, current.accountId);
     }
     const action = current.active === active ? 'member.updated' : active ? 'member.reactivated' : 'member.deactivated';
-    await recordAudit(trx, { orgId, actor, action, targetType: 'member', targetId: id, details: { passwordChanged: passwordApplied } });
+    if (update.audit !== false) await recordAudit(trx, { orgId, actor, action, targetType: 'member', targetId: id, details: { passwordChanged: passwordApplied } });
   });
   return getMember(db, { orgId, id, withGroups: true });
 }

@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
 import { findOrCreateAccount, getAccountForUpdate, refreshAccountStatus, TEMPORARY_PASSWORD_DAYS } from './accounts.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import { Conflict, Forbidden, Invalid, NotFound } from './errors.ts';
-import { assertSeatAvailable, deactivationColumns, deleteMember, insertMembership, updateMember } from './members.ts';
+import { assertSeatAvailable, deactivationColumns, deleteMember, insertMembership, type Member, type MemberInput, updateMember } from './members.ts';
 import { checkPerson, looksLikeEmail, newPerson } from './person.ts';
 import { isUuid } from './predicate.ts';
 import { mayGrant, memberPermissions, type Permission, rolePermissions } from './roles.ts';
@@ -20,13 +20,13 @@ export type Caller = { orgId: string; actor: Actor; permissions: ReadonlySet<Per
 
 const memberNotFound = (id: string) => new NotFound(`no member ${id} in this organisation`, { field: 'memberId', rule: 'member_not_found' });
 
-type Target = { id: string; account_id: string; role: string; status: 'active' | 'deactivated'; user_name: string; managed_by_org_id: string | null };
+type Target = { id: string; account_id: string; role: string; status: 'active' | 'deactivated'; user_name: string; managed_by_org_id: string | null; version: number };
 
 /** The member, locked for the change. */
 async function lockMember(trx: Knex, orgId: string, id: string): Promise<Target> {
   if (!isUuid(id)) throw memberNotFound(id);
   const row = await trx('memberships as m').join('accounts as a', 'a.id', 'm.account_id').where({ 'm.org_id': orgId, 'm.id': id })
-    .forUpdate('m').first('m.id', 'm.account_id', 'm.role', 'm.status', 'm.user_name', 'a.managed_by_org_id');
+    .forUpdate('m').first('m.id', 'm.account_id', 'm.role', 'm.status', 'm.user_name', 'm.version', 'a.managed_by_org_id');
   if (!row) throw memberNotFound(id);
   return row;
 }
@@ -142,22 +142,6 @@ export async function addMember(
   });
 }
 
-/** Changes a member's own role. Never to or from `owner` (ownership moves by transfer); never past the caller's permissions. */
-export async function changeRole(db: Knex, input: { caller: Caller; memberId: string; role: string }): Promise<void> {
-  const { caller } = input;
-  const newPerms = await checkGrantable(db, caller, input.role);
-  await db.transaction(async (trx) => {
-    const target = await lockMember(trx, caller.orgId, input.memberId);
-    refuseOwner(target, 'given another role');
-    if (target.role === input.role) return;
-    await refuseMightier(trx, caller, target, 'change the role of');
-    // A billing member takes no seat; another role does.
-    if (target.status === 'active' && target.role === 'billing') await assertSeatAvailable(trx, caller.orgId, input.role);
-    await trx('memberships').where({ org_id: caller.orgId, id: target.id }).update({ role: input.role, version: trx.raw('version + 1'), updated_at: trx.fn.now() });
-    await recordAudit(trx, { orgId: caller.orgId, actor: caller.actor, action: 'member.role_changed', targetType: 'member', targetId: target.id, details: { from: target.role, to: input.role, permissions: [...newPerms] } });
-  });
-}
-
 /**
  * Deactivates (or reactivates) a member of this organisation only: every session and refresh token of the
  * person for this organisation's applications ends at once; other organisations are untouched.
@@ -241,42 +225,69 @@ export async function resetMemberMfa(db: Knex, input: { caller: Caller; memberId
   });
 }
 
-/** Name, e-mail and phone of a member whose account this organisation manages; the owner's only by the owner. */
-export async function updateProfile(
-  db: Knex,
-  input: { caller: Caller; memberId: string; change: { name?: string | null; email?: string; phone?: string | null } },
-): Promise<void> {
-  const { caller, change } = input;
-  if (change.email !== undefined && !looksLikeEmail(change.email.trim())) throw new Invalid(`"${change.email}" is not an e-mail address`, { field: 'email', rule: 'email_malformed' });
+export type ProfileChange = { name?: string | null; email?: string; phone?: string | null };
+
+/**
+ * Edits a member: their profile (name, e-mail and phone, only where this organisation manages the account;
+ * the owner's only by the owner) and their own role (never to or from `owner`: ownership moves by transfer;
+ * never past the caller's permissions). Both or neither, in one transaction under the member's lock, and one
+ * audit event: `member.role_changed` when the role changed (naming the profile fields changed with it, if
+ * any), else `member.updated`.
+ */
+export async function editMember(db: Knex, input: { caller: Caller; memberId: string; profile?: ProfileChange; role?: string }): Promise<void> {
+  const { caller, role } = input;
+  const profile = input.profile ?? {};
+  const fields = Object.keys(profile) as (keyof ProfileChange)[];
+  if (profile.email !== undefined && !looksLikeEmail(profile.email.trim())) throw new Invalid(`"${profile.email}" is not an e-mail address`, { field: 'email', rule: 'email_malformed' });
+  const newPerms = role === undefined ? null : await checkGrantable(db, caller, role);
   await db.transaction(async (trx) => {
     const target = await lockMember(trx, caller.orgId, input.memberId);
-    refuseUnmanaged(caller, target, "change this person's profile");
-    // The owner's profile is theirs: the owner (or a key with the owner's permissions) edits it, nobody else.
-    if (target.role === 'owner' && !isSelf(caller, target) && !caller.permissions.has('org.own')) throw new Forbidden("only the owner edits the owner's profile", { rule: 'owner_protected' });
-    if (!isSelf(caller, target)) await refuseMightier(trx, caller, target, 'edit the profile of');
-    // Under the same lock and in the same transaction (updateMember's own is a savepoint in it).
-    await updateMember(trx, {
-      orgId: caller.orgId, actor: caller.actor, id: input.memberId,
-      change: (current) => {
-        const next = { ...current, name: { ...current.name } };
-        if (change.name !== undefined) {
-          next.displayName = change.name?.trim() || null;
-          next.name.formatted = next.displayName ?? undefined;
-        }
-        if (change.email !== undefined) {
-          const email = change.email.trim();
-          const sameUserName = current.userName.toLowerCase() === current.emails.find((e) => e.primary)?.value?.toLowerCase();
-          next.emails = [{ value: email, type: 'work', primary: true }, ...current.emails.filter((e) => !e.primary && e.value?.toLowerCase() !== email.toLowerCase())];
-          if (sameUserName || current.userName.includes('@')) next.userName = email;
-        }
-        if (change.phone !== undefined) {
-          const rest = current.phoneNumbers.filter((p) => !p.primary);
-          next.phoneNumbers = change.phone ? [{ value: change.phone.trim(), type: 'work', primary: true }, ...rest] : rest;
-        }
-        return next;
-      },
-    });
+    if (role !== undefined) refuseOwner(target, 'given another role');
+    const roleChanges = role !== undefined && role !== target.role;
+    if (fields.length) {
+      refuseUnmanaged(caller, target, "change this person's profile");
+      // The owner's profile is theirs: the owner (or a key with the owner's permissions) edits it, nobody else.
+      if (target.role === 'owner' && !isSelf(caller, target) && !caller.permissions.has('org.own')) throw new Forbidden("only the owner edits the owner's profile", { rule: 'owner_protected' });
+    }
+    if (roleChanges) await refuseMightier(trx, caller, target, 'change the role of');
+    else if (fields.length && !isSelf(caller, target)) await refuseMightier(trx, caller, target, 'edit the profile of');
+    let profileChanged = false;
+    if (fields.length) {
+      // Under the same lock and in the same transaction (updateMember's own is a savepoint in it).
+      const after = await updateMember(trx, { orgId: caller.orgId, actor: caller.actor, id: target.id, audit: false, change: (current) => withProfile(current, profile) });
+      profileChanged = after.version !== target.version;
+    }
+    if (roleChanges) {
+      // A billing member takes no seat; another role does.
+      if (target.status === 'active' && target.role === 'billing') await assertSeatAvailable(trx, caller.orgId, role);
+      await trx('memberships').where({ org_id: caller.orgId, id: target.id }).update({ role, version: trx.raw('version + 1'), updated_at: trx.fn.now() });
+    }
+    if (!roleChanges && !profileChanged) return;
+    const changedFields = profileChanged ? { fields } : {};
+    await recordAudit(trx, roleChanges
+      ? { orgId: caller.orgId, actor: caller.actor, action: 'member.role_changed', targetType: 'member', targetId: target.id, details: { from: target.role, to: role, permissions: [...newPerms!], ...changedFields } }
+      : { orgId: caller.orgId, actor: caller.actor, action: 'member.updated', targetType: 'member', targetId: target.id, details: changedFields });
   });
+}
+
+/** The member's SCIM state with a name, primary e-mail (the userName follows it when it was one) and primary phone changed. */
+function withProfile(current: Member, change: ProfileChange): MemberInput {
+  const next = { ...current, name: { ...current.name } };
+  if (change.name !== undefined) {
+    next.displayName = change.name?.trim() || null;
+    next.name.formatted = next.displayName ?? undefined;
+  }
+  if (change.email !== undefined) {
+    const email = change.email.trim();
+    const sameUserName = current.userName.toLowerCase() === current.emails.find((e) => e.primary)?.value?.toLowerCase();
+    next.emails = [{ value: email, type: 'work', primary: true }, ...current.emails.filter((e) => !e.primary && e.value?.toLowerCase() !== email.toLowerCase())];
+    if (sameUserName || current.userName.includes('@')) next.userName = email;
+  }
+  if (change.phone !== undefined) {
+    const rest = current.phoneNumbers.filter((p) => !p.primary);
+    next.phoneNumbers = change.phone ? [{ value: change.phone.trim(), type: 'work', primary: true }, ...rest] : rest;
+  }
+  return next;
 }
 
 /** Owner only: the target (an active admin) becomes the owner, and the owner an admin. */

@@ -410,6 +410,17 @@ describe('admin API: members', function () {
       assert.equal((await getMember(org, m.member.id)).name, 'Before Both', 'the name must not change when the role in the same request is refused');
       assert.deepEqual(await membershipRow(org, m.member.id), row);
       assert.deepEqual(await auditSince(org, mark), [], 'nothing changed, nothing audited');
+
+      // Accepted: one write, one audit event, which names the role change and the profile fields changed with it.
+      const both = await write(org, 'member.role_changed', 200, () => api('PATCH', memberPath(org, m.member.id), adminKey.secret, { name: 'After Both', role: 'admin' }));
+      assert.deepEqual([both.body.name, both.body.role], ['After Both', 'admin']);
+      const event = await testDb()('audit_events').where({ org_id: org.org.id, target_id: m.member.id }).orderBy('id', 'desc').first('details');
+      const details = typeof event.details === 'string' ? JSON.parse(event.details) : event.details;
+      assert.deepEqual([details.from, details.to, details.fields], ['member', 'admin', ['name']]);
+      // Nothing to change (the same name and role): no event at all.
+      const mark2 = await lastAuditId(org);
+      assert.equal((await api('PATCH', memberPath(org, m.member.id), adminKey.secret, { name: 'After Both', role: 'admin' })).status, 200);
+      assert.deepEqual(await auditSince(org, mark2), []);
     });
 
     it('DELETE removes the membership and its group memberships, keeps the audit history; the owner cannot be removed', async () => {
