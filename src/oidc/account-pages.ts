@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type express from 'express';
 import type { Knex } from 'knex';
+import type { Throttle } from '../directory/throttle.ts';
 import type { Logger } from 'pino';
 import type { EmailCodes } from '../directory/email-codes.ts';
 import { DirectoryError } from '../directory/errors.ts';
@@ -19,6 +20,8 @@ export const RESET_PASSWORD_PATH = '/account/reset-password';
 export type AccountPagesDeps = {
   db: Knex; passwords: PasswordHasher; emailCodes: EmailCodes; secret: string; logger: Logger;
   trustProxy: boolean | number | string; passwordMinLength?: number;
+  /** The sign-in pages' own throttle: a password typed on the invitation page counts as a sign-in attempt. */
+  throttle: Throttle;
 };
 
 export function accountPagesApp(deps: AccountPagesDeps): express.Express {

@@ -121,3 +121,6 @@ export function pageErrors(app: express.Express, logger: Logger, known: (err: un
     sendPage(res, 500, 'Something went wrong', 'This failed on our side. Try again in a moment.');
   });
 }
+
+/** What a throttled person is told: how long to wait, never more. */
+export const waitMessage = (seconds: number) => `Too many attempts. For your security, wait ${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''} and try again.`;

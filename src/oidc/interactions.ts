@@ -29,7 +29,7 @@ import type { PasswordHasher } from '../directory/passwords.ts';
 import type { Sealer } from '../directory/sealing.ts';
 import { changePassword, checkPassword, completeSignIn, findSignInCandidate, passwordOutcome, recordAttempt, recordSignInFailure, requestPasswordReset } from '../directory/sign-in.ts';
 import { type Throttle, throttleSubject } from '../directory/throttle.ts';
-import { asSentence, csrfGuard, formApp, formValue, PageError, pageErrors, pageHeaders } from './forms.ts';
+import { asSentence, csrfGuard, formApp, formValue, PageError, pageErrors, pageHeaders, waitMessage } from './forms.ts';
 import { errorBox, escapeHtml, field, form, page } from './pages.ts';
 
 export type InteractionDeps = {
@@ -496,8 +496,6 @@ ${form({ action: `${ctx.base}/continue`, csrf: ctx.csrf, submit: 'I have saved t
   return app;
 }
 
-/** What a throttled person is told: how long to wait, never more. */
-const waitMessage = (seconds: number) => `Too many attempts. For your security, wait ${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''} and try again.`;
 
 /** What a person is told when the company sign-in did not let them in (the reason is in the auth event). */
 function ssoRefusal(reason: string): string {

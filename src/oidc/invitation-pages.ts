@@ -8,8 +8,9 @@ import { acceptInvitation, declineInvitation, InvitationUnusable, type Invitatio
 import { DirectoryError } from '../directory/errors.ts';
 import { checkChosenPassword } from '../directory/passwords.ts';
 import { checkPassword, findSignInCandidate } from '../directory/sign-in.ts';
+import { throttleSubject } from '../directory/throttle.ts';
 import type { AccountPagesDeps } from './account-pages.ts';
-import { asSentence, csrfGuard, formValue, PageError, pageHeaders } from './forms.ts';
+import { asSentence, csrfGuard, formValue, PageError, pageHeaders, waitMessage } from './forms.ts';
 import { errorBox, escapeHtml, field, form, page } from './pages.ts';
 
 export const INVITATION_PATH = '/account/invitation';
@@ -87,8 +88,16 @@ ${form({ action: `${INVITATION_PATH}/decline`, csrf: token_, submit: 'Decline th
         newPasswordHash = await deps.passwords.hash(password);
       } else if (account.hasPassword) {
         const candidate = await findSignInCandidate(deps.db, { orgId: view.orgId!, email: view.email! });
+        // A password guessed here is a sign-in attempt: counted with the sign-in pages' (per account and network).
+        const key = { subject: throttleSubject({ accountId: candidate.accountId, email: view.email! }), ip: req.ip ?? null };
+        const wait = await deps.throttle.attempt(key);
+        if (wait > 0) {
+          res.set('Retry-After', String(wait));
+          return show(req, res, token, view, waitMessage(wait), 429);
+        }
         const ok = await checkPassword(deps.passwords, candidate, password);
         if (!ok) return show(req, res, token, view, 'That password is not right. Type the password of your account, or use "Forgot password" on a sign-in page first.', 401);
+        await deps.throttle.succeed(key);
       }
       try {
         await acceptInvitation(deps.db, { token, name: formValue(req, 'name') || null, newPasswordHash, ip: req.ip ?? null });

@@ -330,13 +330,14 @@ export async function createOidcService(deps: OidcDeps & { refreshEveryMs?: numb
   const passwords = deps.passwords ?? createPasswordHasher();
   const emailCodes = createEmailCodes(deps.secret);
   const issuerUrl = new URL(deps.issuer);
+  const throttle = createThrottle(deps.db, deps.throttle);
   const interactions = interactionsApp({
     db: deps.db, provider: () => provider, sealer: deps.sealer, passwords, secret: deps.secret,
-    throttle: createThrottle(deps.db, deps.throttle), logger: deps.logger, issuerName: new URL(deps.issuer).host, passwordMinLength: deps.passwordMinLength,
+    throttle, logger: deps.logger, issuerName: new URL(deps.issuer).host, passwordMinLength: deps.passwordMinLength,
     trustProxy: deps.trustProxy, emailCodes, wakeMail: deps.wakeMail, issuer: deps.issuer,
   });
   const accountPages = accountPagesApp({
-    db: deps.db, passwords, emailCodes, secret: deps.secret, logger: deps.logger, trustProxy: deps.trustProxy, passwordMinLength: deps.passwordMinLength,
+    db: deps.db, passwords, emailCodes, secret: deps.secret, logger: deps.logger, trustProxy: deps.trustProxy, passwordMinLength: deps.passwordMinLength, throttle,
   });
   return {
     handler: (req, res) => {

@@ -103,9 +103,9 @@ export async function signIn(issuer: string, orgId: string, email: string, passw
  * For a describe block: starts a server (test/oidc-server.ts startServer) before its tests and stops it after
  * them; the helpers above, bound to it (usable in tests and hooks, once it has started).
  */
-export function adminServer() {
+export function adminServer(options?: Parameters<typeof startServer>[0]) {
   let srv: Srv | undefined;
-  before(async () => { srv = await startServer(); });
+  before(async () => { srv = await startServer(options); });
   after(() => stopServer(srv));
   const issuer = (): string => {
     if (!srv) throw new Error('the admin test server is not started (adminServer() starts it in a before hook)');

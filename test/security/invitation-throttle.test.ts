@@ -1,0 +1,85 @@
+// The invitation page asks a person who already has an account for its password: a second door to guess
+// passwords at. What this file proves: guesses there count with the sign-in pages' throttle (per account,
+// per network), so the link gives no more guesses than the sign-in page does; once over the limit even the
+// right password is refused (429 with Retry-After) and joins nothing; and a success starts the count again.
+import assert from 'node:assert/strict';
+import { Browser } from '../../conformance/oidc/browser.ts';
+import { unique } from '../helpers.ts';
+import { testDb } from '../setup.ts';
+import { adminServer } from '../admin/support.ts';
+
+const address = () => `${unique('inv-throttle-')}@example.test`;
+
+describe('security: the invitation page counts password guesses with the sign-in throttle', function () {
+  this.timeout(60_000);
+  const server = adminServer({ throttle: { perEmail: 3, perIp: 1000, windowSeconds: 60 } });
+
+  async function tokenSentTo(to: string): Promise<string> {
+    const mails = await testDb()('outbox').whereRaw('lower(to_address) = lower(?)', [to]).orderBy('seq').select('text_body');
+    const m = /account\/invitation\?token=(rst_inv_[A-Za-z0-9_-]{43})/.exec(mails.at(-1)?.text_body ?? '');
+    assert.ok(m, `an invitation link in the last mail to ${to}`);
+    return m[1];
+  }
+  const pageUrl = (token: string) => `${server.issuer()}/account/invitation?token=${encodeURIComponent(token)}`;
+
+  /** A person with an account of their own (made by accepting an invitation of `a` as a new person). */
+  async function personWithAccount(): Promise<{ email: string; password: string }> {
+    const a = await server.newTeam();
+    const email = address();
+    const password = `the person's own passphrase ${unique()}`;
+    assert.equal((await a.call('POST', '/invitations', { emails: [email], role: 'member' })).status, 201);
+    const browser = new Browser();
+    const p = await browser.go(pageUrl(await tokenSentTo(email)));
+    assert.equal((await browser.submit(p, '/account/invitation', { password })).status, 200);
+    return { email, password };
+  }
+
+  it('three wrong passwords, then even the right one is refused (429, Retry-After) and joins nothing', async () => {
+    const person = await personWithAccount();
+    const b = await server.newTeam();
+    assert.equal((await b.call('POST', '/invitations', { emails: [person.email], role: 'member' })).status, 201);
+    const browser = new Browser();
+    const page = await browser.go(pageUrl(await tokenSentTo(person.email)));
+    assert.match(page.html, /already have an account/);
+    for (let i = 0; i < 3; i++) {
+      const wrong = await browser.submit(page, '/account/invitation', { password: `guess number ${i} of an attacker` });
+      assert.equal(wrong.status, 401, `guess ${i}`);
+    }
+    const right = await browser.submit(page, '/account/invitation', { password: person.password });
+    assert.equal(right.status, 429, right.html.slice(0, 300));
+    assert.match(right.html, /Too many attempts/);
+    assert.ok(Number(right.headers.get('retry-after')) > 0, 'Retry-After says how long');
+    const account = await testDb()('accounts').whereRaw('lower(email) = lower(?)', [person.email]).first('id');
+    assert.equal(await testDb()('memberships').where({ org_id: b.id, account_id: account.id }).first(), undefined, 'joined nothing');
+    assert.equal((await testDb()('invitations').where({ org_id: b.id }).first('status')).status, 'pending', 'the invitation is still pending');
+  });
+
+  it('the count is the sign-in count of the account: guesses on the sign-in page leave fewer here, and a success starts it again', async () => {
+    const person = await personWithAccount();
+    const b = await server.newTeam();
+    // Two wrong passwords on the organisation's sign-in pages...
+    await assert.rejects(server.signIn(b.id, person.email, 'a wrong password here', { passwordChange: 'if-asked' }));
+    await assert.rejects(server.signIn(b.id, person.email, 'another wrong password', { passwordChange: 'if-asked' }));
+    assert.equal((await b.call('POST', '/invitations', { emails: [person.email], role: 'member' })).status, 201);
+    const browser = new Browser();
+    const page = await browser.go(pageUrl(await tokenSentTo(person.email)));
+    // ...leave one here: the third guess is refused as a guess, the fourth attempt is throttled.
+    assert.equal((await browser.submit(page, '/account/invitation', { password: 'a third guess' })).status, 401);
+    assert.equal((await browser.submit(page, '/account/invitation', { password: person.password })).status, 429);
+  });
+
+  it('within the limit the right password joins, and the count starts again', async () => {
+    const person = await personWithAccount();
+    const b = await server.newTeam();
+    assert.equal((await b.call('POST', '/invitations', { emails: [person.email], role: 'member' })).status, 201);
+    const browser = new Browser();
+    const page = await browser.go(pageUrl(await tokenSentTo(person.email)));
+    for (let i = 0; i < 2; i++) assert.equal((await browser.submit(page, '/account/invitation', { password: `wrong ${i}` })).status, 401);
+    assert.equal((await browser.submit(page, '/account/invitation', { password: person.password })).status, 200);
+    // Started again: three more wrong guesses on a new invitation are each a 401, not a 429.
+    const c = await server.newTeam();
+    assert.equal((await c.call('POST', '/invitations', { emails: [person.email], role: 'member' })).status, 201);
+    const next = await browser.go(pageUrl(await tokenSentTo(person.email)));
+    for (let i = 0; i < 3; i++) assert.equal((await browser.submit(next, '/account/invitation', { password: `again wrong ${i}` })).status, 401, `guess ${i} after the success`);
+  });
+});
