@@ -11,6 +11,7 @@ import * as m007 from './007-mail.ts';
 import * as m008 from './008-email-codes.ts';
 import * as m009 from './009-sso.ts';
 import * as m010 from './010-team.ts';
+import * as m011 from './011-key-makers.ts';
 
 type Migration = { up: (knex: Knex) => Promise<void>; down?: (knex: Knex) => Promise<void> };
 
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '008-email-codes': m008,
   '009-sso': m009,
   '010-team': m010,
+  '011-key-makers': m011,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -53,7 +53,14 @@ async function authenticate(deps: AdminDeps, authorization: string | undefined, 
   if (!token) return null;
   if (token.startsWith('rst_key_')) {
     const key = await verifyCredential(deps.db, { kind: 'api_key', secret: token });
-    return key ? { orgId: key.orgId, actor: { type: 'api_key', id: key.id, ip }, permissions: permissionsOf(key.role) } : null;
+    if (!key) return null;
+    const actor = { type: 'api_key' as const, id: key.id, ip };
+    if (!key.madeBy) return { orgId: key.orgId, actor, permissions: permissionsOf(key.role), madeBy: null };
+    // A member's key never does more than they can do now, and stops when they are no longer an active member.
+    const maker = await standingOf(deps.db, { orgId: key.orgId, accountId: key.madeBy });
+    if (!maker) throw new Problem('unauthenticated', 'this API key stopped working: the member who made it is no longer an active member of the organisation. Ask an admin for a new key');
+    const permissions = new Set([...permissionsOf(key.role)].filter((p) => maker.permissions.has(p)));
+    return { orgId: key.orgId, actor, permissions, madeBy: key.madeBy };
   }
   const access = deps.verifyAccessToken ? await deps.verifyAccessToken(token) : null;
   if (!access) return null;
@@ -61,7 +68,7 @@ async function authenticate(deps: AdminDeps, authorization: string | undefined, 
   if (!client) return null;
   const standing = await standingOf(deps.db, { orgId: client.orgId, accountId: access.accountId });
   if (!standing) return null;
-  return { orgId: client.orgId, actor: { type: 'user', id: access.accountId, ip }, permissions: standing.permissions };
+  return { orgId: client.orgId, actor: { type: 'user', id: access.accountId, ip }, permissions: standing.permissions, madeBy: access.accountId };
 }
 
 /** The path of the first string holding a NUL character (PostgreSQL refuses them in text), or null. */

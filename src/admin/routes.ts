@@ -445,7 +445,7 @@ export const routes: AdminRoute[] = [
         handler: async (ctx) => {
           const input = ctx.body as { name: string; role?: string };
           const role = input.role ?? null;
-          const issued = await createCredential(ctx.db, { orgId: ctx.caller.orgId, kind, name: input.name, role, actor: ctx.caller.actor, grantor: ctx.caller.permissions });
+          const issued = await createCredential(ctx.db, { orgId: ctx.caller.orgId, kind, name: input.name, role, actor: ctx.caller.actor, grantor: ctx.caller.permissions, madeBy: ctx.caller.madeBy });
           return { id: issued.id, name: input.name.trim(), ...(role ? { role } : {}), secret: issued.secret };
         },
       },

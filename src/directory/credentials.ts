@@ -14,19 +14,27 @@ export type CredentialKind = 'scim_token' | 'api_key' | 'client_secret';
 const prefixes: Record<CredentialKind, string> = { scim_token: 'rst_scim', api_key: 'rst_key', client_secret: 'rst_secret' };
 
 export type IssuedCredential = { id: string; secret: string };
-export type VerifiedCredential = { id: string; orgId: string; kind: CredentialKind; role: string | null };
-export type CredentialInfo = { id: string; name: string; role: string | null; createdAt: Date; lastUsedAt: Date | null; revokedAt: Date | null };
+export type VerifiedCredential = {
+  id: string; orgId: string; kind: CredentialKind; role: string | null;
+  /** An API key's maker (an account): the key never does more than they can do now, and stops when they leave. Null: the operator's. */
+  madeBy: string | null;
+};
+export type CredentialInfo = {
+  id: string; name: string; role: string | null; createdAt: Date; lastUsedAt: Date | null; revokedAt: Date | null;
+  /** For an API key: the member it answers to (null: made by the operator, answers to nobody). */
+  madeBy: { accountId: string; email: string | null } | null;
+};
 
 /** How stale `last_used_at` may get: it is written at most once per this interval per credential. */
 export const LAST_USED_RESOLUTION_SECONDS = 60;
 
 export async function issueCredential(
   trx: Knex,
-  input: { orgId: string; kind: CredentialKind; name: string; role?: string | null },
+  input: { orgId: string; kind: CredentialKind; name: string; role?: string | null; madeBy?: string | null },
 ): Promise<IssuedCredential> {
   const { secret, hash } = issueSecret(prefixes[input.kind]);
   const [row] = await trx('credentials')
-    .insert({ org_id: input.orgId, kind: input.kind, name: input.name, role: input.role ?? null, secret_hash: hash })
+    .insert({ org_id: input.orgId, kind: input.kind, name: input.name, role: input.role ?? null, secret_hash: hash, made_by_account_id: input.madeBy ?? null })
     .returning('id');
   return { id: row.id, secret };
 }
@@ -40,17 +48,17 @@ export async function verifyCredential(db: Knex, input: { kind: CredentialKind; 
   if (!input.secret.startsWith(prefixes[input.kind] + '_') || input.secret.length > 200) return null;
   const result = await reuse(db.raw(
     `with found as (
-       select id, org_id, role, last_used_at from credentials where secret_hash = ? and kind = ? and revoked_at is null
+       select id, org_id, role, made_by_account_id, last_used_at from credentials where secret_hash = ? and kind = ? and revoked_at is null
      ), touched as (
        update credentials c set last_used_at = now() from found
        where c.id = found.id and (found.last_used_at is null or found.last_used_at < now() - make_interval(secs => ?))
        returning c.id
      )
-     select id, org_id, role from found`,
+     select id, org_id, role, made_by_account_id from found`,
     [hashSecret(input.secret), input.kind, LAST_USED_RESOLUTION_SECONDS],
   ));
-  const row = (result.rows as { id: string; org_id: string; role: string | null }[])[0];
-  return row ? { id: row.id, orgId: row.org_id, kind: input.kind, role: row.role } : null;
+  const row = (result.rows as { id: string; org_id: string; role: string | null; made_by_account_id: string | null }[])[0];
+  return row ? { id: row.id, orgId: row.org_id, kind: input.kind, role: row.role, madeBy: row.made_by_account_id } : null;
 }
 
 /** Revokes a credential of this organisation at once: the next request with it is refused. False if none was active. */
@@ -63,11 +71,14 @@ export async function revokeCredential(db: Knex, input: { orgId: string; kind: C
 
 /** The organisation's credentials of one kind, newest first; never their secrets (only hashes are stored). */
 export async function listCredentials(db: Knex, input: { orgId: string; kind: CredentialKind }): Promise<CredentialInfo[]> {
-  const rows = await db('credentials').where({ org_id: input.orgId, kind: input.kind })
-    .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id' }])
-    .select('id', 'name', 'role', 'created_at', 'last_used_at', 'revoked_at');
+  const rows = await db('credentials as c').leftJoin('accounts as a', 'a.id', 'c.made_by_account_id').where({ 'c.org_id': input.orgId, 'c.kind': input.kind })
+    .orderBy([{ column: 'c.created_at', order: 'desc' }, { column: 'c.id' }])
+    .select('c.id', 'c.name', 'c.role', 'c.created_at', 'c.last_used_at', 'c.revoked_at', 'c.made_by_account_id', 'a.email');
   const date = (v: unknown) => (v ? new Date(v as string) : null);
-  return rows.map((r) => ({ id: r.id, name: r.name, role: r.role, createdAt: new Date(r.created_at), lastUsedAt: date(r.last_used_at), revokedAt: date(r.revoked_at) }));
+  return rows.map((r) => ({
+    id: r.id, name: r.name, role: r.role, createdAt: new Date(r.created_at), lastUsedAt: date(r.last_used_at), revokedAt: date(r.revoked_at),
+    madeBy: r.made_by_account_id ? { accountId: r.made_by_account_id, email: r.email ?? null } : null,
+  }));
 }
 
 /**
@@ -76,7 +87,11 @@ export async function listCredentials(db: Knex, input: { orgId: string; kind: Cr
  */
 export async function createCredential(
   db: Knex,
-  input: { orgId: string; kind: 'scim_token' | 'api_key'; name: string; role?: string | null; actor: Actor; grantor?: ReadonlySet<Permission> },
+  input: {
+    orgId: string; kind: 'scim_token' | 'api_key'; name: string; role?: string | null; actor: Actor; grantor?: ReadonlySet<Permission>;
+    /** The member an API key answers to: the person making it, or the maker of the key making it (null: the operator). */
+    madeBy?: string | null;
+  },
 ): Promise<IssuedCredential> {
   const name = input.name.trim();
   if (name.length === 0 || name.length > 200) throw new Invalid('a name is 1 to 200 characters', { field: 'name', rule: 'length' });
@@ -88,8 +103,12 @@ export async function createCredential(
     throw new Forbidden(`you cannot create a key with the role ${input.role}: it can do more than you can`, { field: 'role', rule: 'escalation' });
   }
   return db.transaction(async (trx) => {
-    const issued = await issueCredential(trx, { orgId: input.orgId, kind: input.kind, name, role: input.kind === 'api_key' ? input.role : null });
-    await recordAudit(trx, { orgId: input.orgId, actor: input.actor, action: `${input.kind}.created`, targetType: input.kind, targetId: issued.id, details: { name, ...(input.role ? { role: input.role } : {}) } });
+    const madeBy = input.kind === 'api_key' ? input.madeBy ?? null : null;
+    const issued = await issueCredential(trx, { orgId: input.orgId, kind: input.kind, name, role: input.kind === 'api_key' ? input.role : null, madeBy });
+    await recordAudit(trx, {
+      orgId: input.orgId, actor: input.actor, action: `${input.kind}.created`, targetType: input.kind, targetId: issued.id,
+      details: { name, ...(input.role ? { role: input.role } : {}), ...(madeBy ? { madeBy } : {}) },
+    });
     return issued;
   });
 }

@@ -16,7 +16,11 @@ import { generateTemporaryPassword } from './tokens.ts';
 import { mailable } from './outbox.ts';
 
 /** Who asks: the actor the audit log names, and what it may do (to refuse handing out more than that). */
-export type Caller = { orgId: string; actor: Actor; permissions: ReadonlySet<Permission> };
+export type Caller = {
+  orgId: string; actor: Actor; permissions: ReadonlySet<Permission>;
+  /** The member who answers for the caller: the person themselves, or the maker of the API key (null or absent: the operator). */
+  madeBy?: string | null;
+};
 
 const memberNotFound = (id: string) => new NotFound(`no member ${id} in this organisation`, { field: 'memberId', rule: 'member_not_found' });
 

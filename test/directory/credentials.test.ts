@@ -22,7 +22,7 @@ describe('directory: credentials', () => {
     for (const [i, kind] of kinds.entries()) {
       const row = await testDb()('credentials').where({ id: issued[i].id }).first();
       assert.equal(row.secret_hash, hashSecret(issued[i].secret));
-      assert.deepEqual(await verifyCredential(testDb(), { kind, secret: issued[i].secret }), { id: issued[i].id, orgId, kind, role: kind === 'api_key' ? 'admin' : null });
+      assert.deepEqual(await verifyCredential(testDb(), { kind, secret: issued[i].secret }), { id: issued[i].id, orgId, kind, role: kind === 'api_key' ? 'admin' : null, madeBy: null });
       for (const other of kinds.filter((k) => k !== kind)) assert.equal(await verifyCredential(testDb(), { kind: other, secret: issued[i].secret }), null);
     }
   });

@@ -7,7 +7,7 @@ import { Confirm, Dialog, Field, fieldError, html, ListState, Notice, Secret, us
 export function Settings({ me }) {
   return html`<h1>Settings</h1>
     <${Credentials} me=${me} kind="scim-tokens" title="SCIM tokens" intro=${html`Your identity provider provisions people with one. Base URL to paste into Okta or Entra ID: <code>${location.origin}/scim/v2</code>`} />
-    <${Credentials} me=${me} kind="api-keys" title="API keys" intro="For scripts and integrations calling the admin API; each carries a role." />
+    <${Credentials} me=${me} kind="api-keys" title="API keys" intro="For scripts and integrations calling the admin API; each carries a role. A key never does more than the member who made it can do, and stops working when they leave the organisation or are deactivated." />
     <${Clients} me=${me} />
     <${Sso} me=${me} />`;
 }
@@ -36,7 +36,7 @@ function Credentials({ me, kind, title, intro }) {
     <${Notice} message=${notice} />
     <${ListState} state=${{ ...list, data: list.data && { items: live } }} empty="None yet.">
       <ul class="plain list">${live.map((c) => html`<li key=${c.id}><strong>${c.name}</strong>${c.role ? ` (${c.role})` : ''}
-        <span class="muted"> created ${when(c.createdAt)}, last used ${when(c.lastUsedAt)}</span>
+        <span class="muted"> created ${when(c.createdAt)}${kind === 'api-keys' ? ` by ${c.madeBy?.email ?? 'the operator'}` : ''}, last used ${when(c.lastUsedAt)}</span>
         <button type="button" onClick=${() => setRevoking(c)} aria-label=${`Revoke ${c.name}`}>Revoke</button></li>`)}</ul>
     <//>
     ${secret ? html`<${Dialog} open=${true} title=${`${kind === 'api-keys' ? 'API key' : 'SCIM token'} created`} onClose=${() => setSecret(null)}>
