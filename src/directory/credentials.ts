@@ -21,7 +21,7 @@ export type VerifiedCredential = {
 };
 export type CredentialInfo = {
   id: string; name: string; role: string | null; createdAt: Date; lastUsedAt: Date | null; revokedAt: Date | null;
-  /** For an API key: the member it answers to (null: made by the operator, answers to nobody). */
+  /** Who made it (null: the operator). An API key answers to them; a SCIM token only says so. */
   madeBy: { accountId: string; email: string | null } | null;
 };
 
@@ -89,7 +89,7 @@ export async function createCredential(
   db: Knex,
   input: {
     orgId: string; kind: 'scim_token' | 'api_key'; name: string; role?: string | null; actor: Actor; grantor?: ReadonlySet<Permission>;
-    /** The member an API key answers to: the person making it, or the maker of the key making it (null: the operator). */
+    /** The member making it: the person, or the maker of the API key making it (null: the operator). An API key answers to them. */
     madeBy?: string | null;
   },
 ): Promise<IssuedCredential> {
@@ -103,7 +103,7 @@ export async function createCredential(
     throw new Forbidden(`you cannot create a key with the role ${input.role}: it can do more than you can`, { field: 'role', rule: 'escalation' });
   }
   return db.transaction(async (trx) => {
-    const madeBy = input.kind === 'api_key' ? input.madeBy ?? null : null;
+    const madeBy = input.madeBy ?? null;
     const issued = await issueCredential(trx, { orgId: input.orgId, kind: input.kind, name, role: input.kind === 'api_key' ? input.role : null, madeBy });
     await recordAudit(trx, {
       orgId: input.orgId, actor: input.actor, action: `${input.kind}.created`, targetType: input.kind, targetId: issued.id,

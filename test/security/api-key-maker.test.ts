@@ -5,7 +5,8 @@
 //   roster; deactivated (or removed), the key is a 401 that says why; reactivated, it works again;
 // - a key made with such a key answers to the same person;
 // - the operator's key (`cli org create`) answers to nobody: no member's change touches it;
-// - the key list says who made each key; the migration finds the maker of older keys in the audit log.
+// - the key list says who made each key (the SCIM token list too, though a SCIM token does not stop with its
+//   maker); the migration finds the maker of older keys and tokens in the audit log.
 import assert from 'node:assert/strict';
 import { backfillKeyMakers } from '../../migrations/011-key-makers.ts';
 import { unique } from '../helpers.ts';
@@ -69,17 +70,29 @@ describe('security: an API key answers to the member who made it', function () {
     assert.equal((await team.call('GET', '/api-keys')).status, 200);
   });
 
-  it('the migration sets the maker of keys made before it from the audit log (a key made by a key: its maker)', async () => {
+  it("a SCIM token says who made it, but does not stop with them (an identity provider's provisioning must go on)", async () => {
+    const { team, adminId, adminAccount, email, token } = await teamWithAdmin();
+    const made = await server.api('POST', `/orgs/${team.id}/scim-tokens`, token, { name: 'okta' });
+    assert.equal(made.status, 201);
+    const listed = (await team.call('GET', '/scim-tokens')).body.items as { id: string; madeBy: unknown }[];
+    assert.deepEqual(listed.find((t) => t.id === made.body.id)?.madeBy, { accountId: adminAccount, email });
+    assert.equal((await team.call('POST', `/members/${adminId}/deactivate`, {})).status, 200);
+    const users = await fetch(`${server.issuer()}/scim/v2/Users?count=1`, { headers: { authorization: `Bearer ${made.body.secret}` } });
+    assert.equal(users.status, 200);
+  });
+
+  it('the migration sets the maker of keys and SCIM tokens made before it from the audit log (one made with a key: its maker)', async () => {
     const { team, adminAccount, token } = await teamWithAdmin();
     const first = await server.api('POST', `/orgs/${team.id}/api-keys`, token, { name: 'old parent', role: 'admin' });
     const second = await keyCall(team, first.body.secret, 'POST', '/api-keys', { name: 'old child', role: 'member' });
     const operators = await team.call('POST', '/api-keys', { name: 'old operator key', role: 'admin' });
-    const ids = [first.body.id, second.body.id, operators.body.id];
+    const scim = await keyCall(team, first.body.secret, 'POST', '/scim-tokens', { name: 'old okta' });
+    const ids = [first.body.id, second.body.id, operators.body.id, scim.body.id];
     // As they were before migration 011.
     await testDb()('credentials').whereIn('id', ids).update({ made_by_account_id: null });
     assert.ok(await backfillKeyMakers(testDb()) >= 2);
     const rows = await testDb()('credentials').whereIn('id', ids).select('id', 'made_by_account_id');
     const makerOf = (id: string) => rows.find((r: { id: string }) => r.id === id)?.made_by_account_id;
-    assert.deepEqual(ids.map(makerOf), [adminAccount, adminAccount, null]);
+    assert.deepEqual(ids.map(makerOf), [adminAccount, adminAccount, null, adminAccount]);
   });
 });
