@@ -88,16 +88,16 @@ ${form({ action: `${INVITATION_PATH}/decline`, csrf: token_, submit: 'Decline th
         newPasswordHash = await deps.passwords.hash(password);
       } else if (account.hasPassword) {
         const candidate = await findSignInCandidate(deps.db, { orgId: view.orgId!, email: view.email! });
-        // A password guessed here is a sign-in attempt: counted with the sign-in pages' (per account and network).
-        const key = { subject: throttleSubject({ accountId: candidate.accountId, email: view.email! }), ip: req.ip ?? null };
-        const wait = await deps.throttle.attempt(key);
+        // A password guessed here is a sign-in attempt: counted with the sign-in pages' (per account and network),
+        // and never counted again from zero here (a right password is not a sign-in: the same count limits the
+        // guesses at the account's second factor).
+        const wait = await deps.throttle.attempt({ subject: throttleSubject({ accountId: candidate.accountId, email: view.email! }), ip: req.ip ?? null });
         if (wait > 0) {
           res.set('Retry-After', String(wait));
           return show(req, res, token, view, waitMessage(wait), 429);
         }
         const ok = await checkPassword(deps.passwords, candidate, password);
         if (!ok) return show(req, res, token, view, 'That password is not right. Type the password of your account, or use "Forgot password" on a sign-in page first.', 401);
-        await deps.throttle.succeed(key);
       }
       try {
         await acceptInvitation(deps.db, { token, name: formValue(req, 'name') || null, newPasswordHash, ip: req.ip ?? null });
