@@ -35,7 +35,9 @@ async function lockMember(trx: Knex, orgId: string, id: string): Promise<Target>
   return row;
 }
 
-const isSelf = (caller: Caller, target: Target) => caller.actor.type === 'user' && caller.actor.id === target.account_id;
+/** The caller is the target: the person themselves, or an API key they made (it answers to them). */
+const isSelf = (caller: Caller, target: Target) =>
+  (caller.actor.type === 'user' && caller.actor.id === target.account_id) || (caller.madeBy != null && caller.madeBy === target.account_id);
 
 function refuseSelf(caller: Caller, target: Target, what: string): void {
   if (isSelf(caller, target)) throw new Forbidden(`you cannot ${what} yourself`, { rule: 'self_action' });
@@ -248,6 +250,8 @@ export async function editMember(db: Knex, input: { caller: Caller; memberId: st
     const target = await lockMember(trx, caller.orgId, input.memberId);
     if (role !== undefined) refuseOwner(target, 'given another role');
     const roleChanges = role !== undefined && role !== target.role;
+    // Nobody changes their own role: an admin only through a group could otherwise make it their own and keep it.
+    if (roleChanges) refuseSelf(caller, target, 'change the role of');
     if (fields.length) {
       refuseUnmanaged(caller, target, "change this person's profile");
       // The owner's profile is theirs: the owner (or a key with the owner's permissions) edits it, nobody else.

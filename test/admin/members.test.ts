@@ -630,7 +630,7 @@ describe('admin API: members', function () {
       await refused(org, 403, 'forbidden', () => api('POST', members(org), token, { email: address(), role: 'member' }));
     });
 
-    it('nobody deactivates, removes or resets the MFA of themselves (403 self_action): an admin, or the owner', async () => {
+    it('nobody deactivates, removes, resets the MFA of or changes the role of themselves (403 self_action): an admin, or the owner', async () => {
       const org = await newOrg();
       const m = await add(org, { role: 'admin' });
       const adminToken = await signIn(org, m.member.email, m.temporaryPassword!);
@@ -646,6 +646,15 @@ describe('admin API: members', function () {
         assert.deepEqual(await membershipRow(org, id), before, 'nothing changed');
       }
       assert.equal((await testDb()('mfa_factors').where({ account_id: m.member.accountId })).length, 1);
+      // Nor their own role, with their token or a key they made (it answers to them): an admin only through a group
+      // would otherwise make the role their own and keep it after leaving the group.
+      const adminsKey = await api('POST', `/orgs/${org.org.id}/api-keys`, adminToken, { name: 'mine', role: 'admin' });
+      assert.equal(adminsKey.status, 201);
+      for (const credential of [adminToken, adminsKey.body.secret]) {
+        await refused(org, 403, 'self_action', () => api('PATCH', memberPath(org, m.member.id), credential, { role: 'member' }));
+        await refused(org, 403, 'self_action', () => api('POST', `${memberPath(org, m.member.id)}/deactivate`, credential));
+      }
+      assert.equal((await membershipRow(org, m.member.id)).role, 'admin');
       assert.equal((await list(org, '', adminToken)).total, 2, 'both tokens still work');
       // The admin may act on others: the same token deactivates a plain member.
       const other = await add(org);
