@@ -21,7 +21,7 @@ export type VerifiedCredential = {
 };
 export type CredentialInfo = {
   id: string; name: string; role: string | null; createdAt: Date; lastUsedAt: Date | null; revokedAt: Date | null;
-  /** Who made it (null: the operator). An API key answers to them; a SCIM token only says so. */
+  /** Who made it (null: the operator; `email` null once they left). An API key answers to them; a SCIM token only says so. */
   madeBy: { accountId: string; email: string | null } | null;
 };
 
@@ -71,7 +71,11 @@ export async function revokeCredential(db: Knex, input: { orgId: string; kind: C
 
 /** The organisation's credentials of one kind, newest first; never their secrets (only hashes are stored). */
 export async function listCredentials(db: Knex, input: { orgId: string; kind: CredentialKind }): Promise<CredentialInfo[]> {
-  const rows = await db('credentials as c').leftJoin('accounts as a', 'a.id', 'c.made_by_account_id').where({ 'c.org_id': input.orgId, 'c.kind': input.kind })
+  // The maker's address only while they are a member here: a person who left is no business of this organisation's.
+  const rows = await db('credentials as c')
+    .leftJoin('memberships as m', (j) => j.on('m.org_id', 'c.org_id').andOn('m.account_id', 'c.made_by_account_id'))
+    .leftJoin('accounts as a', 'a.id', 'm.account_id')
+    .where({ 'c.org_id': input.orgId, 'c.kind': input.kind })
     .orderBy([{ column: 'c.created_at', order: 'desc' }, { column: 'c.id' }])
     .select('c.id', 'c.name', 'c.role', 'c.created_at', 'c.last_used_at', 'c.revoked_at', 'c.made_by_account_id', 'a.email');
   const date = (v: unknown) => (v ? new Date(v as string) : null);

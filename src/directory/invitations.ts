@@ -9,7 +9,7 @@ import { Conflict, Invalid, NotFound, uniqueViolation } from './errors.ts';
 import { assertSeatAvailable, insertMembership } from './members.ts';
 import { checkPerson, looksLikeEmail, newPerson } from './person.ts';
 import { isUuid } from './predicate.ts';
-import { builtInRoleName, mayGrant, rolePermissions } from './roles.ts';
+import { builtInRoleName, mayGrant, rolePermissions, standingOf } from './roles.ts';
 import { checkGroupIds, type Caller } from './team.ts';
 import { hashSecret, issueSecret } from './tokens.ts';
 import { mailable } from './outbox.ts';
@@ -194,7 +194,8 @@ export async function cancelInvitation(db: Knex, input: { caller: Caller; id: st
 
 /** What the invitation page shows for a link, whatever its state. */
 export type InvitationView = {
-  state: 'pending' | 'expired' | 'used' | 'unknown';
+  /** `withdrawn`: whoever sent it can no longer give what it gives (they left, were deactivated or can do less now). */
+  state: 'pending' | 'expired' | 'used' | 'unknown' | 'withdrawn';
   orgId?: string; orgName?: string; email?: string; roleName?: string; inviterName?: string | null; message?: string | null; expiresAt?: Date;
   /** The address already has an account: the person signs in with it (when it has a password) to join. */
   account?: { exists: boolean; hasPassword: boolean; email: string | null };
@@ -213,12 +214,43 @@ export async function viewInvitation(db: Knex, token: string): Promise<Invitatio
   const org = await db('organizations').where({ id: row.org_id }).first('name');
   const base = { orgId: row.org_id, orgName: org.name, email: row.email, roleName: await roleName(db, row.org_id, row.role), inviterName: row.invited_by_name, message: row.message, expiresAt: new Date(row.expires_at) };
   if (new Date(row.expires_at).getTime() <= Date.now()) return { state: 'expired', ...base };
+  if (!(await inviterStands(db, row))) return { state: 'withdrawn', ...base };
   const account = await db('accounts').whereRaw('lower(email) = lower(?)', [row.email]).first('email', 'password_hash');
   return { state: 'pending', ...base, account: { exists: Boolean(account), hasPassword: Boolean(account?.password_hash), email: account?.email ?? null } };
 }
 
 export class InvitationUnusable extends Invalid {
   constructor() { super('this invitation link has expired, was cancelled or has been used', { rule: 'invitation_unusable' }); }
+}
+
+/** The invitation's sender can no longer give what it gives: it is refused, as a key of theirs would be. */
+export class InvitationWithdrawn extends Invalid {
+  constructor() { super('whoever sent this invitation can no longer give this access: ask the organisation for a new invitation', { rule: 'invitation_withdrawn' }); }
+}
+
+/**
+ * An invitation answers to the person who sent it (or who made the API key that sent it), as their keys do:
+ * it is good only while they are an active member who may still add members with its role and groups.
+ * Those the operator or the system sent answer to nobody.
+ */
+async function inviterStands(db: Knex, row: Record<string, any>): Promise<boolean> {
+  let person: string | null = null;
+  if (row.invited_by_type === 'user') person = row.invited_by_id;
+  else if (row.invited_by_type === 'api_key' && isUuid(row.invited_by_id)) {
+    person = (await db('credentials').where({ id: row.invited_by_id }).first('made_by_account_id'))?.made_by_account_id ?? null;
+  }
+  if (!person) return true;
+  const standing = await standingOf(db, { orgId: row.org_id, accountId: person });
+  if (!standing || !standing.permissions.has('members.manage')) return false;
+  // A role that no longer exists gives nothing anyone may give.
+  const permissionsOf = (role: string) => rolePermissions(db, { orgId: row.org_id, role }).catch((err) => { if (err instanceof Invalid) return null; throw err; });
+  const groupRoles: string[] = row.group_ids?.length
+    ? await db('groups').where('org_id', row.org_id).whereIn('id', row.group_ids).whereNotNull('role').pluck('role') : [];
+  for (const role of [row.role as string, ...groupRoles]) {
+    const granted = await permissionsOf(role);
+    if (!granted || !mayGrant(standing.permissions, granted)) return false;
+  }
+  return true;
 }
 
 /**
@@ -230,6 +262,7 @@ export async function acceptInvitation(db: Knex, input: { token: string; name?: 
   return db.transaction(async (trx) => {
     const row = await findByToken(trx, input.token, true);
     if (!row || row.status !== 'pending' || new Date(row.expires_at).getTime() <= Date.now()) throw new InvitationUnusable();
+    if (!(await inviterStands(trx, row))) throw new InvitationWithdrawn();
     const orgId = row.org_id as string;
     const existing = await findAccountByEmail(trx, row.email);
     if (!existing && !input.newPasswordHash) throw new Invalid('choose a password to create your account', { field: 'password', rule: 'required' });

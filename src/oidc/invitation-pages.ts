@@ -4,7 +4,7 @@
 // A dead link (expired, cancelled, used, unknown) shows a page that says so and changes nothing.
 import { createHash } from 'node:crypto';
 import type express from 'express';
-import { acceptInvitation, declineInvitation, InvitationUnusable, type InvitationView, viewInvitation } from '../directory/invitations.ts';
+import { acceptInvitation, declineInvitation, InvitationUnusable, type InvitationView, InvitationWithdrawn, viewInvitation } from '../directory/invitations.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import { checkChosenPassword } from '../directory/passwords.ts';
 import { checkPassword, findSignInCandidate } from '../directory/sign-in.ts';
@@ -24,7 +24,9 @@ export function mountInvitationPages(app: express.Express, deps: AccountPagesDep
 
   const deadPage = (view: InvitationView) => (view.state === 'expired'
     ? new PageError(410, 'This invitation has expired', `Ask ${view.inviterName ?? 'an administrator'} at ${view.orgName} to send you a new one.`)
-    : new PageError(410, 'This invitation no longer works', 'It has been used, declined or cancelled. If you still want to join, ask the organisation for a new invitation.'));
+    : view.state === 'withdrawn'
+      ? new PageError(410, 'This invitation no longer works', `Whoever sent it can no longer give this access. If you still want to join ${view.orgName}, ask an administrator there for a new invitation.`)
+      : new PageError(410, 'This invitation no longer works', 'It has been used, declined or cancelled. If you still want to join, ask the organisation for a new invitation.'));
 
   const load = async (token: string) => {
     const view = tokenPattern.test(token) ? await viewInvitation(deps.db, token) : ({ state: 'unknown' } as InvitationView);
@@ -102,6 +104,7 @@ ${form({ action: `${INVITATION_PATH}/decline`, csrf: token_, submit: 'Decline th
       try {
         await acceptInvitation(deps.db, { token, name: formValue(req, 'name') || null, newPasswordHash, ip: req.ip ?? null });
       } catch (err) {
+        if (err instanceof InvitationWithdrawn) throw deadPage({ ...view, state: 'withdrawn' });
         if (err instanceof InvitationUnusable) throw deadPage({ state: 'used' });
         if (err instanceof DirectoryError && err.rule === 'already_member') throw new PageError(409, 'You are already a member', `Your account already belongs to ${view.orgName}: sign in to its applications.`);
         if (err instanceof DirectoryError && err.code === 'invalid') return show(req, res, token, view, asSentence(err.message), 422, formValue(req, 'name'));

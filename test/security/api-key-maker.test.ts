@@ -53,6 +53,8 @@ describe('security: an API key answers to the member who made it', function () {
 
     assert.equal((await team.call('DELETE', `/members/${adminId}`)).status, 204);
     assert.equal((await keyCall(team, key, 'GET', '/members')).status, 401, 'removed: the key is refused');
+    const after = (await team.call('GET', '/api-keys')).body.items.find((k: { id: string }) => k.id === made.body.id);
+    assert.deepEqual(after.madeBy, { accountId: adminAccount, email: null }, "who left: their id stays, their address is no longer this organisation's to see");
   });
 
   it("a key made with a member's key answers to the same member; the operator's key answers to nobody", async () => {

@@ -36,7 +36,7 @@ function Credentials({ me, kind, title, intro }) {
     <${Notice} message=${notice} />
     <${ListState} state=${{ ...list, data: list.data && { items: live } }} empty="None yet.">
       <ul class="plain list">${live.map((c) => html`<li key=${c.id}><strong>${c.name}</strong>${c.role ? ` (${c.role})` : ''}
-        <span class="muted"> created ${when(c.createdAt)} by ${c.madeBy?.email ?? 'the operator'}, last used ${when(c.lastUsedAt)}</span>
+        <span class="muted"> created ${when(c.createdAt)} by ${c.madeBy ? c.madeBy.email ?? 'a former member' : 'the operator'}, last used ${when(c.lastUsedAt)}</span>
         <button type="button" onClick=${() => setRevoking(c)} aria-label=${`Revoke ${c.name}`}>Revoke</button></li>`)}</ul>
     <//>
     ${secret ? html`<${Dialog} open=${true} title=${`${kind === 'api-keys' ? 'API key' : 'SCIM token'} created`} onClose=${() => setSecret(null)}>
