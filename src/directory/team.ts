@@ -259,10 +259,16 @@ export async function editMember(db: Knex, input: { caller: Caller; memberId: st
     }
     if (roleChanges) await refuseMightier(trx, caller, target, 'change the role of');
     else if (fields.length && !isSelf(caller, target)) await refuseMightier(trx, caller, target, 'edit the profile of');
+    let changed: (keyof ProfileChange)[] = [];
     let profileChanged = false;
     if (fields.length) {
       // Under the same lock and in the same transaction (updateMember's own is a savepoint in it).
-      const after = await updateMember(trx, { orgId: caller.orgId, actor: caller.actor, id: target.id, audit: false, change: (current) => withProfile(current, profile) });
+      let before: Member | undefined;
+      const after = await updateMember(trx, {
+        orgId: caller.orgId, actor: caller.actor, id: target.id, audit: false, change: (current) => withProfile((before = current), profile),
+      });
+      if (before) changed = fields.filter((f) => profileValue(before!, f) !== profileValue(after, f));
+      // Any write is audited, one that only tidied the SCIM state (a formatted name) too, with no field named.
       profileChanged = after.version !== target.version;
     }
     if (roleChanges) {
@@ -271,11 +277,18 @@ export async function editMember(db: Knex, input: { caller: Caller; memberId: st
       await trx('memberships').where({ org_id: caller.orgId, id: target.id }).update({ role, version: trx.raw('version + 1'), updated_at: trx.fn.now() });
     }
     if (!roleChanges && !profileChanged) return;
-    const changedFields = profileChanged ? { fields } : {};
+    const changedFields = profileChanged ? { fields: changed } : {};
     await recordAudit(trx, roleChanges
       ? { orgId: caller.orgId, actor: caller.actor, action: 'member.role_changed', targetType: 'member', targetId: target.id, details: { from: target.role, to: role, permissions: [...newPerms!], ...changedFields } }
       : { orgId: caller.orgId, actor: caller.actor, action: 'member.updated', targetType: 'member', targetId: target.id, details: changedFields });
   });
+}
+
+/** A profile field as the roster shows it: the name, the primary e-mail, the primary phone. */
+function profileValue(m: Member, field: keyof ProfileChange): string | null {
+  if (field === 'name') return m.displayName ?? null;
+  const primary = <T extends { primary?: boolean; value?: string }>(list: T[]) => (list.find((x) => x.primary) ?? list[0])?.value ?? null;
+  return field === 'email' ? primary(m.emails) : primary(m.phoneNumbers);
 }
 
 /** The member's SCIM state with a name, primary e-mail (the userName follows it when it was one) and primary phone changed. */
