@@ -237,7 +237,7 @@ async function inviterStands(db: Knex, row: Record<string, any>): Promise<boolea
   let person: string | null = null;
   if (row.invited_by_type === 'user') person = row.invited_by_id;
   else if (row.invited_by_type === 'api_key' && isUuid(row.invited_by_id)) {
-    person = (await db('credentials').where({ id: row.invited_by_id }).first('made_by_account_id'))?.made_by_account_id ?? null;
+    person = (await db('credentials').where({ org_id: row.org_id, id: row.invited_by_id }).first('made_by_account_id'))?.made_by_account_id ?? null;
   }
   if (!person) return true;
   const standing = await standingOf(db, { orgId: row.org_id, accountId: person });
