@@ -344,6 +344,7 @@ describe('The admin console in a real browser (headless Chromium): first sign-in
     const says = await dialog.innerText();
     assert.match(says, /signed out of this organisation's applications at once/, `the confirmation says what happens: ${says}`);
     assert.match(says, /cannot sign in here until reactivated/, says);
+    assert.match(says, /the API keys they made and the invitations they sent stop working/, says);
     await dialog.getByRole('button', { name: 'Deactivate', exact: true }).click();
     await noDialogOpen(owner, 'the confirmation closes');
     await waitForRow(owner, memberEmail, 'deactivated', (c) => /^deactivated\b/.test(c[2]));

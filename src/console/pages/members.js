@@ -100,7 +100,7 @@ export function RowMenu({ row, me, permissions, roles, open, onDone }) {
     if (permissions.has('roles.manage')) items.push(['Change role', () => open({ kind: 'role', row })]);
     if (!self && row.status === 'active') {
       items.push(['Deactivate', () => confirm({ title: `Deactivate ${row.name ?? row.email}?`, danger: true, action: 'Deactivate',
-        message: 'They are signed out of this organisation\'s applications at once and cannot sign in here until reactivated. Their data and their other organisations are kept as they are.',
+        message: 'They are signed out of this organisation\'s applications at once and cannot sign in here until reactivated; the API keys they made and the invitations they sent stop working until then. Their data and their other organisations are kept as they are.',
         onConfirm: () => api(me.orgId, 'POST', `${path}/deactivate`, {}).then(() => onDone(`${row.email} is deactivated; their sessions have ended.`)) })]);
     }
     if (!self && row.status === 'deactivated') {
@@ -119,7 +119,7 @@ export function RowMenu({ row, me, permissions, roles, open, onDone }) {
     }
     if (!self) {
       items.push(['Remove from organisation', () => confirm({ title: `Remove ${row.name ?? row.email}?`, action: 'Remove', danger: true,
-        message: 'They leave this organisation and its groups and are signed out of its applications. Their audit history stays.',
+        message: 'They leave this organisation and its groups and are signed out of its applications; the API keys they made and the invitations they sent stop working. SCIM tokens they made keep working: revoke them in Settings if they should not. Their audit history stays.',
         onConfirm: () => api(me.orgId, 'DELETE', path).then(() => onDone(`${row.email} was removed.`)) })]);
     }
     if (permissions.has('org.own') && row.role === 'admin' && row.status === 'active') {
