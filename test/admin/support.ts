@@ -48,6 +48,14 @@ export async function newTeam(issuer: string): Promise<Team> {
   return { ...org, id: org.org.id, call };
 }
 
+/** The token of the newest invitation e-mail to this address (from the outbox). */
+export async function invitationTokenSentTo(to: string): Promise<string> {
+  const mails = await testDb()('outbox').whereRaw('lower(to_address) = lower(?)', [to]).orderBy('seq').select('text_body');
+  const m = /account\/invitation\?token=(rst_inv_[A-Za-z0-9_-]{43})/.exec(mails.at(-1)?.text_body ?? '');
+  assert.ok(m, `an invitation link in the last mail to ${to}`);
+  return m[1];
+}
+
 /** Where the application a test signs in to (a confidential client of the organisation) gets the code back. */
 export const REDIRECT = 'https://console.example/callback';
 
@@ -116,6 +124,8 @@ export function adminServer(options?: Parameters<typeof startServer>[0]) {
     issuer,
     api: adminApi(issuer),
     newTeam: () => newTeam(issuer()),
+    /** The invitation page of a token, on this server. */
+    invitationUrl: (token: string) => `${issuer()}/account/invitation?token=${encodeURIComponent(token)}`,
     signIn: (orgId: string, email: string, password: string, opts?: SignInOptions) => signIn(issuer(), orgId, email, password, opts),
     signInFlow: (orgId: string, email: string, password: string, opts?: SignInOptions) => signInFlow(issuer(), orgId, email, password, opts),
   };

@@ -14,7 +14,7 @@ import { Browser, type PageResult } from '../../conformance/oidc/browser.ts';
 import { createClient } from '../../src/directory/clients.ts';
 import { unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
-import { adminServer, REDIRECT } from '../admin/support.ts';
+import { adminServer, invitationTokenSentTo, REDIRECT } from '../admin/support.ts';
 
 const LIMIT = 4;
 
@@ -22,13 +22,6 @@ describe('security: a password on the invitation page does not reset the second 
   this.timeout(60_000);
   const server = adminServer({ throttle: { perEmail: LIMIT, perIp: 1000, windowSeconds: 300 } });
 
-  async function tokenSentTo(to: string): Promise<string> {
-    const mails = await testDb()('outbox').whereRaw('lower(to_address) = lower(?)', [to]).orderBy('seq').select('text_body');
-    const m = /account\/invitation\?token=(rst_inv_[A-Za-z0-9_-]{43})/.exec(mails.at(-1)?.text_body ?? '');
-    assert.ok(m, `an invitation link in the last mail to ${to}`);
-    return m[1];
-  }
-  const invitationUrl = (token: string) => `${server.issuer()}/account/invitation?token=${encodeURIComponent(token)}`;
   const stopAt = (u: string) => u.startsWith(REDIRECT);
 
   /** The sign-in pages of a new application of `orgId`, up to the page after the password. */
@@ -50,7 +43,7 @@ describe('security: a password on the invitation page does not reset the second 
     const password = `the person's own passphrase ${unique()}`;
     assert.equal((await a.call('POST', '/invitations', { emails: [email], role: 'member' })).status, 201);
     const joining = new Browser();
-    const first = await joining.go(invitationUrl(await tokenSentTo(email)));
+    const first = await joining.go(server.invitationUrl(await invitationTokenSentTo(email)));
     assert.equal((await joining.submit(first, '/account/invitation', { password })).status, 200);
     await testDb()('organizations').where({ id: a.id }).update({ require_mfa: true, mfa_methods: testDb().raw("'{totp}'::text[]") });
     const owner = new Browser();
@@ -64,7 +57,7 @@ describe('security: a password on the invitation page does not reset the second 
     // Another organisation invites the same address: a link to it is in the mailbox.
     const b = await server.newTeam();
     assert.equal((await b.call('POST', '/invitations', { emails: [email], role: 'member' })).status, 201);
-    const token = await tokenSentTo(email);
+    const token = await invitationTokenSentTo(email);
 
     // The attacker knows the password, not the app's codes. Sign-in at A: the password (1), two wrong codes (2, 3).
     const attacker = new Browser();
@@ -76,7 +69,7 @@ describe('security: a password on the invitation page does not reset the second 
     }
 
     // The right password on the invitation page (4: still within the limit).
-    const inv = await attacker.go(invitationUrl(token));
+    const inv = await attacker.go(server.invitationUrl(token));
     const joined = await attacker.submit(inv, '/account/invitation', { password });
     assert.equal(joined.status, 200, joined.html.slice(0, 300));
 

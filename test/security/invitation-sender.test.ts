@@ -8,19 +8,12 @@ import assert from 'node:assert/strict';
 import { Browser, headingOf } from '../../conformance/oidc/browser.ts';
 import { unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
-import { adminServer } from '../admin/support.ts';
+import { adminServer, invitationTokenSentTo } from '../admin/support.ts';
 
 describe('security: an invitation answers to the member who sent it', function () {
   this.timeout(60_000);
   const server = adminServer();
 
-  async function tokenSentTo(to: string): Promise<string> {
-    const mails = await testDb()('outbox').whereRaw('lower(to_address) = lower(?)', [to]).orderBy('seq').select('text_body');
-    const m = /account\/invitation\?token=(rst_inv_[A-Za-z0-9_-]{43})/.exec(mails.at(-1)?.text_body ?? '');
-    assert.ok(m, `an invitation link in the last mail to ${to}`);
-    return m[1];
-  }
-  const pageUrl = (token: string) => `${server.issuer()}/account/invitation?token=${encodeURIComponent(token)}`;
   const address = () => `${unique('inv-sender-')}@example.test`;
 
   async function teamWithAdmin() {
@@ -35,7 +28,7 @@ describe('security: an invitation answers to the member who sent it', function (
   /** Opens the link and tries to join as a new person: the two answers. */
   async function tryToJoin(link: string) {
     const browser = new Browser();
-    const page = await browser.go(pageUrl(link));
+    const page = await browser.go(server.invitationUrl(link));
     if (page.status !== 200) return { page: page.status, heading: headingOf(page.html), html: page.html };
     const joined = await browser.submit(page, '/account/invitation', { name: 'Someone', password: `a fine passphrase ${unique()}` });
     return { page: page.status, joined: joined.status, heading: headingOf(joined.html), html: joined.html };
@@ -47,10 +40,10 @@ describe('security: an invitation answers to the member who sent it', function (
     const { team, adminId, token } = await teamWithAdmin();
     const invitee = address();
     assert.equal((await server.api('POST', `/orgs/${team.id}/invitations`, token, { emails: [invitee], role: 'admin' })).status, 201);
-    const link = await tokenSentTo(invitee);
+    const link = await invitationTokenSentTo(invitee);
     // The page opened while the sender was active, posted after: refused too.
     const browser = new Browser();
-    const opened = await browser.go(pageUrl(link));
+    const opened = await browser.go(server.invitationUrl(link));
     assert.equal(opened.status, 200);
     assert.equal((await team.call('POST', `/members/${adminId}/deactivate`, {})).status, 200);
     const late = await browser.submit(opened, '/account/invitation', { name: 'Someone', password: `a fine passphrase ${unique()}` });
@@ -74,7 +67,7 @@ describe('security: an invitation answers to the member who sent it', function (
     const [byToken, byKey] = [address(), address()];
     assert.equal((await server.api('POST', `/orgs/${team.id}/invitations`, token, { emails: [byToken], role: 'member' })).status, 201);
     assert.equal((await server.api('POST', `/orgs/${team.id}/invitations`, key.body.secret, { emails: [byKey], role: 'admin' })).status, 201);
-    const [linkToken, linkKey] = [await tokenSentTo(byToken), await tokenSentTo(byKey)];
+    const [linkToken, linkKey] = [await invitationTokenSentTo(byToken), await invitationTokenSentTo(byKey)];
 
     assert.equal((await team.call('PATCH', `/members/${adminId}`, { role: 'member' })).status, 200);
     for (const link of [linkToken, linkKey]) assert.equal((await tryToJoin(link)).page, 410, 'a member may not add members');
@@ -88,7 +81,7 @@ describe('security: an invitation answers to the member who sent it', function (
     const team = await server.newTeam();
     const invitee = address();
     assert.equal((await team.call('POST', '/invitations', { emails: [invitee], role: 'admin' })).status, 201);
-    const joined = await tryToJoin(await tokenSentTo(invitee));
+    const joined = await tryToJoin(await invitationTokenSentTo(invitee));
     assert.deepEqual([joined.page, joined.joined], [200, 200]);
   });
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Browser } from '../../conformance/oidc/browser.ts';
 import { unique } from '../helpers.ts';
 import { testDb } from '../setup.ts';
-import { adminServer } from '../admin/support.ts';
+import { adminServer, invitationTokenSentTo } from '../admin/support.ts';
 
 const address = () => `${unique('inv-throttle-')}@example.test`;
 
@@ -15,13 +15,6 @@ describe('security: the invitation page counts password guesses with the sign-in
   this.timeout(60_000);
   const server = adminServer({ throttle: { perEmail: 3, perIp: 1000, windowSeconds: 60 } });
 
-  async function tokenSentTo(to: string): Promise<string> {
-    const mails = await testDb()('outbox').whereRaw('lower(to_address) = lower(?)', [to]).orderBy('seq').select('text_body');
-    const m = /account\/invitation\?token=(rst_inv_[A-Za-z0-9_-]{43})/.exec(mails.at(-1)?.text_body ?? '');
-    assert.ok(m, `an invitation link in the last mail to ${to}`);
-    return m[1];
-  }
-  const pageUrl = (token: string) => `${server.issuer()}/account/invitation?token=${encodeURIComponent(token)}`;
 
   /** A person with an account of their own (made by accepting an invitation of `a` as a new person). */
   async function personWithAccount(): Promise<{ email: string; password: string }> {
@@ -30,7 +23,7 @@ describe('security: the invitation page counts password guesses with the sign-in
     const password = `the person's own passphrase ${unique()}`;
     assert.equal((await a.call('POST', '/invitations', { emails: [email], role: 'member' })).status, 201);
     const browser = new Browser();
-    const p = await browser.go(pageUrl(await tokenSentTo(email)));
+    const p = await browser.go(server.invitationUrl(await invitationTokenSentTo(email)));
     assert.equal((await browser.submit(p, '/account/invitation', { password })).status, 200);
     return { email, password };
   }
@@ -40,7 +33,7 @@ describe('security: the invitation page counts password guesses with the sign-in
     const b = await server.newTeam();
     assert.equal((await b.call('POST', '/invitations', { emails: [person.email], role: 'member' })).status, 201);
     const browser = new Browser();
-    const page = await browser.go(pageUrl(await tokenSentTo(person.email)));
+    const page = await browser.go(server.invitationUrl(await invitationTokenSentTo(person.email)));
     assert.match(page.html, /already have an account/);
     for (let i = 0; i < 3; i++) {
       const wrong = await browser.submit(page, '/account/invitation', { password: `guess number ${i} of an attacker` });
@@ -63,7 +56,7 @@ describe('security: the invitation page counts password guesses with the sign-in
     await assert.rejects(server.signIn(b.id, person.email, 'another wrong password', { passwordChange: 'if-asked' }));
     assert.equal((await b.call('POST', '/invitations', { emails: [person.email], role: 'member' })).status, 201);
     const browser = new Browser();
-    const page = await browser.go(pageUrl(await tokenSentTo(person.email)));
+    const page = await browser.go(server.invitationUrl(await invitationTokenSentTo(person.email)));
     // ...leave one here: the third guess is refused as a guess, the fourth attempt is throttled.
     assert.equal((await browser.submit(page, '/account/invitation', { password: 'a third guess' })).status, 401);
     assert.equal((await browser.submit(page, '/account/invitation', { password: person.password })).status, 429);
@@ -74,13 +67,13 @@ describe('security: the invitation page counts password guesses with the sign-in
     const b = await server.newTeam();
     assert.equal((await b.call('POST', '/invitations', { emails: [person.email], role: 'member' })).status, 201);
     const browser = new Browser();
-    const page = await browser.go(pageUrl(await tokenSentTo(person.email)));
+    const page = await browser.go(server.invitationUrl(await invitationTokenSentTo(person.email)));
     for (let i = 0; i < 2; i++) assert.equal((await browser.submit(page, '/account/invitation', { password: `wrong ${i}` })).status, 401);
     assert.equal((await browser.submit(page, '/account/invitation', { password: person.password })).status, 200, 'the third attempt, right: joined');
     // Three attempts counted: on another organisation's invitation, the next one is over the limit.
     const c = await server.newTeam();
     assert.equal((await c.call('POST', '/invitations', { emails: [person.email], role: 'member' })).status, 201);
-    const next = await browser.go(pageUrl(await tokenSentTo(person.email)));
+    const next = await browser.go(server.invitationUrl(await invitationTokenSentTo(person.email)));
     assert.equal((await browser.submit(next, '/account/invitation', { password: person.password })).status, 429);
   });
 });
