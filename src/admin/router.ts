@@ -11,10 +11,10 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { findClient } from '../directory/clients.ts';
-import { verifyCredential } from '../directory/credentials.ts';
+import { apiKeyPermissions, verifyCredential } from '../directory/credentials.ts';
 import { DirectoryError } from '../directory/errors.ts';
 import type { PasswordHasher } from '../directory/passwords.ts';
-import { permissionsOf, standingOf } from '../directory/roles.ts';
+import { standingOf } from '../directory/roles.ts';
 import type { Caller } from '../directory/team.ts';
 import type { Sealer } from '../directory/sealing.ts';
 import { openApiDocument, referencePage } from './openapi.ts';
@@ -54,13 +54,10 @@ async function authenticate(deps: AdminDeps, authorization: string | undefined, 
   if (token.startsWith('rst_key_')) {
     const key = await verifyCredential(deps.db, { kind: 'api_key', secret: token });
     if (!key) return null;
-    const actor = { type: 'api_key' as const, id: key.id, ip };
-    if (!key.madeBy) return { orgId: key.orgId, actor, permissions: permissionsOf(key.role), madeBy: null };
     // A member's key never does more than they can do now, and stops when they are no longer an active member.
-    const maker = await standingOf(deps.db, { orgId: key.orgId, accountId: key.madeBy });
-    if (!maker) throw new Problem('unauthenticated', 'this API key stopped working: the member who made it is no longer an active member of the organisation. Ask an admin for a new key');
-    const permissions = new Set([...permissionsOf(key.role)].filter((p) => maker.permissions.has(p)));
-    return { orgId: key.orgId, actor, permissions, madeBy: key.madeBy };
+    const permissions = await apiKeyPermissions(deps.db, key);
+    if (!permissions) throw new Problem('unauthenticated', 'this API key stopped working: the member who made it is no longer an active member of the organisation. Ask an admin for a new key');
+    return { orgId: key.orgId, actor: { type: 'api_key', id: key.id, ip }, permissions, madeBy: key.madeBy };
   }
   const access = deps.verifyAccessToken ? await deps.verifyAccessToken(token) : null;
   if (!access) return null;

@@ -16,7 +16,7 @@ import { isUuid } from '../directory/predicate.ts';
 import { createRole, deleteRole, listRoles, type Permission, updateRole } from '../directory/roles.ts';
 import { encodeCursor, getRosterMember, isIsoInstant, listRoster } from '../directory/roster.ts';
 import { countSessions, listSessions, revokeSession } from '../directory/sessions.ts';
-import { domainVerificationRecord, getSsoConnection, normalizeDomain, removeSsoConnection, setSsoConnection, type SsoConnection, unclaimedDomains } from '../directory/sso.ts';
+import { domainVerificationRecord, getSsoConnection, normalizeDomain, removeSsoConnection, setSsoConnection, type SsoConnection, unprovenDomains } from '../directory/sso.ts';
 import {
   addMember, type Caller, editMember, removeMember, resetMemberMfa, resetMemberPassword, setMemberActive, transferOwnership,
 } from '../directory/team.ts';
@@ -355,12 +355,7 @@ export const routes: AdminRoute[] = [
       const b = ctx.body as z.infer<typeof s.ssoConnectionPut>;
       const orgId = ctx.caller.orgId;
       // A domain is claimed only by an organisation that shows it controls it (its DNS); domains already claimed stay.
-      const unproven: ReturnType<typeof domainVerificationRecord>[] = [];
-      for (const domain of await unclaimedDomains(ctx.db, { orgId, domains: b.domains })) {
-        const record = domainVerificationRecord(sso.sealer, { orgId, domain });
-        const published = await sso.resolveTxt(record.name).then((rows) => rows.map((r) => r.join('')), () => [] as string[]);
-        if (!published.includes(record.value)) unproven.push(record);
-      }
+      const unproven = await unprovenDomains(ctx.db, sso.sealer, sso.resolveTxt, { orgId, domains: b.domains });
       if (unproven.length) {
         throw new Problem('domain_not_verified', `publish these DNS records first, then try again: ${unproven.map((r) => `${r.name} TXT "${r.value}"`).join('; ')}`, { records: unproven });
       }

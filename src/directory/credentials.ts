@@ -4,7 +4,7 @@
 import type { Knex } from 'knex';
 import { type Actor, recordAudit } from './audit.ts';
 import { Forbidden, Invalid } from './errors.ts';
-import { builtInRoles, mayGrant, type Permission, permissionsOf } from './roles.ts';
+import { builtInRoles, mayGrant, type Permission, permissionsOf, standingOf } from './roles.ts';
 import { isUuid, reuse } from './predicate.ts';
 import { hashSecret, issueSecret } from './tokens.ts';
 
@@ -59,6 +59,17 @@ export async function verifyCredential(db: Knex, input: { kind: CredentialKind; 
   ));
   const row = (result.rows as { id: string; org_id: string; role: string | null; made_by_account_id: string | null }[])[0];
   return row ? { id: row.id, orgId: row.org_id, kind: input.kind, role: row.role, madeBy: row.made_by_account_id } : null;
+}
+
+/**
+ * What an API key may do now: its role's permissions, and for a key a member made, only those the member
+ * still has (their role and their groups' roles); null when its maker is no longer an active member here.
+ * The operator's keys answer to nobody.
+ */
+export async function apiKeyPermissions(db: Knex, key: VerifiedCredential): Promise<ReadonlySet<Permission> | null> {
+  if (!key.madeBy) return permissionsOf(key.role);
+  const maker = await standingOf(db, { orgId: key.orgId, accountId: key.madeBy });
+  return maker ? new Set([...permissionsOf(key.role)].filter((p) => maker.permissions.has(p))) : null;
 }
 
 /** Revokes a credential of this organisation at once: the next request with it is refused. False if none was active. */

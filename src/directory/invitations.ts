@@ -10,7 +10,7 @@ import { assertSeatAvailable, insertMembership } from './members.ts';
 import { checkPerson, looksLikeEmail, newPerson } from './person.ts';
 import { isUuid } from './predicate.ts';
 import { builtInRoleName, mayGrant, rolePermissions, standingOf } from './roles.ts';
-import { checkGroupIds, type Caller } from './team.ts';
+import { checkGrantable, checkGroupIds, type Caller } from './team.ts';
 import { hashSecret, issueSecret } from './tokens.ts';
 import { mailable } from './outbox.ts';
 
@@ -81,9 +81,7 @@ export async function createInvitations(
   });
   const message = input.message?.trim() || null;
   if (message !== null && [...message].length > MESSAGE_MAX) throw new Invalid(`a message is at most ${MESSAGE_MAX} characters`, { field: 'message', rule: 'too_long' });
-  if (input.role === 'owner') throw new Invalid('the owner role is given only by transferring ownership', { field: 'role', rule: 'owner_by_transfer_only' });
-  const perms = await rolePermissions(db, { orgId, role: input.role });
-  if (!mayGrant(caller.permissions, perms)) throw new Invalid(`you cannot hand out the role ${input.role}: it can do more than you can`, { field: 'role', rule: 'escalation' });
+  await checkGrantable(db, caller, input.role);
   return db.transaction(async (trx) => {
     const org = await trx('organizations').where({ id: orgId }).first('name', 'sso_enforced', 'invitation_lifetime_days');
     if (org.sso_enforced) throw new Conflict('organization', 'SSO is enforced: members arrive through SCIM or signing in with SSO', 'sso_enforced');

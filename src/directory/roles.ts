@@ -59,6 +59,16 @@ export async function rolePermissions(db: Knex, input: { orgId: string; role: st
   return new Set(row.permissions as Permission[]);
 }
 
+/** The roles a member holds (own and granted by groups), and the permissions of the custom ones among them. */
+type HeldRoles = { held: string[]; custom: string[] };
+
+/** Everything the held roles allow: the built-in ones' permissions and the custom ones' (unknown names dropped). */
+function permissionsHeld({ held, custom }: HeldRoles): Set<Permission> {
+  const all = new Set<Permission>(custom.filter((p): p is Permission => (permissions as readonly string[]).includes(p)));
+  for (const r of held) for (const p of permissionsOf(r)) all.add(p);
+  return all;
+}
+
 /**
  * Who the account is in the organisation now: its own role and everything it may do (its role's permissions
  * and those of the roles its groups grant), or null when it has no active membership. One statement.
@@ -80,11 +90,8 @@ export async function standingOf(db: Knex, input: { orgId: string; accountId: st
      from me`,
     [input.orgId, input.accountId, input.orgId, input.orgId],
   );
-  const row = rows[0] as { id: string; role: string; held: string[]; custom: string[] } | undefined;
-  if (!row) return null;
-  const granted = new Set<Permission>(row.custom.filter((p): p is Permission => (permissions as readonly string[]).includes(p)));
-  for (const r of row.held) for (const p of permissionsOf(r)) granted.add(p);
-  return { memberId: row.id, role: row.role, permissions: granted };
+  const row = rows[0] as ({ id: string; role: string } & HeldRoles) | undefined;
+  return row ? { memberId: row.id, role: row.role, permissions: permissionsHeld(row) } : null;
 }
 
 /**
@@ -103,15 +110,7 @@ export async function memberPermissions(db: Knex, input: { orgId: string; member
        array(select distinct unnest(r.permissions) from roles r where r.org_id = ? and r.id::text in (select role from held)) as custom`,
     [input.orgId, input.memberId, input.orgId, input.memberId, input.orgId],
   );
-  const row = rows[0] as { held: string[]; custom: string[] };
-  const all = new Set<Permission>(row.custom.filter((p): p is Permission => (permissions as readonly string[]).includes(p)));
-  for (const r of row.held) for (const p of permissionsOf(r)) all.add(p);
-  return all;
-}
-
-/** The role of the account's active membership in the organisation, or null (no membership, or deactivated). */
-export async function activeRoleOf(db: Knex, input: { orgId: string; accountId: string }): Promise<string | null> {
-  return (await standingOf(db, input))?.role ?? null;
+  return permissionsHeld(rows[0] as HeldRoles);
 }
 
 /** The organisation's roles: the built-in ones, then its custom roles by name; each with how many members hold it as their own. */

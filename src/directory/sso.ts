@@ -229,8 +229,25 @@ export function domainVerificationRecord(sealer: Sealer, input: { orgId: string;
 }
 
 /** The domains of `domains` (as given) this organisation's connection does not claim yet, normalised. */
-export async function unclaimedDomains(db: Knex, input: { orgId: string; domains: string[] }): Promise<string[]> {
+async function unclaimedDomains(db: Knex, input: { orgId: string; domains: string[] }): Promise<string[]> {
   const normalized = checkDomains(input.domains);
   const mine = new Set<string>(await db('sso_domains').where({ org_id: input.orgId }).pluck('domain'));
   return normalized.filter((d) => !mine.has(d));
+}
+
+/**
+ * The records still to publish before the organisation's connection may claim `domains`: for each domain it does
+ * not claim yet, its verification record unless DNS already holds it (a lookup that fails proves nothing).
+ * Domains it claims already stay without a new proof. Empty: every domain is proven.
+ */
+export async function unprovenDomains(
+  db: Knex, sealer: Sealer, resolveTxt: (name: string) => Promise<string[][]>, input: { orgId: string; domains: string[] },
+): Promise<ReturnType<typeof domainVerificationRecord>[]> {
+  const unproven: ReturnType<typeof domainVerificationRecord>[] = [];
+  for (const domain of await unclaimedDomains(db, input)) {
+    const record = domainVerificationRecord(sealer, { orgId: input.orgId, domain });
+    const published = await resolveTxt(record.name).then((rows) => rows.map((r) => r.join('')), () => [] as string[]);
+    if (!published.includes(record.value)) unproven.push(record);
+  }
+  return unproven;
 }

@@ -61,7 +61,7 @@ function refuseUnmanaged(caller: Caller, target: Target, what: string): void {
 }
 
 /** The role exists here, is not `owner` (given only by transfer), and does no more than the caller may. */
-async function checkGrantable(db: Knex, caller: Caller, role: string): Promise<ReadonlySet<Permission>> {
+export async function checkGrantable(db: Knex, caller: Caller, role: string): Promise<ReadonlySet<Permission>> {
   if (role === 'owner') throw new Invalid('the owner role is given only by transferring ownership', { field: 'role', rule: 'owner_by_transfer_only' });
   const perms = await rolePermissions(db, { orgId: caller.orgId, role });
   if (!mayGrant(caller.permissions, perms)) throw new Forbidden(`you cannot hand out the role ${role}: it can do more than you can`, { field: 'role', rule: 'escalation' });
