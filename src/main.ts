@@ -135,7 +135,7 @@ async function start(config: Config, logger: ReturnType<typeof createLogger>): P
   const metrics = createMetrics();
   const resolver = new Resolver({ timeout: 3000, tries: 2 });
   const app = createApp({
-    db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidc.handler, verifyAccessToken: oidc.verifyAccessToken, passwords, passwordMinLength: config.passwordMinLength,
+    db, logger, issuer: config.issuer, metrics, trustProxy: config.trustProxy, oidc: oidc.handler, verifyAccessToken: oidc.verifyAccessToken, throttle: oidc.throttle, passwords, passwordMinLength: config.passwordMinLength,
     sso: { ...oidc.sso, resolveTxt: (name) => resolver.resolveTxt(name) },
   });
   const server = createServer(app);

@@ -28,7 +28,7 @@ export async function startServer(opts: { throttle?: ThrottleLimits; passwords?:
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const oidc = await createOidcService({ db: testDb(), issuer, sealer, secret: TEST_SECRET, trustProxy, logger: testLogger, passwords: opts.passwords, throttle: opts.throttle });
   const resolveTxt = opts.resolveTxt ?? ((name: string) => new Resolver().resolveTxt(name));
-  server.on('request', createApp({ db: testDb(), logger: testLogger, issuer, oidc: oidc.handler, verifyAccessToken: oidc.verifyAccessToken, trustProxy, sso: { ...oidc.sso, resolveTxt } }));
+  server.on('request', createApp({ db: testDb(), logger: testLogger, issuer, oidc: oidc.handler, verifyAccessToken: oidc.verifyAccessToken, throttle: oidc.throttle, trustProxy, sso: { ...oidc.sso, resolveTxt } }));
   return { issuer, oidc, server };
 }
 

@@ -38,6 +38,7 @@ export const problemCodes = {
   domain_not_verified: 400,
   domain_claimed: 409,
   discovery_failed: 400,
+  too_many_attempts: 429,
 } as const;
 export type ProblemCode = keyof typeof problemCodes;
 

@@ -12,7 +12,8 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { findClient } from '../directory/clients.ts';
 import { apiKeyPermissions, verifyCredential } from '../directory/credentials.ts';
-import { DirectoryError } from '../directory/errors.ts';
+import { DirectoryError, Throttled } from '../directory/errors.ts';
+import type { Throttle } from '../directory/throttle.ts';
 import type { PasswordHasher } from '../directory/passwords.ts';
 import { standingOf } from '../directory/roles.ts';
 import type { Caller } from '../directory/team.ts';
@@ -36,13 +37,18 @@ export type AdminSso = {
   resolveTxt: (name: string) => Promise<string[][]>;
 };
 
-export type AdminDeps = { db: Knex; logger: Logger; issuer: string; verifyAccessToken?: AccessTokenVerifier; passwords?: PasswordHasher; passwordMinLength?: number; sso?: AdminSso };
+export type AdminDeps = {
+  db: Knex; logger: Logger; issuer: string; verifyAccessToken?: AccessTokenVerifier; passwords?: PasswordHasher; passwordMinLength?: number; sso?: AdminSso;
+  /** The sign-in throttle: a person proving their password or app on their own account counts as a sign-in attempt. */
+  throttle?: Throttle;
+};
 
-const titles: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 500: 'Internal Server Error' };
+const titles: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 500: 'Internal Server Error' };
 
 function sendProblem(res: Response, code: ProblemCode, detail: string | undefined, extra: Record<string, unknown> = {}): void {
   const status = problemStatus(code);
   if (status === 401) res.set('WWW-Authenticate', 'Bearer realm="roster"');
+  if (typeof extra.retryAfter === 'number') res.set('Retry-After', String(extra.retryAfter));
   res.status(status).type('application/problem+json').json({ type: 'about:blank', title: titles[status], status, code, ...(detail ? { detail } : {}), ...extra });
 }
 
@@ -143,7 +149,7 @@ export function adminRouter(deps: AdminDeps): express.Router {
     if (err instanceof DirectoryError) {
       const code = Problem.fromDirectory(err);
       return sendProblem(res, code, err.message, {
-        ...(err.field ? { field: err.field } : {}), ...(err.rule ? { rule: err.rule } : {}),
+        ...(err.field ? { field: err.field } : {}), ...(err.rule ? { rule: err.rule } : {}), ...(err instanceof Throttled ? { retryAfter: err.retryAfter } : {}),
         ...(problemStatus(code) === 400 ? { errors: [{ field: err.field ?? 'body', message: err.message }] } : {}),
       });
     }

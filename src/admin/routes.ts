@@ -22,7 +22,7 @@ import {
 } from '../directory/team.ts';
 import { invitationMessage } from '../mail/templates.ts';
 import QRCode from 'qrcode';
-import { confirmTotpEnrolment, regenerateRecoveryCodes, removeTotp, startTotpEnrolment } from '../directory/mfa.ts';
+import { confirmTotpEnrolment, regenerateRecoveryCodes, removeTotp, startTotpEnrolment, type TotpProof } from '../directory/mfa.ts';
 import { changeOwnPassword, myAccount } from '../directory/my-account.ts';
 import { createPasswordHasher } from '../directory/passwords.ts';
 import type { AdminDeps } from './router.ts';
@@ -388,7 +388,7 @@ export const routes: AdminRoute[] = [
     handler: async (ctx) => {
       const b = ctx.body as z.infer<typeof s.passwordChange>;
       await changeOwnPassword(ctx.db, ctx.deps.passwords ?? defaultPasswords, {
-        orgId: ctx.caller.orgId, accountId: me(ctx), currentPassword: b.currentPassword, newPassword: b.newPassword, minLength: ctx.deps.passwordMinLength, event: eventOf(ctx),
+        orgId: ctx.caller.orgId, accountId: me(ctx), currentPassword: b.currentPassword, newPassword: b.newPassword, minLength: ctx.deps.passwordMinLength, event: eventOf(ctx), throttle: ctx.deps.throttle,
       });
     },
   },
@@ -403,15 +403,15 @@ export const routes: AdminRoute[] = [
   },
   {
     method: 'post', path: `${ORG}/me/totp/confirm`, tag: 'My account', self: true, body: s.totpCode, summary: 'Finish setting up the app with a code from it: ten recovery codes, shown once',
-    handler: (ctx) => confirmTotpEnrolment(ctx.db, sealerOf(ctx), { accountId: me(ctx), orgId: ctx.caller.orgId, code: (ctx.body as z.infer<typeof s.totpCode>).code, event: eventOf(ctx) }),
+    handler: (ctx) => confirmTotpEnrolment(ctx.db, sealerOf(ctx), totpProof(ctx)),
   },
   {
     method: 'post', path: `${ORG}/me/totp/remove`, tag: 'My account', self: true, body: s.totpCode, summary: 'Remove my authenticator app (and recovery codes), with a current code',
-    handler: async (ctx) => { await removeTotp(ctx.db, sealerOf(ctx), { accountId: me(ctx), orgId: ctx.caller.orgId, code: (ctx.body as z.infer<typeof s.totpCode>).code, event: eventOf(ctx) }); },
+    handler: async (ctx) => { await removeTotp(ctx.db, sealerOf(ctx), totpProof(ctx)); },
   },
   {
     method: 'post', path: `${ORG}/me/recovery-codes`, tag: 'My account', self: true, body: s.totpCode, summary: 'Ten new recovery codes (the old ones stop working), with a current code',
-    handler: (ctx) => regenerateRecoveryCodes(ctx.db, sealerOf(ctx), { accountId: me(ctx), orgId: ctx.caller.orgId, code: (ctx.body as z.infer<typeof s.totpCode>).code, event: eventOf(ctx) }),
+    handler: (ctx) => regenerateRecoveryCodes(ctx.db, sealerOf(ctx), totpProof(ctx)),
   },
   {
     method: 'get', path: `${ORG}/me/sessions`, tag: 'My account', self: true, summary: 'My live sessions in this organisation',
@@ -483,6 +483,10 @@ function me(ctx: AdminContext): string {
 }
 
 const eventOf = (ctx: AdminContext) => ({ ip: ctx.req.ip ?? null, userAgent: ctx.req.get('user-agent') ?? null });
+/** The caller proving their authenticator app with the code in the body (counted by the sign-in throttle). */
+const totpProof = (ctx: AdminContext): TotpProof => ({
+  accountId: me(ctx), orgId: ctx.caller.orgId, code: (ctx.body as z.infer<typeof s.totpCode>).code, event: eventOf(ctx), throttle: ctx.deps.throttle,
+});
 const defaultPasswords = createPasswordHasher();
 
 /** The server's sealer (TOTP secrets are sealed with it), which comes with the sign-in door's SSO support. */

@@ -47,6 +47,15 @@ export class LimitReached extends DirectoryError {
   constructor(message: string, info?: ErrorInfo) { super('limit_reached', message, info); }
 }
 
+/** Too many attempts at proving a credential: refused, without checking, for `retryAfter` seconds. */
+export class Throttled extends DirectoryError {
+  readonly retryAfter: number;
+  constructor(retryAfter: number) {
+    super('limit_reached', `too many attempts: wait ${Math.ceil(retryAfter / 60)} minute${retryAfter > 60 ? 's' : ''} and try again`, { rule: 'too_many_attempts' });
+    this.retryAfter = retryAfter;
+  }
+}
+
 /** The caller expected another version of the record than the one stored (optimistic concurrency). */
 export class PreconditionFailed extends DirectoryError {
   readonly expected: number;

@@ -12,8 +12,8 @@ import { type AuthEventReason, type EventContext, eventFields, recordAuthEvent }
 import { Conflict, Invalid, NotFound } from './errors.ts';
 import type { Sealer } from './sealing.ts';
 import { revokeSessions } from './sessions.ts';
-import type { Actor } from './audit.ts';
-import { recordAudit } from './audit.ts';
+import { type Actor, recordAudit } from './audit.ts';
+import { countCredentialAttempt, type Throttle } from './throttle.ts';
 
 const sealContext = (factorId: string) => `mfa_factors.secret_sealed:${factorId}`;
 /** Codes from one step before or after the current one are accepted (clock drift of up to 30 s). */
@@ -67,12 +67,13 @@ async function acceptCode(db: Knex, sealer: Sealer, factor: { id: string; secret
  * Confirms the TOTP enrolment with a code from the person's app: the factor counts from now on, replaces any
  * earlier one, and ten new recovery codes are returned (to show once). Invalid when the code is wrong.
  */
-export async function confirmTotpEnrolment(db: Knex, sealer: Sealer, input: { accountId: string; code: string; orgId: string; event?: EventContext }): Promise<{ recoveryCodes: string[] }> {
+export async function confirmTotpEnrolment(db: Knex, sealer: Sealer, input: TotpProof): Promise<{ recoveryCodes: string[] }> {
   // A confirmed factor is replaced only after an MFA reset: enrolling is never a way around the factor one has.
   if (await hasTotp(db, input.accountId)) throw new Conflict('code', 'an authenticator app is already set up for this account', 'already_enrolled');
   const factor = await db('mfa_factors').where({ account_id: input.accountId, kind: 'totp' }).whereNull('confirmed_at').orderBy('created_at', 'desc')
     .first('id', 'secret_sealed', 'last_used_step');
   if (!factor) throw new NotFound('there is no authenticator app enrolment in progress', { field: 'code', rule: 'no_enrolment' });
+  await countCredentialAttempt(input.throttle, { accountId: input.accountId, ip: input.event?.ip });
   if (!(await acceptCode(db, sealer, factor, input.code))) {
     await recordAuthEvent(db, { orgId: input.orgId, accountId: input.accountId, type: 'mfa_enrolment', outcome: 'failure', reason: 'mfa_failed', ...eventFields(input.event) });
     throw new Invalid('that code is not right: enter the 6-digit code your app shows now', { field: 'code', rule: 'mfa_failed' });
@@ -86,6 +87,19 @@ export async function confirmTotpEnrolment(db: Knex, sealer: Sealer, input: { ac
     await recordAuthEvent(trx, { orgId: input.orgId, accountId: input.accountId, type: 'mfa_enrolment', outcome: 'success', ...eventFields(input.event) });
   });
   return { recoveryCodes: codes };
+}
+
+/**
+ * A code of the person's authenticator app, to prove it on their own account page; `throttle` counts the
+ * attempt with the account's sign-in attempts (guessing codes there is no way around the sign-in's limit).
+ */
+export type TotpProof = { accountId: string; code: string; orgId: string; event?: EventContext; throttle?: Throttle };
+
+/** The person proves their app with a current code (counted by the throttle); `missing` when they have none. */
+async function proveTotp(db: Knex, sealer: Sealer, input: TotpProof, missing: string): Promise<void> {
+  if (!(await hasTotp(db, input.accountId))) throw new NotFound(missing, { field: 'code', rule: 'no_mfa' });
+  await countCredentialAttempt(input.throttle, { accountId: input.accountId, ip: input.event?.ip });
+  if (!(await verifyTotp(db, sealer, input))) throw new Invalid('that code is not right: enter the 6-digit code your app shows now', { field: 'code', rule: 'mfa_failed' });
 }
 
 /** Checks a TOTP code as a second factor (once per code). Records the attempt. */
@@ -145,9 +159,8 @@ export async function resetMfa(db: Knex, input: { orgId: string; accountId: stri
  * the factor and the recovery codes go. Where the organisation requires MFA, the next sign-in asks for a
  * new enrolment (or an e-mail code).
  */
-export async function removeTotp(db: Knex, sealer: Sealer, input: { accountId: string; code: string; orgId: string; event?: EventContext }): Promise<void> {
-  if (!(await hasTotp(db, input.accountId))) throw new NotFound('no authenticator app is set up for this account', { field: 'code', rule: 'no_mfa' });
-  if (!(await verifyTotp(db, sealer, input))) throw new Invalid('that code is not right: enter the 6-digit code your app shows now', { field: 'code', rule: 'mfa_failed' });
+export async function removeTotp(db: Knex, sealer: Sealer, input: TotpProof): Promise<void> {
+  await proveTotp(db, sealer, input, 'no authenticator app is set up for this account');
   await db.transaction(async (trx) => {
     await trx('mfa_factors').where({ account_id: input.accountId, kind: 'totp' }).delete();
     await trx('recovery_codes').where({ account_id: input.accountId }).delete();
@@ -156,9 +169,8 @@ export async function removeTotp(db: Knex, sealer: Sealer, input: { accountId: s
 }
 
 /** Ten new recovery codes (the old ones stop working), for a person who proves their authenticator app with a current code. */
-export async function regenerateRecoveryCodes(db: Knex, sealer: Sealer, input: { accountId: string; code: string; orgId: string; event?: EventContext }): Promise<{ recoveryCodes: string[] }> {
-  if (!(await hasTotp(db, input.accountId))) throw new NotFound('recovery codes come with an authenticator app: set one up first', { field: 'code', rule: 'no_mfa' });
-  if (!(await verifyTotp(db, sealer, input))) throw new Invalid('that code is not right: enter the 6-digit code your app shows now', { field: 'code', rule: 'mfa_failed' });
+export async function regenerateRecoveryCodes(db: Knex, sealer: Sealer, input: TotpProof): Promise<{ recoveryCodes: string[] }> {
+  await proveTotp(db, sealer, input, 'recovery codes come with an authenticator app: set one up first');
   const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () => newRecoveryCode());
   await db.transaction(async (trx) => {
     await trx('recovery_codes').where({ account_id: input.accountId }).delete();

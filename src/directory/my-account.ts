@@ -7,6 +7,7 @@ import { Invalid, NotFound } from './errors.ts';
 import { remainingRecoveryCodes } from './mfa.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { changePassword, checkPassword } from './sign-in.ts';
+import { countCredentialAttempt, type Throttle } from './throttle.ts';
 
 export type MyAccount = {
   accountId: string; email: string; name: string | null; hasPassword: boolean; hasTotp: boolean; recoveryCodesLeft: number;
@@ -32,8 +33,9 @@ export async function myAccount(db: Knex, input: { orgId: string; accountId: str
 export async function changeOwnPassword(
   db: Knex,
   passwords: PasswordHasher,
-  input: { orgId: string; accountId: string; currentPassword: string; newPassword: string; minLength?: number; event?: EventContext },
+  input: { orgId: string; accountId: string; currentPassword: string; newPassword: string; minLength?: number; event?: EventContext; throttle?: Throttle },
 ): Promise<void> {
+  await countCredentialAttempt(input.throttle, { accountId: input.accountId, ip: input.event?.ip });
   const row = await db('accounts').where({ id: input.accountId }).first('password_hash');
   const ok = await checkPassword(passwords, { accountId: input.accountId, member: true, passwordHash: row?.password_hash ?? null }, input.currentPassword);
   if (!ok) throw new Invalid('your current password is not right', { field: 'currentPassword', rule: 'wrong_password' });

@@ -7,6 +7,7 @@
 // the window (the known complaint about permanent lockouts).
 import type { Knex } from 'knex';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import { Throttled } from './errors.ts';
 import { hashSecret } from './tokens.ts';
 
 export type ThrottleLimits = {
@@ -40,6 +41,18 @@ export type Throttle = {
  */
 export function throttleSubject(found: { accountId: string | null; email: string }): string {
   return found.accountId ? `account:${found.accountId}` : `email:${found.email.trim().normalize('NFKC').toLowerCase()}`;
+}
+
+/**
+ * An attempt at proving one of the account's credentials outside a sign-in (its current password, a code of
+ * its authenticator app, on the person's own account page): counted with the sign-in attempts of the account
+ * and the network, refused (Throttled) over the limit. A success does not start the count again: it is no
+ * sign-in. Without a throttle (a door that has none), nothing is counted.
+ */
+export async function countCredentialAttempt(throttle: Throttle | undefined, input: { accountId: string; ip?: string | null }): Promise<void> {
+  if (!throttle) return;
+  const wait = await throttle.attempt({ subject: throttleSubject({ accountId: input.accountId, email: '' }), ip: input.ip ?? null });
+  if (wait > 0) throw new Throttled(wait);
 }
 
 /** The network an address stands for: an IPv4 address, or the /64 of an IPv6 one (one host holds a whole /64). */

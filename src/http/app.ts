@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { Knex } from 'knex';
+import type { Throttle } from '../directory/throttle.ts';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { ping } from '../db.ts';
@@ -27,6 +28,8 @@ export type AppDeps = {
   db: Knex; logger: Logger; issuer: string; metrics?: Metrics; trustProxy?: boolean | number | string;
   /** The OpenID Connect provider's handler (src/oidc/provider.ts), for its paths; absent, they are 404. */
   oidc?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** The sign-in throttle (the OIDC service's), which also counts what people prove on their own account page. */
+  throttle?: Throttle;
   /** Checks access tokens of Roster's own provider, for the admin API (members calling it); absent, only API keys. */
   verifyAccessToken?: AccessTokenVerifier;
   /** What the admin API needs to set SSO connections (from the OIDC service, and a DNS resolver); absent, those routes are 404. */
@@ -108,7 +111,7 @@ export function createApp(deps: AppDeps): express.Express {
   }
   // A URL that does not percent-decode is a 400 before anything else looks at it (credentials included).
   app.use('/api/v1', (req: Request, res: Response, next: NextFunction) => (isDecodableUri(req.originalUrl) ? next() : undecodable(res)));
-  app.use('/api/v1', adminRouter({ db: deps.db, logger: deps.logger, issuer: deps.issuer, verifyAccessToken: deps.verifyAccessToken, passwords: deps.passwords, passwordMinLength: deps.passwordMinLength, sso: deps.sso }));
+  app.use('/api/v1', adminRouter({ db: deps.db, logger: deps.logger, issuer: deps.issuer, verifyAccessToken: deps.verifyAccessToken, passwords: deps.passwords, passwordMinLength: deps.passwordMinLength, sso: deps.sso, throttle: deps.throttle }));
   // The admin API's reference, rendered from its OpenAPI document: a page with its own styles only.
   app.get('/docs', (_req: Request, res: Response) => {
     const nonce = randomBytes(16).toString('base64');

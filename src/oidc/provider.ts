@@ -20,7 +20,7 @@ import { createPasswordHasher, type PasswordHasher } from '../directory/password
 import type { Sealer } from '../directory/sealing.ts';
 import { linkGrant, type LiveSession, liveSession, logOut } from '../directory/sessions.ts';
 import { bindSession, memberClaims, SESSION_TTL_SECONDS } from '../directory/sign-in.ts';
-import { createThrottle, type ThrottleLimits } from '../directory/throttle.ts';
+import { createThrottle, type Throttle, type ThrottleLimits } from '../directory/throttle.ts';
 import { listSigningKeys, providerSigningKeys } from '../directory/signing-keys.ts';
 import { repeat, startExpirySweeper } from './expiry.ts';
 import { accountPagesApp } from './account-pages.ts';
@@ -300,6 +300,8 @@ export type OidcService = {
   verifyAccessToken: (token: string) => Promise<{ accountId: string; clientId: string } | null>;
   /** What the admin API needs to set an organisation's SSO connection: the sealer, the issuer check, the redirect URI. */
   sso: SsoSupport;
+  /** The sign-in throttle, for the admin API's credential checks (a person's own password and app). */
+  throttle: Throttle;
 };
 
 export type SsoSupport = { sealer: Sealer; checkIssuer: (issuer: string) => Promise<{ issuer: string }>; redirectUri: string };
@@ -360,6 +362,7 @@ export async function createOidcService(deps: OidcDeps & { refreshEveryMs?: numb
     refresh,
     sso: { sealer: deps.sealer, checkIssuer, redirectUri: ssoRedirectUri(deps.issuer) },
     stop: async () => { await Promise.all([following.stop(), sweeping.stop()]); },
+    throttle,
     verifyAccessToken: async (token) => {
       if (token.length > 200) return null;
       const found = await provider.AccessToken.find(token);
