@@ -22,6 +22,9 @@ export type CreatedOrganization = {
   apiKey: string;
 };
 
+/** Slugs under which the console serves its own files (/console/assets/..., /console/vendor/...): no organisation takes them. */
+const RESERVED_SLUGS = new Set(['assets', 'vendor']);
+
 export function slugify(name: string): string {
   const slug = name.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60);
   return slug || 'org';
@@ -38,9 +41,12 @@ export async function createOrganization(
   const name = input.name.trim();
   if (name.length === 0 || name.length > 200) throw new Invalid('the organisation name must be 1 to 200 characters', { field: 'name', rule: 'length' });
   if (!looksLikeEmail(input.ownerEmail)) throw new Invalid(`"${input.ownerEmail}" is not an e-mail address`, { field: 'ownerEmail', rule: 'email_malformed' });
-  // A derived slug that is taken gets a short suffix: two organisations may share a name, never a slug.
+  // A derived slug that is taken (or reserved) gets a short suffix: two organisations may share a name, never a slug.
   let slug = input.slug ?? slugify(name);
-  if (!input.slug && (await db('organizations').where({ slug }).first('id'))) slug = `${slug}-${randomBytes(3).toString('hex')}`;
+  if (input.slug !== undefined && (!/^[a-z0-9][a-z0-9-]{0,79}$/.test(slug) || RESERVED_SLUGS.has(slug))) {
+    throw new Invalid(`"${input.slug}" cannot be a slug: lower-case letters, digits and hyphens, and not ${[...RESERVED_SLUGS].join(' or ')}`, { field: 'slug', rule: 'malformed' });
+  }
+  if (!input.slug && (RESERVED_SLUGS.has(slug) || (await db('organizations').where({ slug }).first('id')))) slug = `${slug}-${randomBytes(3).toString('hex')}`;
   const temporaryPassword = generateTemporaryPassword();
   const temporaryHash = await (input.passwords ?? createPasswordHasher()).hash(temporaryPassword); // before the transaction: argon2 takes a while
   return db.transaction(async (trx) => {

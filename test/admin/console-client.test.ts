@@ -33,6 +33,19 @@ describe('the console: static files and the built-in console client', () => {
     }
   });
 
+  it('an organisation named like the console\'s own folders (Assets, Vendor) gets another slug, and its console is served there', async () => {
+    const http = supertest(testApp());
+    for (const name of ['Assets', 'Vendor']) {
+      const org = await createOrganization(testDb(), { name, ownerEmail: `owner@${unique('reserved-')}.test` });
+      assert.notEqual(org.org.slug, name.toLowerCase());
+      assert.match(org.org.slug, new RegExp(`^${name.toLowerCase()}-[0-9a-f]{6}$`));
+      const res = await http.get(`/console/${org.org.slug}/`);
+      assert.equal(res.status, 200);
+      assert.match(res.text, /<script type="module" src="\/console\/assets\/app.js"><\/script>/);
+      await assert.rejects(createOrganization(testDb(), { name, ownerEmail: `owner@${unique('reserved-')}.test`, slug: name.toLowerCase() }), /cannot be a slug/);
+    }
+  });
+
   it('every organisation has a console client: public, redirecting to its console, listed as built in, not revocable', async () => {
     const name = unique('cc-');
     const org = await createOrganization(testDb(), { name, ownerEmail: `owner@${name}.test` });
