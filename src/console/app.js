@@ -3,7 +3,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, base, completeSignIn, onSessionEnd, session, signIn, signOut, slug } from './api.js';
-import { html, Link, navigate } from './ui.js';
+import { html, Link } from './ui.js';
 import { Overview } from './pages/overview.js';
 import { Members } from './pages/members.js';
 import { MemberDetail } from './pages/member.js';
@@ -91,11 +91,5 @@ async function start() {
       action=${html`<button type="button" class="primary" onClick=${() => signIn(`${base}/`)}>Sign in again</button>`} />`, root);
   }
 }
-
-addEventListener('click', (e) => {
-  // Links inside the console that were rendered as plain anchors still navigate without a reload.
-  const a = e.target.closest?.('a[data-nav]');
-  if (a) { e.preventDefault(); navigate(a.getAttribute('data-nav')); }
-});
 
 start();

@@ -1,6 +1,6 @@
 // Small shared pieces of the console: html (htm bound to preact), a data loader with its loading, empty and
-// error states, dialogs (the native <dialog>: focus kept inside, Escape closes), a secret shown once with a
-// copy button, form fields with their errors, dates as people read them.
+// error states, cursor paging, dialogs (the native <dialog>: focus kept inside, Escape closes), a secret shown
+// once with a copy button, form fields with their errors, dates as people read them.
 import { h } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
@@ -46,6 +46,18 @@ export function navigate(to) {
   dispatchEvent(new PopStateEvent('popstate'));
 }
 
+/** Pages through a list answered with nextCursor: { state (as useLoad's), pager, page, reset }. */
+export function useCursorList(load, deps, { previous = 'Newer', next = 'Older' } = {}) {
+  const [cursors, setCursors] = useState([null]);
+  const cursor = cursors[cursors.length - 1];
+  const state = useLoad(() => load(cursor), [...deps, cursor]);
+  const pager = html`<nav class="pager" aria-label="Pages">
+    <button type="button" disabled=${cursors.length === 1} onClick=${() => setCursors(cursors.slice(0, -1))}>${previous}</button>
+    <span>Page ${cursors.length}</span>
+    <button type="button" disabled=${!state.data?.nextCursor} onClick=${() => setCursors([...cursors, state.data.nextCursor])}>${next}</button></nav>`;
+  return { state, pager, page: cursors.length, reset: () => setCursors([null]) };
+}
+
 /** A modal dialog; `open` controls it, `onClose` is called on Escape or Cancel. */
 export function Dialog({ open, title, onClose, children }) {
   const ref = useRef(null);
@@ -56,7 +68,9 @@ export function Dialog({ open, title, onClose, children }) {
     if (!open && d.open) d.close();
   }, [open]);
   const id = `dialog-${title.replace(/\W+/g, '-').toLowerCase()}`;
-  return html`<dialog ref=${ref} aria-labelledby=${id} onClose=${onClose} onCancel=${onClose}>
+  // Only `close`: Escape closes the native dialog, which then fires `close` (listening to `cancel` as well
+  // would call onClose twice).
+  return html`<dialog ref=${ref} aria-labelledby=${id} onClose=${onClose}>
     ${open ? html`<h2 id=${id}>${title}</h2>${children}` : null}
   </dialog>`;
 }
@@ -87,6 +101,13 @@ export function Secret({ label, value }) {
     <button type="button" onClick=${async () => { await navigator.clipboard?.writeText(value); setCopied(true); }}>${copied ? 'Copied' : 'Copy'}</button>
     <span class="sr-only" role="status">${copied ? 'Copied to the clipboard' : ''}</span>
   </div>`;
+}
+
+/** A dialog showing a secret this once: `text` (optional) above it, the secret if there is a `value`, and Done. */
+export function SecretDialog({ title, text, label, value, onClose }) {
+  return html`<${Dialog} open=${true} title=${title} onClose=${onClose}>
+    ${text ? html`<p>${text}</p>` : null}${value ? html`<${Secret} label=${label} value=${value} />` : null}
+    <div class="actions"><button type="button" class="primary" onClick=${onClose}>Done</button></div><//>`;
 }
 
 /** A labelled field; `error` marks it invalid and says why. */

@@ -26,11 +26,11 @@ function PasswordForm({ me }) {
     try { await api(me.orgId, 'POST', '/me/password', { currentPassword: current, newPassword: next }); setDone(true); } catch (err) { setError(err); }
   }}>
     <input type="hidden" autocomplete="username" value=${me.email} />
-    <${Field} id="pw-current" label="Current password" error=${error?.body?.field === 'currentPassword' ? error.message : undefined}>
+    <${Field} id="pw-current" label="Current password" error=${fieldError(error, 'currentPassword')}>
       <input id="pw-current" type="password" autocomplete="current-password" required value=${current} onInput=${(e) => setCurrent(e.target.value)} /><//>
-    <${Field} id="pw-new" label="New password" hint="At least 10 characters; a few words work well." error=${error?.body?.field === 'password' ? error.message : undefined}>
+    <${Field} id="pw-new" label="New password" hint="At least 10 characters; a few words work well." error=${fieldError(error, 'password')}>
       <input id="pw-new" type="password" autocomplete="new-password" required value=${next} onInput=${(e) => setNext(e.target.value)} aria-describedby="pw-new-hint" /><//>
-    ${error && !['currentPassword', 'password'].includes(error.body?.field) ? html`<p class="error" role="alert">${error.message}</p>` : null}
+    ${error && !fieldError(error, 'currentPassword') && !fieldError(error, 'password') ? html`<p class="error" role="alert">${error.message}</p>` : null}
     <button type="submit" class="primary">Change password</button>
   </form></section>`;
 }

@@ -1,7 +1,7 @@
 // Who is signed in where (end one), sign-in activity, and the audit log (filter by actor, action, time).
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { Confirm, html, ListState, Notice, useLoad, when } from '../ui.js';
+import { Confirm, html, ListState, Notice, useCursorList, useLoad, when } from '../ui.js';
 
 const words = {
   sign_in: 'Sign-in', mfa_enrolment: 'Set up a second factor', mfa_verification: 'Second factor', recovery_code_used: 'Recovery code', password_changed: 'Password changed',
@@ -9,18 +9,6 @@ const words = {
   jit_provisioned: 'Joined through SSO',
 };
 export const describeEvent = (e) => words[e.type] ?? e.type.replace(/_/g, ' ');
-
-/** Pages through a list answered with nextCursor. */
-function useCursorList(load, deps) {
-  const [cursors, setCursors] = useState([null]);
-  const cursor = cursors[cursors.length - 1];
-  const state = useLoad(() => load(cursor), [...deps, cursor]);
-  const pager = html`<nav class="pager" aria-label="Pages">
-    <button type="button" disabled=${cursors.length === 1} onClick=${() => setCursors(cursors.slice(0, -1))}>Newer</button>
-    <span>Page ${cursors.length}</span>
-    <button type="button" disabled=${!state.data?.nextCursor} onClick=${() => setCursors([...cursors, state.data.nextCursor])}>Older</button></nav>`;
-  return { state, pager, reset: () => setCursors([null]) };
-}
 
 export function Sessions({ me }) {
   const list = useLoad(() => api(me.orgId, 'GET', '/sessions?limit=200'), []);

@@ -2,7 +2,7 @@
 // factor, password reset: the row menu's actions), and their recent sign-in activity.
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { Confirm, Dialog, fieldError, html, Link, ListState, Notice, Secret, useLoad, when } from '../ui.js';
+import { Confirm, Dialog, fieldError, html, Link, ListState, Notice, SecretDialog, useLoad, when } from '../ui.js';
 import { RowMenu, useRoles } from './members.js';
 import { describeEvent } from './activity.js';
 
@@ -37,9 +37,7 @@ export function MemberDetail({ me, permissions, path }) {
       ${permissions.has('members.manage') ? html`<${RowMenu} row=${m} me=${me} permissions=${permissions} roles=${roles} open=${setDialog} onDone=${done} />` : null}
     </section>
     ${permissions.has('activity.view') ? html`<${RecentActivity} me=${me} id=${id} />` : null}
-    ${dialog?.kind === 'secret' ? html`<${Dialog} open=${true} title=${dialog.title} onClose=${() => setDialog(null)}>
-      <p>${dialog.text}</p><${Secret} label=${dialog.label} value=${dialog.value} />
-      <div class="actions"><button type="button" class="primary" onClick=${() => setDialog(null)}>Done</button></div><//>` : null}
+    ${dialog?.kind === 'secret' ? html`<${SecretDialog} title=${dialog.title} text=${dialog.text} label=${dialog.label} value=${dialog.value} onClose=${() => setDialog(null)} />` : null}
     ${dialog?.kind === 'confirm' ? html`<${ConfirmHost} dialog=${dialog} onClose=${() => setDialog((d) => (d?.kind === 'confirm' ? null : d))} />` : null}
     ${dialog?.kind === 'role' ? html`<${RoleHost} me=${me} roles=${roles} row=${m} onClose=${() => setDialog(null)} onDone=${done} />` : null}`;
 }

@@ -3,7 +3,7 @@
 // to that row; the invite and create-member dialogs.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { Confirm, Dialog, Field, fieldError, html, Link, ListState, Notice, Secret, useLoad, when } from '../ui.js';
+import { Confirm, Dialog, Field, fieldError, html, Link, ListState, Notice, Secret, SecretDialog, useCursorList, useLoad, when } from '../ui.js';
 
 export const PAGE = 25;
 
@@ -20,34 +20,31 @@ export function Members({ me, permissions }) {
   const [typed, setTyped] = useState('');
   const [status, setStatus] = useState('');
   const [role, setRole] = useState('');
-  const [cursors, setCursors] = useState([null]);
   const [dialog, setDialog] = useState(null);
   const [notice, setNotice] = useState(null);
   const roles = useRoles(me);
-  useEffect(() => { const t = setTimeout(() => { setSearch(typed); setCursors([null]); }, 250); return () => clearTimeout(t); }, [typed]);
-  const cursor = cursors[cursors.length - 1];
-  const list = useLoad(() => {
+  const { state: list, pager, page, reset } = useCursorList((cursor) => {
     const q = new URLSearchParams({ limit: String(PAGE) });
     if (search.trim()) q.set('search', search.trim());
     if (status) q.set('status', status);
     if (role) q.set('role', role);
     if (cursor) q.set('cursor', cursor);
     return api(me.orgId, 'GET', `/members?${q}`);
-  }, [search, status, role, cursor]);
+  }, [search, status, role], { previous: 'Previous page', next: 'Next page' });
+  useEffect(() => { const t = setTimeout(() => { setSearch(typed); reset(); }, 250); return () => clearTimeout(t); }, [typed]);
   const canManage = permissions.has('members.manage');
   const done = (message) => { setNotice(message); list.reload(); };
-  const page = cursors.length;
   const total = list.data?.total ?? 0;
   return html`<h1>Members</h1>
     <div class="toolbar">
       <div class="field inline"><label for="search">Search by name or e-mail</label>
         <input id="search" type="search" value=${typed} onInput=${(e) => setTyped(e.target.value)} autocomplete="off" /></div>
       <div class="field inline"><label for="status">Status</label>
-        <select id="status" value=${status} onChange=${(e) => { setStatus(e.target.value); setCursors([null]); }}>
+        <select id="status" value=${status} onChange=${(e) => { setStatus(e.target.value); reset(); }}>
           <option value="">All</option><option value="active">Active</option><option value="deactivated">Deactivated</option><option value="invited">Invited</option>
         </select></div>
       <div class="field inline"><label for="role">Role</label>
-        <select id="role" value=${role} onChange=${(e) => { setRole(e.target.value); setCursors([null]); }}>
+        <select id="role" value=${role} onChange=${(e) => { setRole(e.target.value); reset(); }}>
           <option value="">All</option>${roles.items.map((r) => html`<option value=${r.id}>${r.name}</option>`)}
         </select></div>
       ${canManage ? html`<div class="actions push">
@@ -72,18 +69,12 @@ export function Members({ me, permissions }) {
         </tr>`)}</tbody>
       </table></div>
     <//>
-    <nav class="pager" aria-label="Pages">
-      <button type="button" disabled=${page === 1} onClick=${() => setCursors(cursors.slice(0, -1))}>Previous page</button>
-      <span>Page ${page}</span>
-      <button type="button" disabled=${!list.data?.nextCursor} onClick=${() => setCursors([...cursors, list.data.nextCursor])}>Next page</button>
-    </nav>
+    ${pager}
     ${dialog?.kind === 'invite' ? html`<${InviteDialog} me=${me} roles=${roles} onClose=${() => setDialog(null)} onDone=${done} />` : null}
     ${dialog?.kind === 'create' ? html`<${CreateDialog} me=${me} roles=${roles} onClose=${() => setDialog(null)} onDone=${done} />` : null}
     ${dialog?.kind === 'confirm' ? html`<${Confirm} open=${true} ...${dialog.props} onClose=${() => setDialog((d) => (d?.kind === 'confirm' ? null : d))} />` : null}
     ${dialog?.kind === 'role' ? html`<${RoleDialog} me=${me} roles=${roles} row=${dialog.row} onClose=${() => setDialog(null)} onDone=${done} />` : null}
-    ${dialog?.kind === 'secret' ? html`<${Dialog} open=${true} title=${dialog.title} onClose=${() => setDialog(null)}>
-      <p>${dialog.text}</p><${Secret} label=${dialog.label} value=${dialog.value} />
-      <div class="actions"><button type="button" class="primary" onClick=${() => setDialog(null)}>Done</button></div><//>` : null}`;
+    ${dialog?.kind === 'secret' ? html`<${SecretDialog} title=${dialog.title} text=${dialog.text} label=${dialog.label} value=${dialog.value} onClose=${() => setDialog(null)} />` : null}`;
 }
 
 /** What applies to this row: nothing the rules forbid (the owner's row offers none of it). */

@@ -37,10 +37,10 @@ function NameForm({ me, org, canEdit, onSaved }) {
 }
 
 function Licences({ me, org, canEdit, onSaved }) {
-  const [limit, setLimit] = useState(org.licenceLimit === null ? '' : String(org.licenceLimit));
+  const current = org.licenceLimit === null ? '' : String(org.licenceLimit);
+  const [limit, setLimit] = useState(current);
   const [error, setError] = useState(null);
   const [done, setDone] = useState(null);
-  const current = org.licenceLimit === null ? '' : String(org.licenceLimit);
   return html`<section aria-labelledby="lic-h"><h2 id="lic-h">Licences</h2>
     <p class="big">${org.licencesUsed} used${org.licenceLimit === null ? ' (no limit)' : ` of ${org.licenceLimit}`}</p>
     <p class="muted">Active members and pending invitations take a licence; the billing role does not.</p>

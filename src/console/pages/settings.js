@@ -2,7 +2,7 @@
 // OIDC clients, the SSO connection (with the redirect URI to register upstream). A secret is shown once.
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { Confirm, Dialog, Field, fieldError, html, ListState, Notice, Secret, useLoad, when } from '../ui.js';
+import { Confirm, Field, fieldError, html, ListState, Notice, SecretDialog, useLoad, when } from '../ui.js';
 
 export function Settings({ me }) {
   return html`<h1>Settings</h1>
@@ -39,8 +39,7 @@ function Credentials({ me, kind, title, intro }) {
         <span class="muted"> created ${when(c.createdAt)} by ${c.madeBy ? c.madeBy.email ?? 'a former member' : 'the operator'}, last used ${when(c.lastUsedAt)}</span>
         <button type="button" onClick=${() => setRevoking(c)} aria-label=${`Revoke ${c.name}`}>Revoke</button></li>`)}</ul>
     <//>
-    ${secret ? html`<${Dialog} open=${true} title=${`${kind === 'api-keys' ? 'API key' : 'SCIM token'} created`} onClose=${() => setSecret(null)}>
-      <${Secret} label=${secret.name} value=${secret.secret} /><div class="actions"><button type="button" class="primary" onClick=${() => setSecret(null)}>Done</button></div><//>` : null}
+    ${secret ? html`<${SecretDialog} title=${`${kind === 'api-keys' ? 'API key' : 'SCIM token'} created`} label=${secret.name} value=${secret.secret} onClose=${() => setSecret(null)} />` : null}
     ${revoking ? html`<${Confirm} open=${true} title=${`Revoke ${revoking.name}?`} danger=${true} action="Revoke" message="Anything using it is refused from now on."
       onConfirm=${() => api(me.orgId, 'DELETE', `/${kind}/${revoking.id}`).then(() => { setNotice(`${revoking.name} is revoked.`); list.reload(); })} onClose=${() => setRevoking(null)} />` : null}
   </section>`;
@@ -69,9 +68,8 @@ function Clients({ me }) {
     <${ListState} state=${{ ...list, data: list.data && { items: live } }} empty="No applications yet.">
       <ul class="plain list">${live.map((c) => html`<li key=${c.clientId}><strong>${c.name}</strong> <code>${c.clientId}</code>${c.builtIn ? html` <span class="muted">(built in)</span>` : html` <button type="button" onClick=${() => setRevoking(c)} aria-label=${`Revoke ${c.name}`}>Revoke</button>`}</li>`)}</ul>
     <//>
-    ${created ? html`<${Dialog} open=${true} title="Application registered" onClose=${() => setCreated(null)}>
-      <p>Client id: <code>${created.client_id}</code></p>${created.client_secret ? html`<${Secret} label="Client secret" value=${created.client_secret} />` : null}
-      <div class="actions"><button type="button" class="primary" onClick=${() => setCreated(null)}>Done</button></div><//>` : null}
+    ${created ? html`<${SecretDialog} title="Application registered" text=${html`Client id: <code>${created.client_id}</code>`}
+      label="Client secret" value=${created.client_secret} onClose=${() => setCreated(null)} />` : null}
     ${revoking ? html`<${Confirm} open=${true} title=${`Revoke ${revoking.name}?`} danger=${true} action="Revoke" message="Its tokens stop working at once and nobody can sign in to it."
       onConfirm=${() => api(me.orgId, 'DELETE', `/clients/${revoking.clientId}`).then(list.reload)} onClose=${() => setRevoking(null)} />` : null}
   </section>`;
